@@ -1,0 +1,549 @@
+//! Typed settings: one TOML file, unknown keys are errors, every error names
+//! the key and what is wrong. Knows nothing of Pingora.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use url::Url;
+
+/// The reserved path prefix of the gateway's own pages.
+pub const GATE_PREFIX: &str = "/esia-gate";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Syntax { path: String, message: String },
+    #[error("{path}: key `{key}`: {message}")]
+    Invalid {
+        path: String,
+        key: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub listen: Listen,
+    pub upstream: Upstream,
+    pub gateway: Gateway,
+    pub esia: Esia,
+    pub directory: Directory,
+    #[serde(default)]
+    pub identity_headers: IdentityHeaders,
+    #[serde(default)]
+    pub session: Session,
+    #[serde(default)]
+    pub log: Log,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listen {
+    pub public: SocketAddr,
+    pub admin: SocketAddr,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Upstream {
+    pub url: String,
+    /// Seconds to wait for the diary to accept a connection.
+    #[serde(default = "default_upstream_connect_timeout")]
+    pub connect_timeout_seconds: u64,
+    /// Seconds to wait for the diary's answer.
+    #[serde(default = "default_upstream_read_timeout")]
+    pub read_timeout_seconds: u64,
+}
+
+fn default_upstream_connect_timeout() -> u64 {
+    5
+}
+fn default_upstream_read_timeout() -> u64 {
+    60
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gateway {
+    pub public_url: String,
+    /// Where to go after login when no (valid) return target was given.
+    #[serde(default = "default_landing")]
+    pub default_return: String,
+}
+
+fn default_landing() -> String {
+    "/".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EsiaMode {
+    V2,
+    Legacy,
+    Broker,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Esia {
+    pub mode: EsiaMode,
+    pub base_url: String,
+    pub client_id: String,
+    pub scope: String,
+    #[serde(default)]
+    pub scope_org: String,
+    pub certificate: PathBuf,
+    pub private_key: PathBuf,
+    pub trusted_certificates: Vec<PathBuf>,
+    #[serde(default)]
+    pub issuer: Option<String>,
+    #[serde(default)]
+    pub redirect_uri: Option<String>,
+    /// Seconds to wait for any ESIA back-channel call.
+    #[serde(default = "default_esia_timeout")]
+    pub timeout_seconds: u64,
+    /// Allowed clock difference when checking token times.
+    #[serde(default = "default_leeway")]
+    pub leeway_seconds: u64,
+}
+
+fn default_esia_timeout() -> u64 {
+    10
+}
+fn default_leeway() -> u64 {
+    60
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Directory {
+    pub csv: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityHeaders {
+    #[serde(default = "h_user")]
+    pub user: String,
+    #[serde(default = "h_oid")]
+    pub oid: String,
+    #[serde(default = "h_method")]
+    pub method: String,
+    #[serde(default = "h_trusted")]
+    pub trusted: String,
+    #[serde(default = "h_role")]
+    pub role: String,
+    #[serde(default = "h_assertion")]
+    pub assertion: String,
+    /// PEM RSA private key signing the assertion JWT; a fresh key per start
+    /// when absent (the diary then fetches the public key from the JWKS URL).
+    #[serde(default)]
+    pub assertion_key: Option<PathBuf>,
+    #[serde(default = "default_assertion_ttl")]
+    pub assertion_ttl_seconds: u64,
+}
+
+fn h_user() -> String {
+    "X-Remote-User".into()
+}
+fn h_oid() -> String {
+    "X-Esia-Oid".into()
+}
+fn h_method() -> String {
+    "X-Auth-Method".into()
+}
+fn h_trusted() -> String {
+    "X-Esia-Trusted".into()
+}
+fn h_role() -> String {
+    "X-Remote-Role".into()
+}
+fn h_assertion() -> String {
+    "X-Esia-Assertion".into()
+}
+fn default_assertion_ttl() -> u64 {
+    60
+}
+
+impl Default for IdentityHeaders {
+    fn default() -> Self {
+        Self {
+            user: h_user(),
+            oid: h_oid(),
+            method: h_method(),
+            trusted: h_trusted(),
+            role: h_role(),
+            assertion: h_assertion(),
+            assertion_key: None,
+            assertion_ttl_seconds: default_assertion_ttl(),
+        }
+    }
+}
+
+impl IdentityHeaders {
+    pub fn all(&self) -> [&str; 6] {
+        [
+            &self.user,
+            &self.oid,
+            &self.method,
+            &self.trusted,
+            &self.role,
+            &self.assertion,
+        ]
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Session {
+    #[serde(default = "default_cookie")]
+    pub cookie_name: String,
+    /// Idle lifetime of a gateway session.
+    #[serde(default = "default_session_ttl")]
+    pub ttl_seconds: u64,
+    /// How long a started login may take (ESIA login + consent).
+    #[serde(default = "default_login_ttl")]
+    pub login_ttl_seconds: u64,
+}
+
+fn default_cookie() -> String {
+    "esia_gate_session".into()
+}
+fn default_session_ttl() -> u64 {
+    8 * 3600
+}
+fn default_login_ttl() -> u64 {
+    600
+}
+
+impl Default for Session {
+    fn default() -> Self {
+        Self {
+            cookie_name: default_cookie(),
+            ttl_seconds: default_session_ttl(),
+            login_ttl_seconds: default_login_ttl(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Log {
+    /// `error`, `warn`, `info`, `debug`, `trace`; `RUST_LOG` wins when set.
+    #[serde(default = "default_level")]
+    pub level: String,
+    /// `json` (default) or `text`.
+    #[serde(default = "default_format")]
+    pub format: String,
+}
+
+fn default_level() -> String {
+    "info".into()
+}
+fn default_format() -> String {
+    "json".into()
+}
+
+impl Default for Log {
+    fn default() -> Self {
+        Self {
+            level: default_level(),
+            format: default_format(),
+        }
+    }
+}
+
+/// ESIA's token issuers for its own hosts; any other host must say.
+fn known_issuer(base: &Url) -> Option<&'static str> {
+    match base.host_str()? {
+        "esia.gosuslugi.ru" => Some("http://esia.gosuslugi.ru/"),
+        "esia-portal1.test.gosuslugi.ru" => Some("http://esia-portal1.test.gosuslugi.ru/"),
+        _ => None,
+    }
+}
+
+/// Settings after validation, with every derived value resolved.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub settings: Settings,
+    pub public_url: Url,
+    pub upstream_url: Url,
+    pub esia_base: Url,
+    pub issuer: String,
+    pub redirect_uri: String,
+    pub secure_cookies: bool,
+    /// Directory of the configuration file: relative paths are resolved
+    /// against it.
+    pub base_dir: PathBuf,
+}
+
+impl Resolved {
+    pub fn path(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+}
+
+pub fn load(path: &Path) -> Result<Resolved, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    let base_dir = path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    parse(&text, &path.display().to_string(), base_dir)
+}
+
+pub fn parse(text: &str, name: &str, base_dir: PathBuf) -> Result<Resolved, ConfigError> {
+    let settings: Settings = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+        path: name.to_string(),
+        message: e.to_string().trim_end().to_string(),
+    })?;
+    validate(settings, name, base_dir)
+}
+
+fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolved, ConfigError> {
+    let bad = |key: &str, message: String| ConfigError::Invalid {
+        path: name.to_string(),
+        key: key.to_string(),
+        message,
+    };
+    let http_url = |key: &str, v: &str| -> Result<Url, ConfigError> {
+        let u = Url::parse(v).map_err(|e| bad(key, format!("`{v}` is not a URL: {e}")))?;
+        if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
+            return Err(bad(key, format!("`{v}` must be an http:// or https:// URL")));
+        }
+        Ok(u)
+    };
+    let public_url = http_url("gateway.public_url", &settings.gateway.public_url)?;
+    if public_url.path() != "/" || public_url.query().is_some() {
+        return Err(bad(
+            "gateway.public_url",
+            "must be an origin only (scheme, host, port), without a path".into(),
+        ));
+    }
+    let upstream_url = http_url("upstream.url", &settings.upstream.url)?;
+    let esia_base = http_url("esia.base_url", &settings.esia.base_url)?;
+    if settings.listen.public == settings.listen.admin {
+        return Err(bad(
+            "listen.admin",
+            "must differ from listen.public: metrics never go on the public port".into(),
+        ));
+    }
+    if settings.esia.mode != EsiaMode::V2 {
+        return Err(bad(
+            "esia.mode",
+            "only \"v2\" is implemented in this version (\"legacy\" and \"broker\" come later)"
+                .into(),
+        ));
+    }
+    let cid = &settings.esia.client_id;
+    if cid.is_empty() || cid.chars().any(|c| c.is_whitespace()) {
+        return Err(bad(
+            "esia.client_id",
+            "must be the system's mnemonic, without spaces".into(),
+        ));
+    }
+    if settings.esia.scope.split_whitespace().next().is_none() {
+        return Err(bad("esia.scope", "must name at least one scope".into()));
+    }
+    if settings.esia.trusted_certificates.is_empty() {
+        return Err(bad(
+            "esia.trusted_certificates",
+            "must list at least one ESIA token signing certificate".into(),
+        ));
+    }
+    let issuer = match (&settings.esia.issuer, known_issuer(&esia_base)) {
+        (Some(i), _) if !i.is_empty() => i.clone(),
+        (_, Some(k)) => k.to_string(),
+        _ => {
+            return Err(bad(
+                "esia.issuer",
+                format!(
+                    "required: `{}` is not one of ESIA's own hosts, so the expected token issuer is unknown",
+                    settings.esia.base_url
+                ),
+            ));
+        }
+    };
+    let redirect_uri = match &settings.esia.redirect_uri {
+        Some(r) => http_url("esia.redirect_uri", r)?.to_string(),
+        None => format!(
+            "{}{GATE_PREFIX}/callback",
+            public_url.as_str().trim_end_matches('/')
+        ),
+    };
+    let cookie = &settings.session.cookie_name;
+    if cookie.is_empty()
+        || !cookie
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(bad(
+            "session.cookie_name",
+            "use letters, digits, `_` and `-` only".into(),
+        ));
+    }
+    for (key, h) in [
+        ("identity_headers.user", &settings.identity_headers.user),
+        ("identity_headers.oid", &settings.identity_headers.oid),
+        ("identity_headers.method", &settings.identity_headers.method),
+        ("identity_headers.trusted", &settings.identity_headers.trusted),
+        ("identity_headers.role", &settings.identity_headers.role),
+        (
+            "identity_headers.assertion",
+            &settings.identity_headers.assertion,
+        ),
+    ] {
+        if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+            return Err(bad(key, format!("`{h}` is not a valid header name")));
+        }
+    }
+    if !matches!(settings.log.format.as_str(), "json" | "text") {
+        return Err(bad("log.format", "must be \"json\" or \"text\"".into()));
+    }
+    if tracing_subscriber::EnvFilter::try_new(&settings.log.level).is_err() {
+        return Err(bad(
+            "log.level",
+            format!("`{}` is not a log level", settings.log.level),
+        ));
+    }
+    let secure_cookies = public_url.scheme() == "https";
+    Ok(Resolved {
+        settings,
+        public_url,
+        upstream_url,
+        esia_base,
+        issuer,
+        redirect_uri,
+        secure_cookies,
+        base_dir,
+    })
+}
+
+/// Check that every file the configuration names exists and is readable.
+pub fn check_files(r: &Resolved) -> Result<(), ConfigError> {
+    let s = &r.settings;
+    let mut files = vec![
+        ("esia.certificate", &s.esia.certificate),
+        ("esia.private_key", &s.esia.private_key),
+        ("directory.csv", &s.directory.csv),
+    ];
+    for c in &s.esia.trusted_certificates {
+        files.push(("esia.trusted_certificates", c));
+    }
+    if let Some(k) = &s.identity_headers.assertion_key {
+        files.push(("identity_headers.assertion_key", k));
+    }
+    for (key, p) in files {
+        let full = r.path(p);
+        if let Err(e) = std::fs::metadata(&full) {
+            return Err(ConfigError::Invalid {
+                path: "configuration".into(),
+                key: key.into(),
+                message: format!("cannot read {}: {e}", full.display()),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+[listen]
+public = "127.0.0.1:8080"
+admin  = "127.0.0.1:9090"
+[upstream]
+url = "http://127.0.0.1:8000"
+[gateway]
+public_url = "http://127.0.0.1:8080"
+[esia]
+mode = "v2"
+base_url = "https://esia-portal1.test.gosuslugi.ru"
+client_id = "DIARY"
+scope = "openid fullname snils birthdate"
+certificate = "keys/client-cert.pem"
+private_key = "keys/client-key.pem"
+trusted_certificates = ["keys/esia.pem"]
+[directory]
+csv = "data/accounts.csv"
+"#;
+
+    fn parse_str(s: &str) -> Result<Resolved, ConfigError> {
+        parse(s, "gateway.toml", PathBuf::from("/etc/esia-gate"))
+    }
+
+    #[test]
+    fn the_documented_minimum_loads_with_defaults() {
+        let r = parse_str(GOOD).expect("valid");
+        assert_eq!(r.issuer, "http://esia-portal1.test.gosuslugi.ru/");
+        assert_eq!(r.redirect_uri, "http://127.0.0.1:8080/esia-gate/callback");
+        assert!(!r.secure_cookies);
+        assert_eq!(r.settings.identity_headers.user, "X-Remote-User");
+        assert_eq!(
+            r.path(Path::new("keys/esia.pem")),
+            PathBuf::from("/etc/esia-gate/keys/esia.pem")
+        );
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_naming_it() {
+        let e = parse_str(&GOOD.replace("[directory]", "[directory]\ncvs = \"x\""))
+            .expect_err("unknown key");
+        assert!(e.to_string().contains("cvs"), "{e}");
+    }
+
+    #[test]
+    fn an_unknown_esia_host_needs_an_issuer() {
+        let text = GOOD.replace(
+            "https://esia-portal1.test.gosuslugi.ru",
+            "http://127.0.0.1:8001",
+        );
+        let e = parse_str(&text).expect_err("issuer required");
+        assert!(e.to_string().contains("esia.issuer"), "{e}");
+        let ok = parse_str(&text.replace(
+            "[directory]",
+            "[directory]\n",
+        ).replace("mode = \"v2\"", "mode = \"v2\"\nissuer = \"http://x/\""))
+        .expect("with issuer");
+        assert_eq!(ok.issuer, "http://x/");
+    }
+
+    #[test]
+    fn https_public_url_makes_cookies_secure() {
+        let r = parse_str(&GOOD.replace(
+            "public_url = \"http://127.0.0.1:8080\"",
+            "public_url = \"https://dnevnik.example.ru\"",
+        ))
+        .expect("valid");
+        assert!(r.secure_cookies);
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        for (from, to, key) in [
+            ("admin  = \"127.0.0.1:9090\"", "admin = \"127.0.0.1:8080\"", "listen.admin"),
+            ("mode = \"v2\"", "mode = \"legacy\"", "esia.mode"),
+            ("url = \"http://127.0.0.1:8000\"", "url = \"ftp://x\"", "upstream.url"),
+            ("client_id = \"DIARY\"", "client_id = \"\"", "esia.client_id"),
+        ] {
+            let e = parse_str(&GOOD.replace(from, to)).expect_err(key);
+            assert!(e.to_string().contains(key), "{key}: {e}");
+        }
+    }
+}

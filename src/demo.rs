@@ -1,0 +1,216 @@
+//! `esia-gate demo`: throwaway keys, test persons, the ESIA emulator, the
+//! sample diary and the gateway, all on loopback. The same preparation is
+//! used by the end-to-end tests, on ports they choose.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+
+use crate::dev::{diary, emulator, fixtures, keys};
+
+/// Where each part of the stack listens.
+#[derive(Debug, Clone, Copy)]
+pub struct Ports {
+    pub gateway: u16,
+    pub admin: u16,
+    pub diary: u16,
+    pub emulator: u16,
+}
+
+impl Ports {
+    pub const DEMO: Ports = Ports {
+        gateway: 8080,
+        admin: 9090,
+        diary: 8000,
+        emulator: 8001,
+    };
+}
+
+/// A prepared stack: configuration files written, keys and fixtures ready.
+pub struct Prepared {
+    pub dir: PathBuf,
+    pub gateway_config: PathBuf,
+    pub emulator: emulator::EmulatorConfig,
+    pub diary: diary::DiaryConfig,
+    pub public_url: String,
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+/// Write keys (kept when present), fixtures and configurations into `dir`.
+pub fn prepare(dir: &Path, ports: Ports) -> anyhow::Result<Prepared> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let dir = dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", dir.display()))?;
+    let keys = keys::ensure_dev_keys(&dir.join("keys"))?;
+    let data = dir.join("data");
+    fixtures::write_demo_fixtures(&data)?;
+    let public_url = format!("http://127.0.0.1:{}", ports.gateway);
+    let esia_url = format!("http://127.0.0.1:{}", ports.emulator);
+    let issuer = "http://esia-portal1.test.gosuslugi.ru/".to_string();
+    let redirect_uri = format!("{public_url}/esia-gate/callback");
+    let gateway_config = dir.join("gateway.toml");
+    let text = format!(
+        r#"# Written by `esia-gate demo`; see config/gateway.example.toml for every key.
+[listen]
+public = "127.0.0.1:{gw}"
+admin = "127.0.0.1:{admin}"
+
+[upstream]
+url = "http://127.0.0.1:{diary}"
+
+[gateway]
+public_url = "{public_url}"
+
+[esia]
+mode = "v2"
+base_url = "{esia_url}"
+client_id = "DIARY"
+scope = "openid fullname snils birthdate"
+certificate = "{cert}"
+private_key = "{key}"
+trusted_certificates = ["{esia_cert}"]
+issuer = "{issuer}"
+timeout_seconds = 3
+
+[directory]
+csv = "{csv}"
+
+[log]
+level = "info"
+format = "text"
+"#,
+        gw = ports.gateway,
+        admin = ports.admin,
+        diary = ports.diary,
+        cert = keys.client_cert.display(),
+        key = keys.client_key.display(),
+        esia_cert = keys.esia_cert.display(),
+        csv = data.join("accounts.csv").display(),
+    );
+    std::fs::write(&gateway_config, text)
+        .with_context(|| format!("cannot write {}", gateway_config.display()))?;
+    let emulator = emulator::EmulatorConfig {
+        listen: addr(ports.emulator),
+        public_url: esia_url,
+        issuer,
+        clients: vec![emulator::RegisteredClient {
+            client_id: "DIARY".into(),
+            certificate: keys.client_cert.clone(),
+            redirect_uris: vec![redirect_uri],
+        }],
+        token_key: keys.esia_token_key.clone(),
+        persons: data.join("persons.json"),
+        code_ttl_seconds: 60,
+        timestamp_tolerance_seconds: 300,
+    };
+    let diary = diary::DiaryConfig {
+        listen: addr(ports.diary),
+        users: data.join("diary-users.csv"),
+        accounts: Some(data.join("accounts.csv")),
+    };
+    Ok(Prepared {
+        dir,
+        gateway_config,
+        emulator,
+        diary,
+        public_url,
+    })
+}
+
+fn bind(a: SocketAddr, what: &str) -> anyhow::Result<std::net::TcpListener> {
+    let l = std::net::TcpListener::bind(a)
+        .with_context(|| format!("cannot listen on {a} for the {what}: is something else running there?"))?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+pub fn run(dir: &Path) -> anyhow::Result<()> {
+    let p = prepare(dir, Ports::DEMO)?;
+    let r = crate::config::load(&p.gateway_config)?;
+    // Bind everything first, so a busy port is reported before anything runs.
+    let emu_l = bind(p.emulator.listen, "ESIA emulator")?;
+    let diary_l = bind(p.diary.listen, "sample diary")?;
+    for (a, what) in [
+        (r.settings.listen.public, "gateway"),
+        (r.settings.listen.admin, "admin listener"),
+    ] {
+        drop(bind(a, what)?);
+    }
+    let gateway = crate::app::build_gateway(r.clone(), crate::app::system_clock())?;
+    let emu_cfg = p.emulator.clone();
+    let diary_cfg = p.diary.clone();
+    std::thread::Builder::new()
+        .name("dev-stack".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot start the dev stack runtime");
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let (emu_l, diary_l) = match (
+                    tokio::net::TcpListener::from_std(emu_l),
+                    tokio::net::TcpListener::from_std(diary_l),
+                ) {
+                    (Ok(a), Ok(b)) => (a, b),
+                    _ => {
+                        tracing::error!("cannot use the dev stack listeners");
+                        return;
+                    }
+                };
+                let (a, b) = tokio::join!(
+                    emulator::serve(emu_cfg, emu_l),
+                    diary::serve(diary_cfg, diary_l)
+                );
+                if let Err(e) = a.and(b) {
+                    tracing::error!(error = %e, "dev stack stopped");
+                }
+            });
+        })?;
+    println!(
+        "\nesia-gate demo is running.\n\n  Open the diary through the gateway: {}/grades\n  ESIA emulator:  {}\n  Sample diary (direct, password login): http://127.0.0.1:{}/login\n  Metrics and health: http://{}/metrics  /healthz  /readyz\n\nTest persons (choose one on the emulator's login page):\n",
+        p.public_url,
+        p.emulator.public_url,
+        Ports::DEMO.diary,
+        r.settings.listen.admin
+    );
+    for person in fixtures::demo_persons() {
+        println!("  - {}", person.describe());
+    }
+    println!("\nDiary passwords for direct login: `demo`. Files: {}\nPress Ctrl-C to stop.\n", p.dir.display());
+    crate::app::run(r, gateway, None)
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+pub fn run_emulator(config: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(config)
+        .with_context(|| format!("cannot read {}", config.display()))?;
+    let cfg: emulator::EmulatorConfig =
+        toml::from_str(&text).with_context(|| format!("{}", config.display()))?;
+    runtime()?.block_on(emulator::run(cfg))
+}
+
+pub fn run_diary(config: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(config)
+        .with_context(|| format!("cannot read {}", config.display()))?;
+    let cfg: diary::DiaryConfig =
+        toml::from_str(&text).with_context(|| format!("{}", config.display()))?;
+    runtime()?.block_on(diary::run(cfg))
+}

@@ -1,0 +1,47 @@
+//! Identity: the diary's directory of accounts, normalisation of what ESIA
+//! and the diary say about a person, and matching. Knows nothing of ESIA's
+//! wire format: it receives a [`Person`] already parsed.
+
+pub mod directory;
+pub mod matching;
+pub mod names;
+pub mod snils;
+
+pub use directory::{Account, Directory, Role};
+pub use matching::{MatchOutcome, match_person};
+pub use snils::Snils;
+
+use chrono::NaiveDate;
+
+/// ESIA's object id of a person: a number, kept as its decimal string.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct EsiaOid(pub String);
+
+impl std::fmt::Display for EsiaOid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The login of an account in the legacy diary.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub struct LegacyLogin(pub String);
+
+impl std::fmt::Display for LegacyLogin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// What ESIA tells about the person who logged in.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub oid: EsiaOid,
+    pub last_name: String,
+    pub first_name: String,
+    pub middle_name: String,
+    pub birth_date: Option<NaiveDate>,
+    pub snils: Option<Snils>,
+    /// A confirmed («подтверждённая») ESIA account.
+    pub trusted: bool,
+}

@@ -1,0 +1,1 @@
+//! policy: the dated-policy model and its pure evaluation come with the policy issue.

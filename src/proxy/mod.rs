@@ -1,0 +1,414 @@
+//! The Pingora glue: one type implementing `ProxyHttp`, each hook doing one
+//! visible thing and calling into the pure modules. Auth is decided in
+//! `request_filter`, identity set in `upstream_request_filter`, counting
+//! done in `logging`.
+
+pub mod assertion;
+pub mod headers;
+pub mod login;
+pub mod return_to;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use pingora::http::{RequestHeader, ResponseHeader};
+use pingora::prelude::*;
+use pingora::proxy::{FailToProxy, ProxyHttp, Session};
+
+use self::assertion::AssertionSigner;
+use self::headers::{cookie_value, header_key, strip_cookies};
+use self::login::{BINDING_COOKIE, Reply};
+use crate::admin::metrics;
+use crate::config::{GATE_PREFIX, Resolved};
+use crate::esia::EsiaClient;
+use crate::identity::Directory;
+use crate::pages::{self, Page};
+use crate::store::{SessionRecord, Store};
+
+pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+pub struct Gateway {
+    cfg: Resolved,
+    esia: Arc<EsiaClient>,
+    store: Arc<dyn Store>,
+    directory: ArcSwap<Directory>,
+    assertion: AssertionSigner,
+    /// Identity header names in [`header_key`] form.
+    identity_keys: HashSet<String>,
+    upstream_addr: String,
+    upstream_tls: bool,
+    upstream_host: String,
+    clock: Clock,
+}
+
+/// Per-request state shared by the hooks.
+pub struct Ctx {
+    request_id: String,
+    started: Instant,
+    route: &'static str,
+    session: Option<SessionRecord>,
+}
+
+impl Gateway {
+    pub fn new(
+        cfg: Resolved,
+        esia: Arc<EsiaClient>,
+        store: Arc<dyn Store>,
+        directory: Directory,
+        assertion: AssertionSigner,
+        clock: Clock,
+    ) -> Self {
+        let identity_keys = cfg
+            .settings
+            .identity_headers
+            .all()
+            .iter()
+            .map(|h| header_key(h))
+            .collect();
+        let u = &cfg.upstream_url;
+        let upstream_tls = u.scheme() == "https";
+        let upstream_host = u.host_str().unwrap_or("localhost").to_string();
+        let port = u.port_or_known_default().unwrap_or(80);
+        let upstream_addr = if upstream_host.contains(':') {
+            format!("[{upstream_host}]:{port}")
+        } else {
+            format!("{upstream_host}:{port}")
+        };
+        Self {
+            cfg,
+            esia,
+            store,
+            directory: ArcSwap::from_pointee(directory),
+            assertion,
+            identity_keys,
+            upstream_addr,
+            upstream_tls,
+            upstream_host,
+            clock,
+        }
+    }
+
+    pub fn esia(&self) -> &Arc<EsiaClient> {
+        &self.esia
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn upstream_addr(&self) -> &str {
+        &self.upstream_addr
+    }
+
+    fn cookies(req: &RequestHeader) -> String {
+        req.headers
+            .get_all(http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn session_of(&self, req: &RequestHeader, request_id: &str) -> Option<SessionRecord> {
+        let cookies = Self::cookies(req);
+        let sid = cookie_value(&cookies, &self.cfg.settings.session.cookie_name)?;
+        if sid.is_empty() || sid.len() > 128 {
+            return None;
+        }
+        match self.store.get_session(sid).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(request_id, error = %e, "session look-up failed");
+                None
+            }
+        }
+    }
+
+    async fn gate_route(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
+        let req = session.req_header();
+        let path = req.uri.path().to_string();
+        let query = req.uri.query().map(str::to_string);
+        let cookies = Self::cookies(req);
+        let rid = ctx.request_id.clone();
+        let route = &path[GATE_PREFIX.len()..];
+        let reply = match route {
+            "/login" => self.start_login(query.as_deref(), &rid).await,
+            "/callback" => self.callback(query.as_deref(), &cookies, &rid).await,
+            "/logout" => self.logout(&cookies, &rid).await,
+            "/logged-out" => Reply::Page {
+                page: pages::logged_out(),
+                cookies: Vec::new(),
+            },
+            "/.well-known/jwks.json" => Reply::Json {
+                status: 200,
+                body: self.assertion.jwks().to_string(),
+            },
+            _ => Reply::Page {
+                page: pages::not_found(),
+                cookies: Vec::new(),
+            },
+        };
+        write_reply(session, reply, &rid).await
+    }
+
+    /// Navigation (a person on a page) or an API call (a script)?
+    fn is_navigation(req: &RequestHeader) -> bool {
+        let h = |n: &str| {
+            req.headers
+                .get(n)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_ascii_lowercase()
+        };
+        let mode = h("sec-fetch-mode");
+        if !mode.is_empty() {
+            return mode == "navigate";
+        }
+        let accept = h("accept");
+        !(accept.contains("application/json") && !accept.contains("text/html"))
+            && h("x-requested-with").is_empty()
+    }
+
+    fn strip_identity(&self, req: &mut RequestHeader) {
+        let doomed: Vec<http::HeaderName> = req
+            .headers
+            .keys()
+            .filter(|k| self.identity_keys.contains(&header_key(k.as_str())))
+            .cloned()
+            .collect();
+        for name in doomed {
+            req.remove_header(&name);
+        }
+    }
+}
+
+async fn write_reply(session: &mut Session, reply: Reply, request_id: &str) -> Result<()> {
+    let (status, content_type, body, location, cookies) = match reply {
+        Reply::Redirect { location, cookies } => (
+            302,
+            "text/plain; charset=utf-8",
+            Bytes::new(),
+            Some(location),
+            cookies,
+        ),
+        Reply::Page { page, cookies } => page_parts(page, request_id, cookies),
+        Reply::Json { status, body } => (
+            status,
+            "application/json",
+            Bytes::from(body),
+            None,
+            Vec::new(),
+        ),
+    };
+    let mut resp = ResponseHeader::build(status, Some(6))?;
+    resp.insert_header("Content-Type", content_type)?;
+    resp.insert_header("Content-Length", body.len().to_string())?;
+    resp.insert_header("Cache-Control", "no-store")?;
+    resp.insert_header("X-Request-Id", request_id)?;
+    if let Some(l) = location {
+        resp.insert_header("Location", l)?;
+    }
+    for c in cookies {
+        resp.append_header("Set-Cookie", c)?;
+    }
+    session
+        .write_response_header(Box::new(resp), body.is_empty())
+        .await?;
+    if !body.is_empty() {
+        session.write_response_body(Some(body), true).await?;
+    }
+    Ok(())
+}
+
+type Parts = (u16, &'static str, Bytes, Option<String>, Vec<String>);
+
+fn page_parts(page: Page, request_id: &str, cookies: Vec<String>) -> Parts {
+    (
+        page.status,
+        "text/html; charset=utf-8",
+        Bytes::from(page.render(request_id)),
+        None,
+        cookies,
+    )
+}
+
+#[async_trait]
+impl ProxyHttp for Gateway {
+    type CTX = Ctx;
+
+    fn new_ctx(&self) -> Ctx {
+        Ctx {
+            request_id: uuid::Uuid::new_v4().simple().to_string(),
+            started: Instant::now(),
+            route: "diary",
+            session: None,
+        }
+    }
+
+    async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
+        let path = session.req_header().uri.path();
+        if path == GATE_PREFIX || path.starts_with(&format!("{GATE_PREFIX}/")) {
+            ctx.route = "gate";
+            self.gate_route(session, ctx).await?;
+            return Ok(true);
+        }
+        ctx.session = self.session_of(session.req_header(), &ctx.request_id).await;
+        if ctx.session.is_some() {
+            return Ok(false);
+        }
+        // Until the policy lands: every diary route needs a gateway session.
+        let req = session.req_header();
+        let reply = if Self::is_navigation(req) {
+            let target = req
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|| "/".into());
+            Reply::Redirect {
+                location: pages::login_href(&target),
+                cookies: Vec::new(),
+            }
+        } else {
+            Reply::Json {
+                status: 401,
+                body: serde_json::json!({
+                    "error": "unauthorized",
+                    "login": pages::login_href("/"),
+                })
+                .to_string(),
+            }
+        };
+        let rid = ctx.request_id.clone();
+        write_reply(session, reply, &rid).await?;
+        Ok(true)
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        let mut peer = HttpPeer::new(
+            self.upstream_addr.as_str(),
+            self.upstream_tls,
+            self.upstream_host.clone(),
+        );
+        let u = &self.cfg.settings.upstream;
+        peer.options.connection_timeout = Some(Duration::from_secs(u.connect_timeout_seconds));
+        peer.options.read_timeout = Some(Duration::from_secs(u.read_timeout_seconds));
+        Ok(Box::new(peer))
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream: &mut RequestHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        self.strip_identity(upstream);
+        let cookies = Self::cookies(upstream);
+        upstream.remove_header(&http::header::COOKIE);
+        let ours = [
+            self.cfg.settings.session.cookie_name.as_str(),
+            BINDING_COOKIE,
+        ];
+        if let Some(kept) = strip_cookies(&cookies, &ours) {
+            upstream.insert_header(http::header::COOKIE, kept)?;
+        }
+        upstream.insert_header("X-Request-Id", ctx.request_id.as_str())?;
+        if let Some(s) = &ctx.session {
+            let h = &self.cfg.settings.identity_headers;
+            upstream.insert_header(h.user.clone(), s.login.0.as_str())?;
+            upstream.insert_header(h.oid.clone(), s.oid.0.as_str())?;
+            upstream.insert_header(h.method.clone(), "esia")?;
+            upstream.insert_header(h.trusted.clone(), if s.trusted { "true" } else { "false" })?;
+            upstream.insert_header(h.role.clone(), s.role.as_str())?;
+            let jwt = self.assertion.sign(
+                (self.clock)().timestamp(),
+                &s.login.0,
+                &s.oid.0,
+                s.trusted,
+                s.role.as_str(),
+            );
+            upstream.insert_header(h.assertion.clone(), jwt)?;
+        }
+        Ok(())
+    }
+
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {
+        let kind = match e.esource() {
+            ErrorSource::Upstream => "upstream",
+            ErrorSource::Downstream => "downstream",
+            _ => "internal",
+        };
+        if kind == "downstream" {
+            // The browser went away; nothing to answer.
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
+        tracing::warn!(request_id = %ctx.request_id, error = %e, kind, "request could not be proxied");
+        metrics::get()
+            .upstream_errors
+            .with_label_values(&[kind])
+            .inc();
+        let page = if kind == "upstream" {
+            pages::diary_unavailable()
+        } else {
+            pages::internal_error()
+        };
+        let status = page.status;
+        let rid = ctx.request_id.clone();
+        let reply = Reply::Page {
+            page,
+            cookies: Vec::new(),
+        };
+        if let Err(we) = write_reply(session, reply, &rid).await {
+            tracing::debug!(request_id = %rid, error = %we, "could not write the error page");
+        }
+        FailToProxy {
+            error_code: status,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
+        let status = session
+            .response_written()
+            .map_or(0, |r| r.status.as_u16());
+        let m = metrics::get();
+        m.requests
+            .with_label_values(&[ctx.route, status_class(status)])
+            .inc();
+        m.request_duration
+            .with_label_values(&[ctx.route])
+            .observe(ctx.started.elapsed().as_secs_f64());
+    }
+}
+
+/// Status codes as a bounded label: the exact code for the common ones.
+fn status_class(s: u16) -> &'static str {
+    match s {
+        200 => "200",
+        204 => "204",
+        301 => "301",
+        302 => "302",
+        304 => "304",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        409 => "409",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        0 => "none",
+        s if s < 300 => "2xx",
+        s if s < 400 => "3xx",
+        s if s < 500 => "4xx",
+        _ => "5xx",
+    }
+}
