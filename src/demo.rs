@@ -186,7 +186,17 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
         r.settings.listen.admin
     );
     for person in fixtures::demo_persons() {
-        println!("  - {}", person.describe());
+        let kind = if person.snils.is_none() {
+            "no SNILS in ESIA"
+        } else if person.trusted {
+            "confirmed account"
+        } else {
+            "standard account"
+        };
+        println!(
+            "  - {} {} {} (oid {}, {kind})",
+            person.last_name, person.first_name, person.middle_name, person.oid
+        );
     }
     println!("\nDiary passwords for direct login: `demo`. Files: {}\nPress Ctrl-C to stop.\n", p.dir.display());
     crate::app::run(r, gateway, None)

@@ -46,28 +46,9 @@ pub fn safe_return_path(raw: &str, origin: &Url) -> Option<String> {
     Some(out)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn origin() -> Url {
-        Url::parse("http://127.0.0.1:8080").expect("url")
-    }
-
-    #[test]
-    fn ordinary_diary_paths_are_kept() {
-        for p in ["/", "/grades", "/grades?week=2&term=1", "/a/b%20c"] {
-            assert_eq!(safe_return_path(p, &origin()).as_deref(), Some(p));
-        }
-        assert_eq!(
-            safe_return_path("/a/../grades", &origin()).as_deref(),
-            Some("/grades")
-        );
-    }
-
     /// The project's own table of attack families, used when the shared
     /// corpus is not present.
-    pub(crate) const PAYLOADS: &[&str] = &[
+pub const ATTACK_PAYLOADS: &[&str] = &[
         "https://evil.example/",
         "http:evil.example",
         "javascript:alert(1)",
@@ -96,9 +77,29 @@ mod tests {
         "//127.0.0.1:8080.evil.example",
     ];
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origin() -> Url {
+        Url::parse("http://127.0.0.1:8080").expect("url")
+    }
+
+    #[test]
+    fn ordinary_diary_paths_are_kept() {
+        for p in ["/", "/grades", "/grades?week=2&term=1", "/a/b%20c"] {
+            assert_eq!(safe_return_path(p, &origin()).as_deref(), Some(p));
+        }
+        assert_eq!(
+            safe_return_path("/a/../grades", &origin()).as_deref(),
+            Some("/grades")
+        );
+    }
+
+
     #[test]
     fn attack_payloads_never_leave_the_origin() {
-        for p in PAYLOADS {
+        for p in ATTACK_PAYLOADS {
             if let Some(path) = safe_return_path(p, &origin()) {
                 let landed = origin().join(&path).expect("joins");
                 assert_eq!(landed.origin(), origin().origin(), "payload {p:?} -> {path}");

@@ -1,0 +1,14 @@
+//! The development stack shipped with the gateway: an ESIA emulator that
+//! speaks v2/v3 strictly, and a sample legacy diary. Both know nothing of
+//! the gateway's internals; they only share the protocol module.
+
+pub mod diary;
+pub mod emulator;
+pub mod fixtures;
+pub mod keys;
+
+mod html;
+
+#[cfg(test)]
+mod flow_tests;
+#[cfg(test)] mod scratch_tmp;

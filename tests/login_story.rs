@@ -1,0 +1,342 @@
+//! The walking skeleton's story against the real ESIA emulator, the sample
+//! diary and the gateway binary on loopback: a parent opens a diary page,
+//! is sent to ESIA, consents, comes back, is matched by FIO + SNILS and sees
+//! the diary as herself; and every bad input ends on a clear Russian page.
+
+mod support;
+
+use support::{Browser, Options, Stack, counter, element_text, persons};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_logs_in_through_esia_and_sees_her_grades() {
+    let stack = Stack::start().await;
+    let b = Browser::new();
+
+    // Anonymous: the diary page sends her to the gateway's login, then ESIA.
+    let first = b.get(&stack.url("/grades")).await;
+    assert_eq!(first.status, 302);
+    let to_login = first.location().expect("redirect");
+    assert!(to_login.starts_with("/esia-gate/login?return_to="), "{to_login}");
+    let to_esia = b.get(&stack.url(&to_login)).await;
+    assert_eq!(to_esia.status, 302);
+    let ac = to_esia.location().expect("ESIA URL");
+    assert!(ac.starts_with(&format!("{}/aas/oauth2/v2/ac?", stack.esia_url)), "{ac}");
+    for p in [
+        "client_id=DIARY",
+        "client_secret=",
+        "client_certificate_hash=",
+        "response_type=code",
+        "access_type=online",
+        "timestamp=",
+        "state=",
+    ] {
+        assert!(ac.contains(p), "authorization URL lacks {p}: {ac}");
+    }
+    let cookie = to_esia
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("esia_gate_login="))
+        .expect("browser binding cookie")
+        .to_string();
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+
+    // ESIA: login as Иванова, consent, back to the gateway, on to /grades.
+    let callback = b.login_until_callback(&stack, "/grades", persons::IVANOVA).await;
+    assert!(callback.starts_with(&stack.url("/esia-gate/callback?code=")), "{callback}");
+    let back = b.get(&callback).await;
+    assert_eq!(back.status, 302, "{}", back.body);
+    assert_eq!(back.location().as_deref(), Some(stack.url("/grades").as_str()));
+    let session_cookie = back
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|c| c.starts_with("esia_gate_session="))
+        .expect("session cookie")
+        .to_string();
+    assert!(session_cookie.contains("HttpOnly"), "{session_cookie}");
+    assert!(session_cookie.contains("SameSite=Lax"), "{session_cookie}");
+    assert!(!session_cookie.contains("Secure"), "plain http origin: {session_cookie}");
+
+    let page = b.get(&stack.url("/grades")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(element_text(&page.body, "remote-user").as_deref(), Some("ivanova.m"));
+    assert_eq!(element_text(&page.body, "esia-oid").as_deref(), Some(persons::IVANOVA));
+    assert_eq!(element_text(&page.body, "auth-method").as_deref(), Some("esia"));
+    assert_eq!(element_text(&page.body, "esia-trusted").as_deref(), Some("true"));
+    assert_eq!(element_text(&page.body, "assertion").as_deref(), Some("present"));
+    assert_eq!(element_text(&page.body, "gate-cookie").as_deref(), Some("absent"));
+
+    // The JSON API works in the same session.
+    let api = b
+        .get_with(&stack.url("/api/grades"), &[("Accept", "application/json")])
+        .await;
+    assert_eq!(api.status, 200, "{}", api.body);
+    let v: serde_json::Value = serde_json::from_str(&api.body).expect("json");
+    assert_eq!(v["login"], "ivanova.m");
+    assert_eq!(v["via"], "esia");
+
+    let scrape = stack.metrics().await;
+    assert_eq!(counter(&scrape, "esia_gate_logins_total{outcome=\"success\"}"), 1.0);
+    assert_eq!(counter(&scrape, "esia_gate_match_outcomes_total{outcome=\"one\"}"), 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_diary_spelling_of_fio_and_snils_still_matches() {
+    let stack = Stack::start().await;
+    let page = Browser::new().login(&stack, "/grades", persons::SMIRNOV).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(element_text(&page.body, "remote-user").as_deref(), Some("smirnov.d"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusing_consent_explains_what_the_diary_needs() {
+    let stack = Stack::start().await;
+    let b = Browser::new();
+    let (_, request) = b.to_consent(&stack, "/grades", persons::IVANOVA).await;
+    let callback = b.decide(&stack, &request, "deny").await;
+    assert!(callback.contains("error=access_denied"), "{callback}");
+    let page = b.get(&callback).await;
+    assert_eq!(page.status, 403);
+    assert!(page.body.contains("Вы не дали согласие"), "{}", page.body);
+    assert!(page.body.contains("бумажном дневнике"), "{}", page.body);
+    // And still no way into the diary.
+    assert_eq!(b.get(&stack.url("/grades")).await.status, 302);
+    let scrape = stack.metrics().await;
+    assert_eq!(counter(&scrape, "esia_gate_logins_total{outcome=\"consent_refused\"}"), 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_or_wrong_state_asks_to_start_again() {
+    let stack = Stack::start().await;
+    let b = Browser::new();
+    let page = b.get(&stack.url("/esia-gate/callback?code=abc")).await;
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("Вход не завершён"), "{}", page.body);
+
+    let callback = b.login_until_callback(&stack, "/grades", persons::IVANOVA).await;
+    let forged = callback.replace("state=", "state=x");
+    assert_eq!(b.get(&forged).await.status, 400);
+
+    // A callback carried to another browser (login CSRF) is refused.
+    let other = Browser::new();
+    let page = other.get(&callback).await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(page.body.contains("Вход не завершён"));
+    let scrape = stack.metrics().await;
+    assert!(counter(&scrape, "esia_gate_logins_total{outcome=\"bad_state\"}") >= 2.0);
+    assert_eq!(counter(&scrape, "esia_gate_logins_total{outcome=\"bad_binding\"}"), 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reused_code_is_refused_by_esia_and_explained() {
+    let stack = Stack::start().await;
+    let b = Browser::new();
+    let first = b.login_until_callback(&stack, "/grades", persons::IVANOVA).await;
+    assert_eq!(b.get(&first).await.status, 302);
+    // A second login in the same browser, answered with the first code.
+    let second = b
+        .login_until_callback(&stack, "/esia-gate/login?return_to=/grades", persons::IVANOVA)
+        .await;
+    let code = |u: &str| {
+        url::Url::parse(u)
+            .expect("url")
+            .query_pairs()
+            .find(|(k, _)| k == "code")
+            .map(|(_, v)| v.into_owned())
+            .expect("code")
+    };
+    let replay = second.replace(&code(&second), &code(&first));
+    let page = b.get(&replay).await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(page.body.contains("Вход не завершён"));
+    let scrape = stack.metrics().await;
+    assert_eq!(
+        counter(
+            &scrape,
+            "esia_gate_esia_errors_total{code=\"ESIA-007011\",endpoint=\"te\",kind=\"esia_error\"}"
+        ),
+        1.0,
+        "{scrape}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_code_is_refused_and_explained() {
+    let stack = Stack::start_with(Options {
+        code_ttl_seconds: 1,
+        ..Options::default()
+    })
+    .await;
+    let b = Browser::new();
+    let callback = b.login_until_callback(&stack, "/grades", persons::IVANOVA).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let page = b.get(&callback).await;
+    assert_eq!(page.status, 400, "{}", page.body);
+    assert!(page.body.contains("Вход не завершён"));
+}
+
+async fn login_with_token_fault(mode: &str) -> (Stack, support::Answer) {
+    let stack = Stack::start().await;
+    stack.esia_fault("te", mode).await;
+    let b = Browser::new();
+    let page = b.login(&stack, "/grades", persons::IVANOVA).await;
+    (stack, page)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_with_a_bad_signature_is_not_trusted() {
+    let (stack, page) = login_with_token_fault("bad_signature").await;
+    assert_eq!(page.status, 502, "{}", page.body);
+    assert!(page.body.contains("Не удалось проверить вход"));
+    assert!(stack.log_text().contains("signature"), "{}", stack.log_text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_from_another_issuer_is_not_trusted() {
+    let (stack, page) = login_with_token_fault("wrong_issuer").await;
+    assert_eq!(page.status, 502, "{}", page.body);
+    assert!(page.body.contains("Не удалось проверить вход"));
+    assert!(stack.log_text().contains("issuer"), "{}", stack.log_text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn esia_answering_5xx_gets_a_try_again_page() {
+    let (stack, page) = login_with_token_fault("status500").await;
+    assert_eq!(page.status, 503, "{}", page.body);
+    assert!(page.body.contains("Госуслуги сейчас не отвечают"));
+    let scrape = stack.metrics().await;
+    assert_eq!(
+        counter(&scrape, "esia_gate_logins_total{outcome=\"esia_unavailable\"}"),
+        1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn esia_timing_out_gets_a_try_again_page_not_a_hang() {
+    let (_stack, page) = login_with_token_fault("hang").await;
+    assert_eq!(page.status, 503, "{}", page.body);
+    assert!(page.body.contains("Госуслуги сейчас не отвечают"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_without_snils_is_told_how_to_add_it() {
+    let stack = Stack::start().await;
+    let page = Browser::new()
+        .login(&stack, "/grades", persons::KUZNETSOVA)
+        .await;
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert!(page.body.contains("нет подтверждённого СНИЛС"), "{}", page.body);
+    let scrape = stack.metrics().await;
+    assert_eq!(
+        counter(&scrape, "esia_gate_match_outcomes_total{outcome=\"no_snils_from_esia\"}"),
+        1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_not_in_the_diary_is_told_whom_to_ask() {
+    let stack = Stack::start().await;
+    let page = Browser::new().login(&stack, "/grades", persons::SIDOROV).await;
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert!(page.body.contains("Не нашли вашу учётную запись"), "{}", page.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_accounts_get_a_clear_page_for_now() {
+    let stack = Stack::start().await;
+    let page = Browser::new().login(&stack, "/grades", persons::PETROV).await;
+    assert_eq!(page.status, 409, "{}", page.body);
+    assert!(page.body.contains("несколько учётных записей"), "{}", page.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_diary_gets_a_page_not_a_hang() {
+    let stack = Stack::start_with(Options {
+        start_diary: false,
+        ..Options::default()
+    })
+    .await;
+    let page = Browser::new().login(&stack, "/grades", persons::IVANOVA).await;
+    assert_eq!(page.status, 502, "{}", page.body);
+    assert!(page.body.contains("дневник сейчас недоступен"), "{}", page.body);
+    let ready = reqwest::get(stack.admin_url("/readyz")).await.expect("readyz");
+    assert_eq!(ready.status(), 503);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anonymous_api_calls_get_401_json() {
+    let stack = Stack::start().await;
+    let b = Browser::new();
+    for headers in [
+        vec![("Accept", "application/json")],
+        vec![("Sec-Fetch-Mode", "cors"), ("Accept", "*/*")],
+    ] {
+        let a = b.get_with(&stack.url("/api/grades"), &headers).await;
+        assert_eq!(a.status, 401, "{headers:?}");
+        let v: serde_json::Value = serde_json::from_str(&a.body).expect("json");
+        assert_eq!(v["error"], "unauthorized");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_sent_identity_headers_never_reach_the_diary() {
+    let stack = Stack::start().await;
+    let b = Browser::new();
+    let forged = [
+        ("X-Remote-User", "director"),
+        ("x_remote_user", "director"),
+        ("X-ESIA-OID", "1"),
+        ("x-auth_method", "esia"),
+        ("X_Esia_Trusted", "true"),
+        ("X-Esia-Assertion", "forged"),
+    ];
+    // Anonymous with forged headers: still sent to login.
+    let a = b.get_with(&stack.url("/echo"), &forged).await;
+    assert_eq!(a.status, 302);
+
+    let page = b.login(&stack, "/grades", persons::IVANOVA).await;
+    assert_eq!(page.status, 200);
+    let echo = b.get_with(&stack.url("/echo"), &forged).await;
+    assert_eq!(echo.status, 200, "{}", echo.body);
+    let v: serde_json::Value = serde_json::from_str(&echo.body).expect("json");
+    let h = &v["headers"];
+    assert_eq!(h["x-remote-user"], "ivanova.m", "{v}");
+    assert_eq!(h["x-esia-oid"], persons::IVANOVA);
+    assert_eq!(h["x-auth-method"], "esia");
+    assert_eq!(h["x-esia-trusted"], "true");
+    assert_ne!(h["x-esia-assertion"], "forged");
+    for underscore in ["x_remote_user", "x-auth_method", "x_esia_trusted"] {
+        assert!(h.get(underscore).is_none(), "{underscore} reached the diary: {v}");
+    }
+    let cookies = v["cookies"].as_array().expect("cookies");
+    assert!(
+        cookies.iter().all(|c| c != "esia_gate_session"),
+        "the gateway cookie reached the diary: {v}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_never_hold_snils_or_tokens() {
+    let stack = Stack::start().await;
+    for oid in [persons::IVANOVA, persons::SIDOROV, persons::SMIRNOV, persons::KUZNETSOVA] {
+        Browser::new().login(&stack, "/grades", oid).await;
+    }
+    let log = stack.log_text();
+    assert!(log.contains("login_result"), "audit lines expected:\n{log}");
+    for p in esia_gate::dev::fixtures::demo_persons() {
+        let Some(snils) = p.snils.as_deref() else { continue };
+        let d: String = snils.chars().filter(|c| c.is_ascii_digit()).collect();
+        for spelling in [
+            d.clone(),
+            format!("{}-{}-{} {}", &d[..3], &d[3..6], &d[6..9], &d[9..]),
+            format!("{}-{}-{}-{}", &d[..3], &d[3..6], &d[6..9], &d[9..]),
+            format!("{} {} {} {}", &d[..3], &d[3..6], &d[6..9], &d[9..]),
+        ] {
+            assert!(!log.contains(&spelling), "a SNILS in the log");
+        }
+    }
+    assert!(!log.contains("eyJ"), "a JWT in the log:\n{log}");
+}

@@ -1,0 +1,378 @@
+//! The real stack for end-to-end stories: the ESIA emulator and the sample
+//! diary served on loopback sockets by the test's runtime, the gateway as
+//! its own process (the real binary), and a cookie-keeping HTTP client that
+//! follows redirects one at a time so every step can be checked.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener as StdListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use esia_gate::demo::{self, Ports};
+use esia_gate::dev::{diary, emulator};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION};
+
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// How a test wants its stack.
+pub struct Options {
+    pub start_diary: bool,
+    pub code_ttl_seconds: u64,
+    /// Appended to the gateway's configuration `[esia]` section.
+    pub esia_extra: &'static str,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            start_diary: true,
+            code_ttl_seconds: 60,
+            esia_extra: "",
+        }
+    }
+}
+
+pub struct Stack {
+    pub dir: tempfile::TempDir,
+    pub ports: Ports,
+    pub public_url: String,
+    pub esia_url: String,
+    pub gateway: Child,
+    pub log: PathBuf,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        let _ = self.gateway.kill();
+        let _ = self.gateway.wait();
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+async fn bound(port: u16) -> tokio::net::TcpListener {
+    tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .expect("bind loopback")
+}
+
+impl Stack {
+    pub async fn start() -> Stack {
+        Self::start_with(Options::default()).await
+    }
+
+    pub async fn start_with(opts: Options) -> Stack {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ports = Ports {
+            gateway: free_port(),
+            admin: free_port(),
+            diary: free_port(),
+            emulator: free_port(),
+        };
+        let mut p = demo::prepare(dir.path(), ports).expect("prepare the stack");
+        if !opts.esia_extra.is_empty() {
+            let text = std::fs::read_to_string(&p.gateway_config).expect("config");
+            let text = text.replace(
+                "timeout_seconds = 3\n",
+                &format!("timeout_seconds = 3\n{}\n", opts.esia_extra),
+            );
+            std::fs::write(&p.gateway_config, text).expect("config");
+        }
+        p.emulator.code_ttl_seconds = opts.code_ttl_seconds;
+        let mut tasks = Vec::new();
+        let emu_l = bound(ports.emulator).await;
+        let emu_cfg = p.emulator.clone();
+        tasks.push(tokio::spawn(async move {
+            let _ = emulator::serve(emu_cfg, emu_l).await;
+        }));
+        if opts.start_diary {
+            let diary_l = bound(ports.diary).await;
+            let diary_cfg: diary::DiaryConfig = p.diary.clone();
+            tasks.push(tokio::spawn(async move {
+                let _ = diary::serve(diary_cfg, diary_l).await;
+            }));
+        }
+        let log = dir.path().join("gateway.log");
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let gateway = Command::new(env!("CARGO_BIN_EXE_esia-gate"))
+            .args(["run", "--config"])
+            .arg(&p.gateway_config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("start the gateway");
+        let mut stack = Stack {
+            dir,
+            ports,
+            public_url: p.public_url.clone(),
+            esia_url: p.emulator.public_url.clone(),
+            gateway,
+            log,
+            tasks,
+        };
+        stack.wait_ready().await;
+        stack
+    }
+
+    async fn wait_ready(&mut self) {
+        let client = reqwest::Client::new();
+        let url = format!("http://127.0.0.1:{}/healthz", self.ports.admin);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(Some(status)) = self.gateway.try_wait() {
+                panic!(
+                    "the gateway exited ({status}) before it was ready:\n{}",
+                    self.log_text()
+                );
+            }
+            if let Ok(r) = client.get(&url).send().await
+                && r.status().is_success()
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the gateway did not become ready in 30 s:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.public_url)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.ports.admin)
+    }
+
+    /// Make the emulator misbehave on one endpoint from now on.
+    pub async fn esia_fault(&self, endpoint: &str, mode: &str) {
+        let r = reqwest::Client::new()
+            .post(format!(
+                "{}/__emulator/fault?endpoint={endpoint}&mode={mode}",
+                self.esia_url
+            ))
+            .send()
+            .await
+            .expect("fault injection");
+        assert!(r.status().is_success(), "fault injection: {}", r.status());
+    }
+
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.admin_url("/metrics"))
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+}
+
+/// The value of a counter line `name{labels} value` in a scrape, 0 if absent.
+pub fn counter(scrape: &str, series: &str) -> f64 {
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// One browser: keeps cookies, follows no redirect by itself.
+pub struct Browser {
+    pub http: reqwest::Client,
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub url: String,
+    pub headers: HeaderMap,
+    pub body: String,
+}
+
+impl Answer {
+    pub fn location(&self) -> Option<String> {
+        self.headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    }
+}
+
+/// `value="..."` of the first `<input ... name="NAME" ...>` in a page.
+pub fn hidden_value(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\"");
+    let at = html.find(&marker)?;
+    let tag_start = html[..at].rfind('<')?;
+    let tag_end = at + html[at..].find('>')?;
+    let tag = &html[tag_start..tag_end];
+    let v = tag.find("value=\"")? + 7;
+    let end = tag[v..].find('"')?;
+    Some(tag[v..v + end].to_string())
+}
+
+impl Default for Browser {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Browser {
+    pub fn new() -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(20))
+                .build()
+                .expect("client"),
+        }
+    }
+
+    async fn answer(r: reqwest::Response) -> Answer {
+        Answer {
+            status: r.status(),
+            url: r.url().to_string(),
+            headers: r.headers().clone(),
+            body: r.text().await.unwrap_or_default(),
+        }
+    }
+
+    /// A top-level navigation, as a browser makes it.
+    pub async fn get(&self, url: &str) -> Answer {
+        let r = self
+            .http
+            .get(url)
+            .header("Accept", "text/html,application/xhtml+xml")
+            .header("Sec-Fetch-Mode", "navigate")
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        Self::answer(r).await
+    }
+
+    pub async fn get_with(&self, url: &str, headers: &[(&str, &str)]) -> Answer {
+        let mut req = self.http.get(url);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let r = req
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        Self::answer(r).await
+    }
+
+    pub async fn post_form(&self, url: &str, form: &[(&str, &str)]) -> Answer {
+        let r = self
+            .http
+            .post(url)
+            .form(form)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("POST {url}: {e}"));
+        Self::answer(r).await
+    }
+
+    /// Navigate and follow redirects (at most 10), returning the last answer.
+    pub async fn follow(&self, url: &str) -> Answer {
+        let mut url = url.to_string();
+        for _ in 0..10 {
+            let a = self.get(&url).await;
+            match a.location() {
+                Some(l) if a.status.is_redirection() => {
+                    url = reqwest::Url::parse(&a.url)
+                        .and_then(|base| base.join(&l))
+                        .map(|u| u.to_string())
+                        .expect("a redirect target");
+                }
+                _ => return a,
+            }
+        }
+        panic!("more than 10 redirects from {url}");
+    }
+
+    /// Start at `path` on the gateway, get sent to ESIA, log in as `oid`.
+    /// Returns the consent page answer, with the emulator's request id.
+    pub async fn to_consent(&self, stack: &Stack, path: &str, oid: &str) -> (Answer, String) {
+        let login_page = self.follow(&stack.url(path)).await;
+        assert_eq!(login_page.status, 200, "ESIA login page: {}", login_page.body);
+        assert!(
+            login_page.url.starts_with(&stack.esia_url),
+            "expected the ESIA emulator, got {}",
+            login_page.url
+        );
+        let request = hidden_value(&login_page.body, "request").expect("the emulator's request id");
+        let consent = self
+            .post_form(
+                &format!("{}/aas/oauth2/login", stack.esia_url),
+                &[("request", &request), ("oid", oid)],
+            )
+            .await;
+        assert_eq!(consent.status, 200, "consent page: {}", consent.body);
+        let request = hidden_value(&consent.body, "request").expect("request id on consent");
+        (consent, request)
+    }
+
+    /// Press a consent button; returns the callback URL ESIA sends us to.
+    pub async fn decide(&self, stack: &Stack, request: &str, decision: &str) -> String {
+        let a = self
+            .post_form(
+                &format!("{}/aas/oauth2/consent", stack.esia_url),
+                &[("request", request), ("decision", decision)],
+            )
+            .await;
+        assert_eq!(a.status, 302, "consent answer: {}", a.body);
+        a.location().expect("callback location")
+    }
+
+    /// The whole story up to the callback URL (not yet visited).
+    pub async fn login_until_callback(&self, stack: &Stack, path: &str, oid: &str) -> String {
+        let (_, request) = self.to_consent(stack, path, oid).await;
+        self.decide(stack, &request, "allow").await
+    }
+
+    /// The whole story: the final page after the callback.
+    pub async fn login(&self, stack: &Stack, path: &str, oid: &str) -> Answer {
+        let cb = self.login_until_callback(stack, path, oid).await;
+        self.follow(&cb).await
+    }
+}
+
+/// The text inside the element with `id="ID"`.
+pub fn element_text(html: &str, id: &str) -> Option<String> {
+    let marker = format!("id=\"{id}\"");
+    let at = html.find(&marker)?;
+    let start = at + html[at..].find('>')? + 1;
+    let end = start + html[start..].find('<')?;
+    Some(html[start..end].trim().to_string())
+}
+
+/// Test persons of the demo fixtures (see src/dev/fixtures.rs).
+pub mod persons {
+    /// Иванова Мария Петровна: one parent account, confirmed.
+    pub const IVANOVA: &str = "1000001";
+    /// Петров: teacher and parent.
+    pub const PETROV: &str = "1000002";
+    /// Сидоров: SNILS not in the diary.
+    pub const SIDOROV: &str = "1000003";
+    /// Кузнецова: simplified account, no SNILS.
+    pub const KUZNETSOVA: &str = "1000004";
+    /// Смирнов: staff, spelled differently in the diary.
+    pub const SMIRNOV: &str = "1000005";
+}
