@@ -23,30 +23,36 @@ use crate::store::MemoryStore;
 pub fn build_gateway(r: Resolved, clock: Clock) -> anyhow::Result<Gateway> {
     crate::config::check_files(&r)?;
     let s = &r.settings;
-    let signer = OpensslGostSigner::from_files(&r.path(&s.esia.certificate), &r.path(&s.esia.private_key))
-        .context("esia.certificate / esia.private_key")?;
+    let signer =
+        OpensslGostSigner::from_files(&r.path(&s.esia.certificate), &r.path(&s.esia.private_key))
+            .context("esia.certificate / esia.private_key")?;
     let mut pems = Vec::new();
     for c in &s.esia.trusted_certificates {
         let p = r.path(c);
-        pems.push(std::fs::read(&p).with_context(|| format!("esia.trusted_certificates: {}", p.display()))?);
+        pems.push(
+            std::fs::read(&p)
+                .with_context(|| format!("esia.trusted_certificates: {}", p.display()))?,
+        );
     }
     let keys = TrustedKeys::from_certificates(&pems)
         .map_err(|e| anyhow::anyhow!("esia.trusted_certificates: {e}"))?;
-    let esia = Arc::new(EsiaClient::new(
-        EsiaSettings {
-            base: r.esia_base.clone(),
-            client_id: s.esia.client_id.clone(),
-            scope: s.esia.scope.clone(),
-            scope_org: s.esia.scope_org.clone(),
-            redirect_uri: r.redirect_uri.clone(),
-            issuer: r.issuer.clone(),
-            timeout: Duration::from_secs(s.esia.timeout_seconds),
-            leeway_seconds: s.esia.leeway_seconds,
-        },
-        Arc::new(signer),
-        keys,
-    )
-    .map_err(|e| anyhow::anyhow!("ESIA client: {e}"))?);
+    let esia = Arc::new(
+        EsiaClient::new(
+            EsiaSettings {
+                base: r.esia_base.clone(),
+                client_id: s.esia.client_id.clone(),
+                scope: s.esia.scope.clone(),
+                scope_org: s.esia.scope_org.clone(),
+                redirect_uri: r.redirect_uri.clone(),
+                issuer: r.issuer.clone(),
+                timeout: Duration::from_secs(s.esia.timeout_seconds),
+                leeway_seconds: s.esia.leeway_seconds,
+            },
+            Arc::new(signer),
+            keys,
+        )
+        .map_err(|e| anyhow::anyhow!("ESIA client: {e}"))?,
+    );
     let csv = r.path(&s.directory.csv);
     let (directory, problems) = Directory::load_csv(&csv).context("directory.csv")?;
     for p in &problems {
@@ -103,10 +109,7 @@ pub fn run(r: Resolved, gateway: Gateway, opt: Option<Opt>) -> anyhow::Result<()
         "esia-gate public",
     );
     public.add_tcp(&r.settings.listen.public.to_string());
-    let mut admin = Service::new(
-        "esia-gate admin".to_string(),
-        admin_app,
-    );
+    let mut admin = Service::new("esia-gate admin".to_string(), admin_app);
     admin.add_tcp(&r.settings.listen.admin.to_string());
     server.add_service(public);
     server.add_service(admin);

@@ -123,8 +123,9 @@ format = "text"
 }
 
 fn bind(a: SocketAddr, what: &str) -> anyhow::Result<std::net::TcpListener> {
-    let l = std::net::TcpListener::bind(a)
-        .with_context(|| format!("cannot listen on {a} for the {what}: is something else running there?"))?;
+    let l = std::net::TcpListener::bind(a).with_context(|| {
+        format!("cannot listen on {a} for the {what}: is something else running there?")
+    })?;
     l.set_nonblocking(true)?;
     Ok(l)
 }
@@ -198,7 +199,10 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
             person.last_name, person.first_name, person.middle_name, person.oid
         );
     }
-    println!("\nDiary passwords for direct login: `demo`. Files: {}\nPress Ctrl-C to stop.\n", p.dir.display());
+    println!(
+        "\nDiary passwords for direct login: `demo`. Files: {}\nPress Ctrl-C to stop.\n",
+        p.dir.display()
+    );
     crate::app::run(r, gateway, None)
 }
 

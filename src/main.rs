@@ -9,7 +9,11 @@ use clap::{Parser, Subcommand};
 use esia_gate::{app, config, demo};
 
 #[derive(Parser)]
-#[command(name = "esia-gate", version, about = "ESIA (Госуслуги) login gateway for a school diary")]
+#[command(
+    name = "esia-gate",
+    version,
+    about = "ESIA (Госуслуги) login gateway for a school diary"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -66,10 +70,12 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check { config } => {
             init_logs("warn", "text");
-            match config::load(&config).map_err(anyhow::Error::from).and_then(|r| {
-                engine.map_err(anyhow::Error::from)?;
-                app::build_gateway(r, app::system_clock())
-            }) {
+            match config::load(&config)
+                .map_err(anyhow::Error::from)
+                .and_then(|r| {
+                    engine.map_err(anyhow::Error::from)?;
+                    app::build_gateway(r, app::system_clock())
+                }) {
                 Ok(_) => {
                     println!("{}: OK", config.display());
                     ExitCode::SUCCESS

@@ -147,8 +147,12 @@ impl Driver {
 
     async fn click(&self, css: &str) {
         let id = self.find(css).await;
-        self.cmd(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({})))
-            .await;
+        self.cmd(
+            reqwest::Method::POST,
+            &format!("/element/{id}/click"),
+            Some(json!({})),
+        )
+        .await;
     }
 
     async fn text(&self, css: &str) -> String {
@@ -207,20 +211,30 @@ async fn a_parent_logs_in_through_esia_in_a_real_browser() {
     let d = Driver::start().await;
 
     d.goto(&stack.url("/grades")).await;
-    d.click(&format!("button[name=\"oid\"][value=\"{}\"]", persons::IVANOVA))
-        .await;
+    d.click(&format!(
+        "button[name=\"oid\"][value=\"{}\"]",
+        persons::IVANOVA
+    ))
+    .await;
     d.click("button[name=\"decision\"][value=\"allow\"]").await;
     assert_eq!(d.text("#remote-user").await, "ivanova.m");
     assert_eq!(d.text("#auth-method").await, "esia");
     assert!(d.current_url().await.starts_with(&stack.url("/grades")));
     let shot = d.screenshot("login-story-grades.png").await;
-    assert!(std::fs::metadata(&shot).map(|m| m.len() > 1000).unwrap_or(false));
+    assert!(
+        std::fs::metadata(&shot)
+            .map(|m| m.len() > 1000)
+            .unwrap_or(false)
+    );
 
     // The refusal story in the same browser, after the session is gone.
     d.clear_cookies().await;
     d.goto(&stack.url("/grades")).await;
-    d.click(&format!("button[name=\"oid\"][value=\"{}\"]", persons::IVANOVA))
-        .await;
+    d.click(&format!(
+        "button[name=\"oid\"][value=\"{}\"]",
+        persons::IVANOVA
+    ))
+    .await;
     d.click("button[name=\"decision\"][value=\"deny\"]").await;
     assert_eq!(d.text("h1").await, "Вы не дали согласие на передачу данных");
     let src = d.page_source().await;

@@ -16,11 +16,17 @@ async fn a_parent_logs_in_through_esia_and_sees_her_grades() {
     let first = b.get(&stack.url("/grades")).await;
     assert_eq!(first.status, 302);
     let to_login = first.location().expect("redirect");
-    assert!(to_login.starts_with("/esia-gate/login?return_to="), "{to_login}");
+    assert!(
+        to_login.starts_with("/esia-gate/login?return_to="),
+        "{to_login}"
+    );
     let to_esia = b.get(&stack.url(&to_login)).await;
     assert_eq!(to_esia.status, 302);
     let ac = to_esia.location().expect("ESIA URL");
-    assert!(ac.starts_with(&format!("{}/aas/oauth2/v2/ac?", stack.esia_url)), "{ac}");
+    assert!(
+        ac.starts_with(&format!("{}/aas/oauth2/v2/ac?", stack.esia_url)),
+        "{ac}"
+    );
     for p in [
         "client_id=DIARY",
         "client_secret=",
@@ -40,14 +46,25 @@ async fn a_parent_logs_in_through_esia_and_sees_her_grades() {
         .find(|c| c.starts_with("esia_gate_login="))
         .expect("browser binding cookie")
         .to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
 
     // ESIA: login as Иванова, consent, back to the gateway, on to /grades.
-    let callback = b.login_until_callback(&stack, "/grades", persons::IVANOVA).await;
-    assert!(callback.starts_with(&stack.url("/esia-gate/callback?code=")), "{callback}");
+    let callback = b
+        .login_until_callback(&stack, "/grades", persons::IVANOVA)
+        .await;
+    assert!(
+        callback.starts_with(&stack.url("/esia-gate/callback?code=")),
+        "{callback}"
+    );
     let back = b.get(&callback).await;
     assert_eq!(back.status, 302, "{}", back.body);
-    assert_eq!(back.location().as_deref(), Some(stack.url("/grades").as_str()));
+    assert_eq!(
+        back.location().as_deref(),
+        Some(stack.url("/grades").as_str())
+    );
     let session_cookie = back
         .headers
         .get_all("set-cookie")
@@ -58,16 +75,37 @@ async fn a_parent_logs_in_through_esia_and_sees_her_grades() {
         .to_string();
     assert!(session_cookie.contains("HttpOnly"), "{session_cookie}");
     assert!(session_cookie.contains("SameSite=Lax"), "{session_cookie}");
-    assert!(!session_cookie.contains("Secure"), "plain http origin: {session_cookie}");
+    assert!(
+        !session_cookie.contains("Secure"),
+        "plain http origin: {session_cookie}"
+    );
 
     let page = b.get(&stack.url("/grades")).await;
     assert_eq!(page.status, 200, "{}", page.body);
-    assert_eq!(element_text(&page.body, "remote-user").as_deref(), Some("ivanova.m"));
-    assert_eq!(element_text(&page.body, "esia-oid").as_deref(), Some(persons::IVANOVA));
-    assert_eq!(element_text(&page.body, "auth-method").as_deref(), Some("esia"));
-    assert_eq!(element_text(&page.body, "esia-trusted").as_deref(), Some("true"));
-    assert_eq!(element_text(&page.body, "assertion").as_deref(), Some("present"));
-    assert_eq!(element_text(&page.body, "gate-cookie").as_deref(), Some("absent"));
+    assert_eq!(
+        element_text(&page.body, "remote-user").as_deref(),
+        Some("ivanova.m")
+    );
+    assert_eq!(
+        element_text(&page.body, "esia-oid").as_deref(),
+        Some(persons::IVANOVA)
+    );
+    assert_eq!(
+        element_text(&page.body, "auth-method").as_deref(),
+        Some("esia")
+    );
+    assert_eq!(
+        element_text(&page.body, "esia-trusted").as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        element_text(&page.body, "assertion").as_deref(),
+        Some("present")
+    );
+    assert_eq!(
+        element_text(&page.body, "gate-cookie").as_deref(),
+        Some("absent")
+    );
 
     // The JSON API works in the same session.
     let api = b
@@ -79,16 +117,27 @@ async fn a_parent_logs_in_through_esia_and_sees_her_grades() {
     assert_eq!(v["via"], "esia");
 
     let scrape = stack.metrics().await;
-    assert_eq!(counter(&scrape, "esia_gate_logins_total{outcome=\"success\"}"), 1.0);
-    assert_eq!(counter(&scrape, "esia_gate_match_outcomes_total{outcome=\"one\"}"), 1.0);
+    assert_eq!(
+        counter(&scrape, "esia_gate_logins_total{outcome=\"success\"}"),
+        1.0
+    );
+    assert_eq!(
+        counter(&scrape, "esia_gate_match_outcomes_total{outcome=\"one\"}"),
+        1.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_diary_spelling_of_fio_and_snils_still_matches() {
     let stack = Stack::start().await;
-    let page = Browser::new().login(&stack, "/grades", persons::SMIRNOV).await;
+    let page = Browser::new()
+        .login(&stack, "/grades", persons::SMIRNOV)
+        .await;
     assert_eq!(page.status, 200, "{}", page.body);
-    assert_eq!(element_text(&page.body, "remote-user").as_deref(), Some("smirnov.d"));
+    assert_eq!(
+        element_text(&page.body, "remote-user").as_deref(),
+        Some("smirnov.d")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,7 +154,13 @@ async fn refusing_consent_explains_what_the_diary_needs() {
     // And still no way into the diary.
     assert_eq!(b.get(&stack.url("/grades")).await.status, 302);
     let scrape = stack.metrics().await;
-    assert_eq!(counter(&scrape, "esia_gate_logins_total{outcome=\"consent_refused\"}"), 1.0);
+    assert_eq!(
+        counter(
+            &scrape,
+            "esia_gate_logins_total{outcome=\"consent_refused\"}"
+        ),
+        1.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,7 +171,9 @@ async fn a_missing_or_wrong_state_asks_to_start_again() {
     assert_eq!(page.status, 400);
     assert!(page.body.contains("Вход не завершён"), "{}", page.body);
 
-    let callback = b.login_until_callback(&stack, "/grades", persons::IVANOVA).await;
+    let callback = b
+        .login_until_callback(&stack, "/grades", persons::IVANOVA)
+        .await;
     let forged = callback.replace("state=", "state=x");
     assert_eq!(b.get(&forged).await.status, 400);
 
@@ -127,18 +184,27 @@ async fn a_missing_or_wrong_state_asks_to_start_again() {
     assert!(page.body.contains("Вход не завершён"));
     let scrape = stack.metrics().await;
     assert!(counter(&scrape, "esia_gate_logins_total{outcome=\"bad_state\"}") >= 2.0);
-    assert_eq!(counter(&scrape, "esia_gate_logins_total{outcome=\"bad_binding\"}"), 1.0);
+    assert_eq!(
+        counter(&scrape, "esia_gate_logins_total{outcome=\"bad_binding\"}"),
+        1.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reused_code_is_refused_by_esia_and_explained() {
     let stack = Stack::start().await;
     let b = Browser::new();
-    let first = b.login_until_callback(&stack, "/grades", persons::IVANOVA).await;
+    let first = b
+        .login_until_callback(&stack, "/grades", persons::IVANOVA)
+        .await;
     assert_eq!(b.get(&first).await.status, 302);
     // A second login in the same browser, answered with the first code.
     let second = b
-        .login_until_callback(&stack, "/esia-gate/login?return_to=/grades", persons::IVANOVA)
+        .login_until_callback(
+            &stack,
+            "/esia-gate/login?return_to=/grades",
+            persons::IVANOVA,
+        )
         .await;
     let code = |u: &str| {
         url::Url::parse(u)
@@ -171,7 +237,9 @@ async fn an_expired_code_is_refused_and_explained() {
     })
     .await;
     let b = Browser::new();
-    let callback = b.login_until_callback(&stack, "/grades", persons::IVANOVA).await;
+    let callback = b
+        .login_until_callback(&stack, "/grades", persons::IVANOVA)
+        .await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let page = b.get(&callback).await;
     assert_eq!(page.status, 400, "{}", page.body);
@@ -191,7 +259,11 @@ async fn a_token_with_a_bad_signature_is_not_trusted() {
     let (stack, page) = login_with_token_fault("bad_signature").await;
     assert_eq!(page.status, 502, "{}", page.body);
     assert!(page.body.contains("Не удалось проверить вход"));
-    assert!(stack.log_text().contains("signature"), "{}", stack.log_text());
+    assert!(
+        stack.log_text().contains("signature"),
+        "{}",
+        stack.log_text()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -209,7 +281,10 @@ async fn esia_answering_5xx_gets_a_try_again_page() {
     assert!(page.body.contains("Госуслуги сейчас не отвечают"));
     let scrape = stack.metrics().await;
     assert_eq!(
-        counter(&scrape, "esia_gate_logins_total{outcome=\"esia_unavailable\"}"),
+        counter(
+            &scrape,
+            "esia_gate_logins_total{outcome=\"esia_unavailable\"}"
+        ),
         1.0
     );
 }
@@ -228,10 +303,17 @@ async fn a_person_without_snils_is_told_how_to_add_it() {
         .login(&stack, "/grades", persons::KUZNETSOVA)
         .await;
     assert_eq!(page.status, 403, "{}", page.body);
-    assert!(page.body.contains("нет подтверждённого СНИЛС"), "{}", page.body);
+    assert!(
+        page.body.contains("нет подтверждённого СНИЛС"),
+        "{}",
+        page.body
+    );
     let scrape = stack.metrics().await;
     assert_eq!(
-        counter(&scrape, "esia_gate_match_outcomes_total{outcome=\"no_snils_from_esia\"}"),
+        counter(
+            &scrape,
+            "esia_gate_match_outcomes_total{outcome=\"no_snils_from_esia\"}"
+        ),
         1.0
     );
 }
@@ -239,17 +321,29 @@ async fn a_person_without_snils_is_told_how_to_add_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_person_not_in_the_diary_is_told_whom_to_ask() {
     let stack = Stack::start().await;
-    let page = Browser::new().login(&stack, "/grades", persons::SIDOROV).await;
+    let page = Browser::new()
+        .login(&stack, "/grades", persons::SIDOROV)
+        .await;
     assert_eq!(page.status, 403, "{}", page.body);
-    assert!(page.body.contains("Не нашли вашу учётную запись"), "{}", page.body);
+    assert!(
+        page.body.contains("Не нашли вашу учётную запись"),
+        "{}",
+        page.body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_accounts_get_a_clear_page_for_now() {
     let stack = Stack::start().await;
-    let page = Browser::new().login(&stack, "/grades", persons::PETROV).await;
+    let page = Browser::new()
+        .login(&stack, "/grades", persons::PETROV)
+        .await;
     assert_eq!(page.status, 409, "{}", page.body);
-    assert!(page.body.contains("несколько учётных записей"), "{}", page.body);
+    assert!(
+        page.body.contains("несколько учётных записей"),
+        "{}",
+        page.body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,10 +353,18 @@ async fn an_unreachable_diary_gets_a_page_not_a_hang() {
         ..Options::default()
     })
     .await;
-    let page = Browser::new().login(&stack, "/grades", persons::IVANOVA).await;
+    let page = Browser::new()
+        .login(&stack, "/grades", persons::IVANOVA)
+        .await;
     assert_eq!(page.status, 502, "{}", page.body);
-    assert!(page.body.contains("дневник сейчас недоступен"), "{}", page.body);
-    let ready = reqwest::get(stack.admin_url("/readyz")).await.expect("readyz");
+    assert!(
+        page.body.contains("дневник сейчас недоступен"),
+        "{}",
+        page.body
+    );
+    let ready = reqwest::get(stack.admin_url("/readyz"))
+        .await
+        .expect("readyz");
     assert_eq!(ready.status(), 503);
 }
 
@@ -309,7 +411,10 @@ async fn client_sent_identity_headers_never_reach_the_diary() {
     assert_eq!(h["x-esia-trusted"], "true");
     assert_ne!(h["x-esia-assertion"], "forged");
     for underscore in ["x_remote_user", "x-auth_method", "x_esia_trusted"] {
-        assert!(h.get(underscore).is_none(), "{underscore} reached the diary: {v}");
+        assert!(
+            h.get(underscore).is_none(),
+            "{underscore} reached the diary: {v}"
+        );
     }
     let cookies = v["cookies"].as_array().expect("cookies");
     assert!(
@@ -321,13 +426,20 @@ async fn client_sent_identity_headers_never_reach_the_diary() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_never_hold_snils_or_tokens() {
     let stack = Stack::start().await;
-    for oid in [persons::IVANOVA, persons::SIDOROV, persons::SMIRNOV, persons::KUZNETSOVA] {
+    for oid in [
+        persons::IVANOVA,
+        persons::SIDOROV,
+        persons::SMIRNOV,
+        persons::KUZNETSOVA,
+    ] {
         Browser::new().login(&stack, "/grades", oid).await;
     }
     let log = stack.log_text();
     assert!(log.contains("login_result"), "audit lines expected:\n{log}");
     for p in esia_gate::dev::fixtures::demo_persons() {
-        let Some(snils) = p.snils.as_deref() else { continue };
+        let Some(snils) = p.snils.as_deref() else {
+            continue;
+        };
         let d: String = snils.chars().filter(|c| c.is_ascii_digit()).collect();
         for spelling in [
             d.clone(),

@@ -10,7 +10,11 @@ use support::{Browser, Stack, hidden_value, persons};
 
 fn payloads() -> Vec<String> {
     let path = std::env::var("ESIA_GATE_REDIRECT_CORPUS").unwrap_or_else(|_| {
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data/open-redirects.txt").to_string()
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/data/open-redirects.txt"
+        )
+        .to_string()
     });
     match std::fs::read_to_string(&path) {
         Ok(text) => {

@@ -35,11 +35,7 @@ fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
 /// Can a TCP connection to the diary be opened?
 async fn upstream_reachable(addr: &str) -> bool {
     matches!(
-        tokio::time::timeout(
-            Duration::from_secs(2),
-            tokio::net::TcpStream::connect(addr)
-        )
-        .await,
+        tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr)).await,
         Ok(Ok(_))
     )
 }

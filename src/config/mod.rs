@@ -323,7 +323,10 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
     let http_url = |key: &str, v: &str| -> Result<Url, ConfigError> {
         let u = Url::parse(v).map_err(|e| bad(key, format!("`{v}` is not a URL: {e}")))?;
         if !matches!(u.scheme(), "http" | "https") || u.host_str().is_none() {
-            return Err(bad(key, format!("`{v}` must be an http:// or https:// URL")));
+            return Err(bad(
+                key,
+                format!("`{v}` must be an http:// or https:// URL"),
+            ));
         }
         Ok(u)
     };
@@ -400,7 +403,10 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
         ("identity_headers.user", &settings.identity_headers.user),
         ("identity_headers.oid", &settings.identity_headers.oid),
         ("identity_headers.method", &settings.identity_headers.method),
-        ("identity_headers.trusted", &settings.identity_headers.trusted),
+        (
+            "identity_headers.trusted",
+            &settings.identity_headers.trusted,
+        ),
         ("identity_headers.role", &settings.identity_headers.role),
         (
             "identity_headers.assertion",
@@ -516,10 +522,11 @@ csv = "data/accounts.csv"
         );
         let e = parse_str(&text).expect_err("issuer required");
         assert!(e.to_string().contains("esia.issuer"), "{e}");
-        let ok = parse_str(&text.replace(
-            "[directory]",
-            "[directory]\n",
-        ).replace("mode = \"v2\"", "mode = \"v2\"\nissuer = \"http://x/\""))
+        let ok = parse_str(
+            &text
+                .replace("[directory]", "[directory]\n")
+                .replace("mode = \"v2\"", "mode = \"v2\"\nissuer = \"http://x/\""),
+        )
         .expect("with issuer");
         assert_eq!(ok.issuer, "http://x/");
     }
@@ -537,10 +544,22 @@ csv = "data/accounts.csv"
     #[test]
     fn bad_values_name_their_key() {
         for (from, to, key) in [
-            ("admin  = \"127.0.0.1:9090\"", "admin = \"127.0.0.1:8080\"", "listen.admin"),
+            (
+                "admin  = \"127.0.0.1:9090\"",
+                "admin = \"127.0.0.1:8080\"",
+                "listen.admin",
+            ),
             ("mode = \"v2\"", "mode = \"legacy\"", "esia.mode"),
-            ("url = \"http://127.0.0.1:8000\"", "url = \"ftp://x\"", "upstream.url"),
-            ("client_id = \"DIARY\"", "client_id = \"\"", "esia.client_id"),
+            (
+                "url = \"http://127.0.0.1:8000\"",
+                "url = \"ftp://x\"",
+                "upstream.url",
+            ),
+            (
+                "client_id = \"DIARY\"",
+                "client_id = \"\"",
+                "esia.client_id",
+            ),
         ] {
             let e = parse_str(&GOOD.replace(from, to)).expect_err(key);
             assert!(e.to_string().contains(key), "{key}: {e}");

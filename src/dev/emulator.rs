@@ -459,10 +459,10 @@ fn random_id(bytes: usize) -> String {
 /// The timestamp is well-formed and within `tolerance` seconds of `now`.
 fn check_timestamp(ts: &str, now: DateTime<Utc>, tolerance: u64) -> Result<(), &'static str> {
     let t = protocol::parse_timestamp(ts)
-        .ok_or("неверный формат timestamp (ожидается yyyy.MM.dd HH:mm:ss Z)")?;
+        .ok_or("Неверный формат timestamp (ожидается yyyy.MM.dd HH:mm:ss Z)")?;
     let skew = (now - t.with_timezone(&Utc)).num_seconds().unsigned_abs();
     if skew > tolerance {
-        return Err("время запроса (timestamp) расходится с временем ЕСИА больше допустимого");
+        return Err("Время запроса (timestamp) расходится с временем ЕСИА больше допустимого");
     }
     Ok(())
 }
@@ -759,7 +759,7 @@ async fn ac(State(st): State<Shared>, RawQuery(q): RawQuery) -> Response {
             return fail(
                 "invalid_request",
                 codes::MISSING_PARAMETER,
-                &format!("отсутствует обязательный параметр {name}"),
+                &format!("Отсутствует обязательный параметр {name}"),
             );
         }
     }
@@ -768,7 +768,7 @@ async fn ac(State(st): State<Shared>, RawQuery(q): RawQuery) -> Response {
             StatusCode::BAD_REQUEST,
             "unauthorized_client",
             codes::UNAUTHORIZED_CLIENT,
-            "система-клиент не зарегистрирована в ЕСИА или не имеет права на этот способ доступа",
+            "Система-клиент не зарегистрирована в ЕСИА или не имеет права на этот способ доступа",
         );
     };
     let Some(redirect_uri) = redirect else {
@@ -776,7 +776,7 @@ async fn ac(State(st): State<Shared>, RawQuery(q): RawQuery) -> Response {
             StatusCode::BAD_REQUEST,
             "invalid_request",
             codes::MISSING_PARAMETER,
-            "адрес возврата redirect_uri не зарегистрирован для этой системы",
+            "Адрес возврата redirect_uri не зарегистрирован для этой системы",
         );
     };
     let (client_id, scope, secret, hash, ts, state) = (
@@ -792,21 +792,21 @@ async fn ac(State(st): State<Shared>, RawQuery(q): RawQuery) -> Response {
         return fail(
             "invalid_request",
             codes::MISSING_PARAMETER,
-            "неверное значение параметра response_type (ожидается code)",
+            "Неверное значение параметра response_type (ожидается code)",
         );
     }
     if !matches!(get("access_type"), Some("online") | Some("offline")) {
         return fail(
             "invalid_request",
             codes::MISSING_PARAMETER,
-            "неверное значение параметра access_type (online или offline)",
+            "Неверное значение параметра access_type (online или offline)",
         );
     }
     if uuid::Uuid::parse_str(state).is_err() {
         return fail(
             "invalid_request",
             codes::MISSING_PARAMETER,
-            "параметр state должен быть UUID",
+            "Параметр state должен быть UUID",
         );
     }
     let filter = match get("person_filter") {
@@ -817,7 +817,7 @@ async fn ac(State(st): State<Shared>, RawQuery(q): RawQuery) -> Response {
                 return fail(
                     "invalid_request",
                     codes::MISSING_PARAMETER,
-                    "неверное значение параметра person_filter",
+                    "Неверное значение параметра person_filter",
                 );
             }
         },
@@ -830,7 +830,7 @@ async fn ac(State(st): State<Shared>, RawQuery(q): RawQuery) -> Response {
         return fail(
             "access_denied",
             codes::BAD_SIGNATURE,
-            "хэш сертификата (client_certificate_hash) не совпадает с сертификатом системы",
+            "Хэш сертификата (client_certificate_hash) не совпадает с сертификатом системы",
         );
     }
     let input = protocol::auth_secret_input(client_id, scope, scope_org, ts, state, redirect_uri);
@@ -839,7 +839,7 @@ async fn ac(State(st): State<Shared>, RawQuery(q): RawQuery) -> Response {
         return fail(
             "access_denied",
             codes::BAD_SIGNATURE,
-            "подпись запроса (client_secret) не прошла проверку",
+            "Подпись запроса (client_secret) не прошла проверку",
         );
     }
 
@@ -987,7 +987,7 @@ async fn consent(State(st): State<Shared>, body: Bytes) -> Response {
             &p.redirect_uri,
             "access_denied",
             codes::CONSENT_REFUSED,
-            "пользователь отказался предоставить доступ к своим данным",
+            "Пользователь отказался предоставить доступ к своим данным",
             Some(&p.state),
         );
     }
@@ -1084,7 +1084,7 @@ async fn te(State(st): State<Shared>, headers: HeaderMap, body: Bytes) -> Respon
         return te_error(
             "invalid_request",
             codes::MISSING_PARAMETER,
-            "тело запроса должно быть application/x-www-form-urlencoded",
+            "Тело запроса должно быть application/x-www-form-urlencoded",
             state,
         );
     }
@@ -1093,7 +1093,7 @@ async fn te(State(st): State<Shared>, headers: HeaderMap, body: Bytes) -> Respon
             return te_error(
                 "invalid_request",
                 codes::MISSING_PARAMETER,
-                &format!("отсутствует обязательный параметр {name}"),
+                &format!("Отсутствует обязательный параметр {name}"),
                 state,
             );
         }
@@ -1112,7 +1112,7 @@ async fn te(State(st): State<Shared>, headers: HeaderMap, body: Bytes) -> Respon
         return te_error(
             "unsupported_grant_type",
             codes::MISSING_PARAMETER,
-            "неверное значение grant_type (эмулятор поддерживает authorization_code)",
+            "Неверное значение grant_type (эмулятор поддерживает authorization_code)",
             state,
         );
     }
@@ -1120,7 +1120,7 @@ async fn te(State(st): State<Shared>, headers: HeaderMap, body: Bytes) -> Respon
         return te_error(
             "invalid_request",
             codes::MISSING_PARAMETER,
-            "неверное значение token_type (ожидается Bearer)",
+            "Неверное значение token_type (ожидается Bearer)",
             state,
         );
     }
@@ -1128,7 +1128,7 @@ async fn te(State(st): State<Shared>, headers: HeaderMap, body: Bytes) -> Respon
         return te_error(
             "unauthorized_client",
             codes::UNAUTHORIZED_CLIENT,
-            "система-клиент не зарегистрирована в ЕСИА",
+            "Система-клиент не зарегистрирована в ЕСИА",
             state,
         );
     };
@@ -1140,7 +1140,7 @@ async fn te(State(st): State<Shared>, headers: HeaderMap, body: Bytes) -> Respon
         return te_error(
             "access_denied",
             codes::BAD_SIGNATURE,
-            "хэш сертификата (client_certificate_hash) не совпадает с сертификатом системы",
+            "Хэш сертификата (client_certificate_hash) не совпадает с сертификатом системы",
             state,
         );
     }
@@ -1151,7 +1151,7 @@ async fn te(State(st): State<Shared>, headers: HeaderMap, body: Bytes) -> Respon
         return te_error(
             "access_denied",
             codes::BAD_SIGNATURE,
-            "подпись запроса (client_secret) не прошла проверку",
+            "Подпись запроса (client_secret) не прошла проверку",
             state,
         );
     }
@@ -1161,7 +1161,7 @@ async fn te(State(st): State<Shared>, headers: HeaderMap, body: Bytes) -> Respon
         return te_error(
             "invalid_grant",
             codes::BAD_CODE,
-            "код авторизации недействителен, просрочен или уже использован",
+            "Код авторизации недействителен, просрочен или уже использован",
             state,
         );
     };
@@ -1169,7 +1169,7 @@ async fn te(State(st): State<Shared>, headers: HeaderMap, body: Bytes) -> Respon
         return te_error(
             "invalid_request",
             codes::MISSING_PARAMETER,
-            "параметр state должен быть новым UUID, отличным от state запроса авторизации",
+            "Параметр state должен быть новым UUID, отличным от state запроса авторизации",
             state,
         );
     }
@@ -1193,7 +1193,7 @@ async fn te(State(st): State<Shared>, headers: HeaderMap, body: Bytes) -> Respon
         return te_error(
             "invalid_grant",
             codes::BAD_CODE,
-            "учётная запись не найдена",
+            "Учётная запись не найдена",
             state,
         );
     };

@@ -11,4 +11,3 @@ mod html;
 
 #[cfg(test)]
 mod flow_tests;
-#[cfg(test)] mod scratch_tmp;

@@ -183,12 +183,11 @@ impl EsiaClient {
             .signer
             .client_secret(&input)
             .map_err(|e| EsiaError::Signing(e.to_string()))?;
-        let mut url = Url::parse(&self.endpoint("/aas/oauth2/v2/ac")).map_err(|e| {
-            EsiaError::BadAnswer {
+        let mut url =
+            Url::parse(&self.endpoint("/aas/oauth2/v2/ac")).map_err(|e| EsiaError::BadAnswer {
                 endpoint: "ac",
                 reason: e.to_string(),
-            }
-        })?;
+            })?;
         {
             let mut q = url.query_pairs_mut();
             q.append_pair("client_id", &s.client_id)
@@ -281,7 +280,8 @@ impl EsiaClient {
         if answer.state.as_deref().is_some_and(|st| st != state) {
             return Err(EsiaError::StateMismatch);
         }
-        let (oid, _claims) = token::check_access_token(&answer.access_token, &self.keys, &self.expect())?;
+        let (oid, _claims) =
+            token::check_access_token(&answer.access_token, &self.keys, &self.expect())?;
         let confirmed_by_id_token = match &answer.id_token {
             Some(t) => token::check_id_token(t, &self.keys, &self.expect())?.confirmed(),
             None => false,
@@ -306,7 +306,10 @@ impl EsiaClient {
             .await
             .map_err(|e| Self::send_error("prns", e))?;
         let status = resp.status();
-        let body = resp.bytes().await.map_err(|e| Self::send_error("prns", e))?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| Self::send_error("prns", e))?;
         if !status.is_success() {
             return Err(protocol_error("prns", status.as_u16(), &body));
         }

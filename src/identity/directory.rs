@@ -134,15 +134,18 @@ impl Directory {
     fn push(&mut self, a: Account) {
         let i = self.accounts.len();
         if let Some(s) = &a.snils {
-            self.by_snils.entry(s.digits().to_string()).or_default().push(i);
+            self.by_snils
+                .entry(s.digits().to_string())
+                .or_default()
+                .push(i);
         }
         self.by_fio.entry(a.fio.clone()).or_default().push(i);
         self.accounts.push(a);
     }
 
     pub fn load_csv(path: &Path) -> Result<(Self, Vec<RowProblem>), DirectoryError> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| DirectoryError::Read(path.display().to_string(), e))?;
+        let bytes =
+            std::fs::read(path).map_err(|e| DirectoryError::Read(path.display().to_string(), e))?;
         Self::parse_csv(&bytes, &path.display().to_string())
     }
 
@@ -218,7 +221,9 @@ fn parse_row(get: &dyn Fn(&str) -> String) -> Result<Account, String> {
     }
     let (last, first, middle) = (get("last_name"), get("first_name"), get("middle_name"));
     if last.is_empty() || first.is_empty() {
-        return Err(format!("account `{login}`: last_name and first_name are required"));
+        return Err(format!(
+            "account `{login}`: last_name and first_name are required"
+        ));
     }
     let role_s = get("role");
     let role = Role::parse(&role_s).ok_or_else(|| {
@@ -228,9 +233,10 @@ fn parse_row(get: &dyn Fn(&str) -> String) -> Result<Account, String> {
     let birth_date = if bd.is_empty() {
         None
     } else {
-        Some(NaiveDate::parse_from_str(&bd, "%Y-%m-%d").map_err(|_| {
-            format!("account `{login}`: birth_date `{bd}` is not YYYY-MM-DD")
-        })?)
+        Some(
+            NaiveDate::parse_from_str(&bd, "%Y-%m-%d")
+                .map_err(|_| format!("account `{login}`: birth_date `{bd}` is not YYYY-MM-DD"))?,
+        )
     };
     // A bad SNILS does not skip the account: it can still be linked by
     // login and password, and the school sees it in the report.

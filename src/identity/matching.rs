@@ -85,22 +85,36 @@ semenova,Семёнова,Анна,,,parent,,СШ №5,\n";
     #[test]
     fn a_parent_whose_fio_and_snils_agree_gets_her_account() {
         let d = dir();
-        let m = match_person(&d, &person("ИВАНОВА", "Мария", "Петровна", Some("11223344595")));
-        let MatchOutcome::One(i) = m else { panic!("{m:?}") };
+        let m = match_person(
+            &d,
+            &person("ИВАНОВА", "Мария", "Петровна", Some("11223344595")),
+        );
+        let MatchOutcome::One(i) = m else {
+            panic!("{m:?}")
+        };
         assert_eq!(d.get(i).map(|a| a.login.0.as_str()), Some("ivanova"));
     }
 
     #[test]
     fn a_teacher_who_is_also_a_parent_has_several_accounts() {
-        let m = match_person(&dir(), &person("Петров", "Сергей", "Иванович", Some("112-233-446 96")));
-        assert!(matches!(m, MatchOutcome::Several(ref v) if v.len() == 2), "{m:?}");
+        let m = match_person(
+            &dir(),
+            &person("Петров", "Сергей", "Иванович", Some("112-233-446 96")),
+        );
+        assert!(
+            matches!(m, MatchOutcome::Several(ref v) if v.len() == 2),
+            "{m:?}"
+        );
     }
 
     #[test]
     fn the_other_outcomes_are_told_apart() {
         let d = dir();
         assert_eq!(
-            match_person(&d, &person("Иванова", "Мария", "Павловна", Some("11223344595"))),
+            match_person(
+                &d,
+                &person("Иванова", "Мария", "Павловна", Some("11223344595"))
+            ),
             MatchOutcome::FioDiffers
         );
         assert_eq!(

@@ -94,7 +94,13 @@ mod tests {
     #[test]
     fn the_assertion_verifies_with_the_published_key() {
         let s = AssertionSigner::new(None, "http://gw", 60).expect("signer");
-        let t = s.sign(chrono::Utc::now().timestamp(), "ivanova", "1000001", true, "parent");
+        let t = s.sign(
+            chrono::Utc::now().timestamp(),
+            "ivanova",
+            "1000001",
+            true,
+            "parent",
+        );
         let jwks: serde_json::Value = serde_json::from_str(s.jwks()).expect("json");
         let x = jwks["keys"][0]["x"].as_str().expect("x");
         let key = jsonwebtoken::DecodingKey::from_ed_components(x).expect("key");

@@ -47,10 +47,16 @@ mod tests {
     #[test]
     fn the_gateway_cookie_is_removed_and_others_kept() {
         assert_eq!(
-            strip_cookies("a=1; esia_gate_session=s; DIARYSESSID=d", &["esia_gate_session"]),
+            strip_cookies(
+                "a=1; esia_gate_session=s; DIARYSESSID=d",
+                &["esia_gate_session"]
+            ),
             Some("a=1; DIARYSESSID=d".into())
         );
-        assert_eq!(strip_cookies("esia_gate_session=s", &["esia_gate_session"]), None);
+        assert_eq!(
+            strip_cookies("esia_gate_session=s", &["esia_gate_session"]),
+            None
+        );
         assert_eq!(cookie_value("a=1; b = 2", "b"), Some("2"));
         assert_eq!(cookie_value("a=1", "b"), None);
     }

@@ -53,7 +53,13 @@ pub fn query_param(query: Option<&str>, name: &str) -> Option<String> {
 }
 
 impl Gateway {
-    pub(crate) fn cookie(&self, name: &str, value: String, path: &str, max_age: Duration) -> String {
+    pub(crate) fn cookie(
+        &self,
+        name: &str,
+        value: String,
+        path: &str,
+        max_age: Duration,
+    ) -> String {
         Cookie::build((name.to_string(), value))
             .http_only(true)
             .same_site(SameSite::Lax)
@@ -88,10 +94,16 @@ impl Gateway {
         };
         if let Err(e) = self.store.put_pending(&state, &pending, ttl).await {
             tracing::error!(request_id, error = %e, "cannot store a pending login");
-            metrics::get().logins.with_label_values(&["store_error"]).inc();
+            metrics::get()
+                .logins
+                .with_label_values(&["store_error"])
+                .inc();
             return Reply::page(pages::esia_unavailable());
         }
-        let url = match self.esia.authorization_url(&state, (self.clock)().fixed_offset()) {
+        let url = match self
+            .esia
+            .authorization_url(&state, (self.clock)().fixed_offset())
+        {
             Ok(u) => u,
             Err(e) => {
                 tracing::error!(request_id, error = %e, "cannot build the ESIA authorization URL");
@@ -128,7 +140,10 @@ impl Gateway {
         let pending = match self.store.take_pending(&state).await {
             Ok(Some(p)) => p,
             Ok(None) => {
-                tracing::warn!(request_id, "callback with an unknown, used or expired state");
+                tracing::warn!(
+                    request_id,
+                    "callback with an unknown, used or expired state"
+                );
                 return self.fail(request_id, "bad_state", pages::login_expired());
             }
             Err(e) => {
@@ -139,7 +154,10 @@ impl Gateway {
         // The state alone could have been carried to another browser (login
         // CSRF): the binding cookie proves this browser started the login.
         if cookie_value(cookies, BINDING_COOKIE) != Some(pending.binding.as_str()) {
-            tracing::warn!(request_id, "callback from a browser that did not start the login");
+            tracing::warn!(
+                request_id,
+                "callback from a browser that did not start the login"
+            );
             return self.fail(request_id, "bad_binding", pages::login_expired());
         }
         if let Some(error) = query_param(query, "error") {
@@ -258,7 +276,9 @@ impl Gateway {
             EsiaError::Status { .. } => {
                 self.fail(request_id, "esia_error", pages::esia_refused("HTTP"))
             }
-            EsiaError::Signing(_) => self.fail(request_id, "signing_error", pages::internal_error()),
+            EsiaError::Signing(_) => {
+                self.fail(request_id, "signing_error", pages::internal_error())
+            }
         }
     }
 

@@ -170,8 +170,8 @@ impl Gateway {
             return mode == "navigate";
         }
         let accept = h("accept");
-        !(accept.contains("application/json") && !accept.contains("text/html"))
-            && h("x-requested-with").is_empty()
+        let wants_json = accept.contains("application/json") && !accept.contains("text/html");
+        !wants_json && h("x-requested-with").is_empty()
     }
 
     fn strip_identity(&self, req: &mut RequestHeader) {
@@ -375,9 +375,7 @@ impl ProxyHttp for Gateway {
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
-        let status = session
-            .response_written()
-            .map_or(0, |r| r.status.as_u16());
+        let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let m = metrics::get();
         m.requests
             .with_label_values(&[ctx.route, status_class(status)])

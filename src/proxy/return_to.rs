@@ -10,11 +10,7 @@ pub fn safe_return_path(raw: &str, origin: &Url) -> Option<String> {
     // Plain ASCII without controls, spaces or backslashes: unicode
     // look-alikes (`／`, `。`), tabs and newlines browsers strip, and `\`
     // that browsers read as `/` never reach the URL parser.
-    if raw.is_empty()
-        || !raw
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'\\')
-    {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_graphic() && b != b'\\') {
         return None;
     }
     // A path, not a scheme-relative URL or anything with a scheme.
@@ -25,8 +21,7 @@ pub fn safe_return_path(raw: &str, origin: &Url) -> Option<String> {
     // `/\` when something decodes the path again.
     let lower = raw.to_ascii_lowercase();
     let after_slash = &lower[1..];
-    if after_slash.starts_with("%2f") || after_slash.starts_with("%5c") || lower.contains("%00")
-    {
+    if after_slash.starts_with("%2f") || after_slash.starts_with("%5c") || lower.contains("%00") {
         return None;
     }
     // Resolve against our origin: the result must stay on it.
@@ -46,36 +41,36 @@ pub fn safe_return_path(raw: &str, origin: &Url) -> Option<String> {
     Some(out)
 }
 
-    /// The project's own table of attack families, used when the shared
-    /// corpus is not present.
+/// The project's own table of attack families, used when the shared
+/// corpus is not present.
 pub const ATTACK_PAYLOADS: &[&str] = &[
-        "https://evil.example/",
-        "http:evil.example",
-        "javascript:alert(1)",
-        "data:text/html,<script>alert(1)</script>",
-        "//evil.example",
-        "///evil.example",
-        "/\\evil.example",
-        "\\\\evil.example",
-        "/%2F%2Fevil.example",
-        "/%5Cevil.example",
-        "%2F%2Fevil.example",
-        "/\t/evil.example",
-        "/\n/evil.example",
-        "/\r\n/evil.example",
-        "\x00//evil.example",
-        " //evil.example",
-        "//user:pass@evil.example",
-        "/@evil.example",
-        "http://127.0.0.1:8080@evil.example",
-        "／／evil.example",
-        "/／evil.example",
-        "//evil。example",
-        "/%E3%80%82evil",
-        "/%00/evil.example",
-        "https:/\\evil.example",
-        "//127.0.0.1:8080.evil.example",
-    ];
+    "https://evil.example/",
+    "http:evil.example",
+    "javascript:alert(1)",
+    "data:text/html,<script>alert(1)</script>",
+    "//evil.example",
+    "///evil.example",
+    "/\\evil.example",
+    "\\\\evil.example",
+    "/%2F%2Fevil.example",
+    "/%5Cevil.example",
+    "%2F%2Fevil.example",
+    "/\t/evil.example",
+    "/\n/evil.example",
+    "/\r\n/evil.example",
+    "\x00//evil.example",
+    " //evil.example",
+    "//user:pass@evil.example",
+    "/@evil.example",
+    "http://127.0.0.1:8080@evil.example",
+    "／／evil.example",
+    "/／evil.example",
+    "//evil。example",
+    "/%E3%80%82evil",
+    "/%00/evil.example",
+    "https:/\\evil.example",
+    "//127.0.0.1:8080.evil.example",
+];
 
 #[cfg(test)]
 mod tests {
@@ -96,13 +91,16 @@ mod tests {
         );
     }
 
-
     #[test]
     fn attack_payloads_never_leave_the_origin() {
         for p in ATTACK_PAYLOADS {
             if let Some(path) = safe_return_path(p, &origin()) {
                 let landed = origin().join(&path).expect("joins");
-                assert_eq!(landed.origin(), origin().origin(), "payload {p:?} -> {path}");
+                assert_eq!(
+                    landed.origin(),
+                    origin().origin(),
+                    "payload {p:?} -> {path}"
+                );
                 assert!(!path.starts_with("//"), "payload {p:?} -> {path}");
             }
         }

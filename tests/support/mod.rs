@@ -311,7 +311,11 @@ impl Browser {
     /// Returns the consent page answer, with the emulator's request id.
     pub async fn to_consent(&self, stack: &Stack, path: &str, oid: &str) -> (Answer, String) {
         let login_page = self.follow(&stack.url(path)).await;
-        assert_eq!(login_page.status, 200, "ESIA login page: {}", login_page.body);
+        assert_eq!(
+            login_page.status, 200,
+            "ESIA login page: {}",
+            login_page.body
+        );
         assert!(
             login_page.url.starts_with(&stack.esia_url),
             "expected the ESIA emulator, got {}",

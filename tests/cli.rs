@@ -1,0 +1,81 @@
+//! `esia-gate check`: scripts rely on its exit status, operators on its
+//! messages naming the key and what is wrong.
+
+use std::process::Command;
+
+use esia_gate::demo::{Ports, prepare};
+
+fn check(config: &std::path::Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_esia-gate"))
+        .args(["check", "--config"])
+        .arg(config)
+        .output()
+        .expect("run esia-gate check");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+fn prepared() -> (tempfile::TempDir, std::path::PathBuf, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = prepare(dir.path(), Ports::DEMO).expect("prepare");
+    let text = std::fs::read_to_string(&p.gateway_config).expect("config");
+    (dir, p.gateway_config, text)
+}
+
+#[test]
+fn a_valid_configuration_passes() {
+    let (_dir, path, _) = prepared();
+    let (ok, out) = check(&path);
+    assert!(ok, "{out}");
+    assert!(out.contains("OK"), "{out}");
+}
+
+#[test]
+fn mistakes_fail_with_the_key_named() {
+    let (_dir, path, text) = prepared();
+    for (from, to, expect) in [
+        ("[directory]", "[directory]\ncvs = \"x\"", "cvs"),
+        ("mode = \"v2\"", "mode = \"v9\"", "mode"),
+        (
+            "client_id = \"DIARY\"",
+            "client_id = \"DI ARY\"",
+            "esia.client_id",
+        ),
+        (
+            "public_url = \"http://127.0.0.1:8080\"",
+            "public_url = \"http://127.0.0.1:8080/diary\"",
+            "gateway.public_url",
+        ),
+        (
+            "trusted_certificates = [\"",
+            "trusted_certificates = [\"/nonexistent/",
+            "esia.trusted_certificates",
+        ),
+        ("csv = \"", "csv = \"/nonexistent/", "directory.csv"),
+    ] {
+        assert!(text.contains(from), "fixture lacks {from}");
+        std::fs::write(&path, text.replacen(from, to, 1)).expect("write");
+        let (ok, out) = check(&path);
+        assert!(!ok, "{to} should fail: {out}");
+        assert!(
+            out.contains(expect),
+            "{to}: message should name {expect}: {out}"
+        );
+    }
+}
+
+#[test]
+fn a_missing_file_fails() {
+    let (ok, out) = check(std::path::Path::new("/nonexistent/gateway.toml"));
+    assert!(!ok);
+    assert!(out.contains("cannot read"), "{out}");
+}
+
+#[test]
+fn the_documented_example_parses() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/config/gateway.example.toml");
+    let r = esia_gate::config::load(std::path::Path::new(path)).expect("example parses");
+    assert_eq!(r.settings.identity_headers.user, "X-Remote-User");
+}
