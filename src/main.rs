@@ -63,8 +63,7 @@ enum DevCommand {
 }
 
 fn main() -> ExitCode {
-    // OpenSSL reads its configuration once: point it at the GOST engine
-    // before anything else runs.
+    // The signer and the emulator need OpenSSL's GOST engine.
     let engine = esia_gate::esia::gost::init_engine();
     let cli = Cli::parse();
     match cli.command {

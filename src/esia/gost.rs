@@ -2,10 +2,11 @@
 //!
 //! No mature pure-Rust GOST signer exists, so the signature and its
 //! verification go through OpenSSL with Debian's `libengine-gost-openssl`.
-//! OpenSSL only loads an engine from its configuration, read once when the
-//! library initialises: [`init_engine`] points `OPENSSL_CONF` at a small
-//! generated file before anything touches OpenSSL.
+//! [`init_engine`] loads the engine into the running OpenSSL through its
+//! `dynamic` engine, so it works whatever touched OpenSSL before (an
+//! `OPENSSL_CONF` that already loads it is respected).
 
+use std::ffi::{CString, c_char, c_int, c_uint, c_void};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -17,7 +18,7 @@ use openssl::x509::X509;
 #[derive(Debug, thiserror::Error)]
 pub enum GostError {
     #[error(
-        "the OpenSSL GOST engine is not installed (looked for {0}); install Debian's libengine-gost-openssl"
+        "the OpenSSL GOST engine is not available ({0}); install Debian's libengine-gost-openssl"
     )]
     EngineMissing(String),
     #[error("OpenSSL does not offer Streebog-256 (md_gost12_256): is the GOST engine loaded?")]
@@ -34,8 +35,6 @@ pub enum GostError {
     },
     #[error("OpenSSL failed: {0}")]
     OpenSsl(#[from] openssl::error::ErrorStack),
-    #[error("cannot write the OpenSSL configuration for the GOST engine: {0}")]
-    Config(std::io::Error),
 }
 
 /// Places the engine is installed by Debian's package on common architectures.
@@ -58,47 +57,72 @@ fn engine_path() -> Option<PathBuf> {
 
 static INIT: OnceLock<Result<(), String>> = OnceLock::new();
 
-/// Make OpenSSL load the GOST engine. Must run before the first OpenSSL call
-/// of the process (it is idempotent and cheap afterwards). An `OPENSSL_CONF`
-/// set by the operator is respected as is.
-pub fn init_engine() -> Result<(), GostError> {
-    let r = INIT.get_or_init(|| {
-        if std::env::var_os("OPENSSL_CONF").is_some() {
-            return Ok(());
-        }
-        let engine = engine_path().ok_or_else(|| ENGINE_CANDIDATES.join(", "))?;
-        let conf = write_config(&engine).map_err(|e| format!("config: {e}"))?;
-        // SAFETY: called once, at start-up, before OpenSSL reads its
-        // configuration and before the gateway starts its worker threads.
-        unsafe { std::env::set_var("OPENSSL_CONF", conf) };
-        Ok(())
-    });
-    match r {
-        Ok(()) => {
-            if MessageDigest::from_name("md_gost12_256").is_none() {
-                return Err(GostError::NoStreebog);
-            }
-            Ok(())
-        }
-        Err(e) if e.starts_with("config: ") => Err(GostError::Config(std::io::Error::other(
-            e.trim_start_matches("config: ").to_string(),
-        ))),
-        Err(e) => Err(GostError::EngineMissing(e.clone())),
-    }
+// The ENGINE API is deprecated in OpenSSL 3 but still exported, and it is
+// the only way to reach the GOST engine; openssl-sys does not bind it.
+unsafe extern "C" {
+    fn ENGINE_by_id(id: *const c_char) -> *mut c_void;
+    fn ENGINE_ctrl_cmd_string(
+        e: *mut c_void,
+        cmd: *const c_char,
+        arg: *const c_char,
+        optional: c_int,
+    ) -> c_int;
+    fn ENGINE_init(e: *mut c_void) -> c_int;
+    fn ENGINE_set_default(e: *mut c_void, flags: c_uint) -> c_int;
 }
 
-fn write_config(engine: &Path) -> std::io::Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("esia-gate-openssl-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join("openssl-gost.cnf");
-    let text = format!(
-        "openssl_conf = openssl_init\n\n[openssl_init]\nengines = engine_section\n\n\
-         [engine_section]\ngost = gost_section\n\n[gost_section]\nengine_id = gost\n\
-         dynamic_path = {}\ndefault_algorithms = ALL\n",
-        engine.display()
+const ENGINE_METHOD_ALL: c_uint = 0xFFFF;
+
+fn load_dynamic(path: &Path) -> Result<(), String> {
+    let c = |s: &str| CString::new(s).map_err(|e| e.to_string());
+    let (dynamic, so_path, id, gost, load) = (
+        c("dynamic")?,
+        c("SO_PATH")?,
+        c("ID")?,
+        c("gost")?,
+        c("LOAD")?,
     );
-    std::fs::write(&path, text)?;
-    Ok(path)
+    let lib = CString::new(path.as_os_str().as_encoded_bytes()).map_err(|e| e.to_string())?;
+    // SAFETY: plain calls into libcrypto with valid NUL-terminated strings;
+    // the engine handle stays referenced for the life of the process, as
+    // the engine must.
+    unsafe {
+        let e = ENGINE_by_id(dynamic.as_ptr());
+        if e.is_null() {
+            return Err("OpenSSL has no dynamic engine loader".into());
+        }
+        let ok = ENGINE_ctrl_cmd_string(e, so_path.as_ptr(), lib.as_ptr(), 0) == 1
+            && ENGINE_ctrl_cmd_string(e, id.as_ptr(), gost.as_ptr(), 0) == 1
+            && ENGINE_ctrl_cmd_string(e, load.as_ptr(), std::ptr::null(), 0) == 1
+            && ENGINE_init(e) == 1
+            && ENGINE_set_default(e, ENGINE_METHOD_ALL) == 1;
+        if !ok {
+            return Err(format!(
+                "OpenSSL could not load the GOST engine from {}",
+                path.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Load the GOST engine into this process's OpenSSL. Idempotent and cheap
+/// after the first call; call it before using any other function here.
+pub fn init_engine() -> Result<(), GostError> {
+    let r = INIT.get_or_init(|| {
+        openssl::init();
+        if MessageDigest::from_name("md_gost12_256").is_some() {
+            return Ok(());
+        }
+        let engine = engine_path()
+            .ok_or_else(|| format!("not found at {}", ENGINE_CANDIDATES.join(", ")))?;
+        load_dynamic(&engine)
+    });
+    match r {
+        Ok(()) if MessageDigest::from_name("md_gost12_256").is_some() => Ok(()),
+        Ok(()) => Err(GostError::NoStreebog),
+        Err(e) => Err(GostError::EngineMissing(e.clone())),
+    }
 }
 
 fn streebog() -> Result<MessageDigest, GostError> {
