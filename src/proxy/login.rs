@@ -226,10 +226,13 @@ impl Gateway {
             }
         };
         let record = SessionRecord {
-            login: account.login.clone(),
             oid: person.oid.clone(),
-            role: account.role,
             trusted: person.trusted,
+            accounts: vec![account.login.clone()],
+            active: Some(account.login.clone()),
+            role: Some(account.role),
+            child: None,
+            display_name: format!("{} {}", person.first_name, person.last_name),
             created_at: (self.clock)().timestamp(),
         };
         let sid = random_id();

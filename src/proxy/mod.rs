@@ -257,7 +257,10 @@ impl ProxyHttp for Gateway {
             self.gate_route(session, ctx).await?;
             return Ok(true);
         }
-        ctx.session = self.session_of(session.req_header(), &ctx.request_id).await;
+        ctx.session = self
+            .session_of(session.req_header(), &ctx.request_id)
+            .await
+            .filter(|s| s.active.is_some());
         if ctx.session.is_some() {
             return Ok(false);
         }
@@ -317,19 +320,21 @@ impl ProxyHttp for Gateway {
             upstream.insert_header(http::header::COOKIE, kept)?;
         }
         upstream.insert_header("X-Request-Id", ctx.request_id.as_str())?;
-        if let Some(s) = &ctx.session {
+        if let Some(s) = &ctx.session
+            && let (Some(login), Some(role)) = (&s.active, s.role)
+        {
             let h = &self.cfg.settings.identity_headers;
-            upstream.insert_header(h.user.clone(), s.login.0.as_str())?;
+            upstream.insert_header(h.user.clone(), login.0.as_str())?;
             upstream.insert_header(h.oid.clone(), s.oid.0.as_str())?;
             upstream.insert_header(h.method.clone(), "esia")?;
             upstream.insert_header(h.trusted.clone(), if s.trusted { "true" } else { "false" })?;
-            upstream.insert_header(h.role.clone(), s.role.as_str())?;
+            upstream.insert_header(h.role.clone(), role.as_str())?;
             let jwt = self.assertion.sign(
                 (self.clock)().timestamp(),
-                &s.login.0,
+                &login.0,
                 &s.oid.0,
                 s.trusted,
-                s.role.as_str(),
+                role.as_str(),
             );
             upstream.insert_header(h.assertion.clone(), jwt)?;
         }

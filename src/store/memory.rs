@@ -1,6 +1,8 @@
-//! In-process store for a single node. Expired records are dropped when
-//! read and swept every so often when written, so memory stays bounded by
-//! the live records.
+//! In-process store. Expired records are dropped when read and swept every
+//! so often when written, so memory stays bounded by the live records. Its
+//! "durable" records live only as long as the process: the embedded store
+//! puts them on disk; this one serves tests and the ephemeral half of the
+//! embedded store.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -8,12 +10,63 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::{PendingLogin, SessionRecord, Store, StoreError};
+use super::{
+    AccountLink, DurableRecord, LastLogins, LinkKind, LoginMethod, LoginRecord, MatchFailure,
+    PendingLogin, SessionRecord, Store, StoreError,
+};
+use crate::identity::{EsiaOid, LegacyLogin};
 
 #[derive(Default)]
 pub struct MemoryStore {
     sessions: Mutex<Table<SessionRecord>>,
     pending: Mutex<Table<PendingLogin>>,
+    rates: Mutex<Table<u64>>,
+    cookies: Mutex<Table<LegacyLogin>>,
+    durable: Mutex<Durable>,
+}
+
+#[derive(Default)]
+struct Durable {
+    links: Vec<AccountLink>,
+    logins: HashMap<LegacyLogin, LastLogins>,
+    history: Vec<LoginRecord>,
+    failures: Vec<MatchFailure>,
+}
+
+impl Durable {
+    fn put_link(&mut self, link: &AccountLink) -> Result<(), StoreError> {
+        if link.kind == LinkKind::Own
+            && self
+                .links
+                .iter()
+                .any(|l| l.kind == LinkKind::Own && l.login == link.login && l.oid != link.oid)
+        {
+            return Err(StoreError::AlreadyLinked);
+        }
+        let same =
+            |l: &AccountLink| l.oid == link.oid && l.login == link.login && l.kind == link.kind;
+        if !self.links.iter().any(same) {
+            self.links.push(link.clone());
+        }
+        Ok(())
+    }
+
+    fn record_login(&mut self, r: &LoginRecord) {
+        self.history.push(r.clone());
+        let e = self
+            .logins
+            .entry(r.login.clone())
+            .or_insert_with(|| LastLogins {
+                login: r.login.clone(),
+                last_esia: None,
+                last_password: None,
+            });
+        let slot = match r.method {
+            LoginMethod::Esia => &mut e.last_esia,
+            LoginMethod::Password => &mut e.last_password,
+        };
+        *slot = Some(slot.map_or(r.at, |t| t.max(r.at)));
+    }
 }
 
 struct Table<T> {
@@ -54,6 +107,12 @@ impl<T: Clone> Table<T> {
     fn take(&mut self, k: &str) -> Option<T> {
         let (exp, v) = self.rows.remove(k)?;
         (exp > Instant::now()).then_some(v)
+    }
+
+    fn expires_in(&self, k: &str) -> Option<(T, Duration)> {
+        let (exp, v) = self.rows.get(k)?;
+        let left = exp.checked_duration_since(Instant::now())?;
+        Some((v.clone(), left))
     }
 
     fn live(&self) -> usize {
@@ -105,6 +164,120 @@ impl Store for MemoryStore {
 
     async fn session_count(&self) -> Result<usize, StoreError> {
         Ok(lock(&self.sessions).live())
+    }
+
+    async fn rate_hit(&self, key: &str, window: Duration) -> Result<u64, StoreError> {
+        let mut t = lock(&self.rates);
+        let (count, left) = t.expires_in(key).unwrap_or((0, window));
+        t.put(key, count + 1, left);
+        Ok(count + 1)
+    }
+
+    async fn rate_peek(&self, key: &str) -> Result<(u64, Option<u64>), StoreError> {
+        Ok(match lock(&self.rates).expires_in(key) {
+            Some((c, left)) => (c, Some(left.as_secs() + 1)),
+            None => (0, None),
+        })
+    }
+
+    async fn put_cookie_login(
+        &self,
+        cookie_hash: &str,
+        login: &LegacyLogin,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        lock(&self.cookies).put(cookie_hash, login.clone(), ttl);
+        Ok(())
+    }
+
+    async fn cookie_login(&self, cookie_hash: &str) -> Result<Option<LegacyLogin>, StoreError> {
+        Ok(lock(&self.cookies).get(cookie_hash))
+    }
+
+    async fn put_link(&self, link: &AccountLink) -> Result<(), StoreError> {
+        lock(&self.durable).put_link(link)
+    }
+
+    async fn remove_link(
+        &self,
+        oid: &EsiaOid,
+        login: &LegacyLogin,
+        kind: LinkKind,
+    ) -> Result<bool, StoreError> {
+        let mut d = lock(&self.durable);
+        let before = d.links.len();
+        d.links
+            .retain(|l| !(l.oid == *oid && l.login == *login && l.kind == kind));
+        Ok(d.links.len() != before)
+    }
+
+    async fn links_of(&self, oid: &EsiaOid) -> Result<Vec<AccountLink>, StoreError> {
+        Ok(lock(&self.durable)
+            .links
+            .iter()
+            .filter(|l| l.oid == *oid)
+            .cloned()
+            .collect())
+    }
+
+    async fn owner_of(&self, login: &LegacyLogin) -> Result<Option<EsiaOid>, StoreError> {
+        Ok(lock(&self.durable)
+            .links
+            .iter()
+            .find(|l| l.kind == LinkKind::Own && l.login == *login)
+            .map(|l| l.oid.clone()))
+    }
+
+    async fn record_login(&self, r: &LoginRecord) -> Result<(), StoreError> {
+        lock(&self.durable).record_login(r);
+        Ok(())
+    }
+
+    async fn last_logins(&self) -> Result<Vec<LastLogins>, StoreError> {
+        Ok(lock(&self.durable).logins.values().cloned().collect())
+    }
+
+    async fn has_logged_in(&self, login: &LegacyLogin) -> Result<bool, StoreError> {
+        Ok(lock(&self.durable).logins.contains_key(login))
+    }
+
+    async fn record_match_failure(&self, f: &MatchFailure) -> Result<(), StoreError> {
+        lock(&self.durable).failures.push(f.clone());
+        Ok(())
+    }
+
+    async fn match_failures_since(&self, at: i64) -> Result<Vec<MatchFailure>, StoreError> {
+        Ok(lock(&self.durable)
+            .failures
+            .iter()
+            .filter(|f| f.at >= at)
+            .cloned()
+            .collect())
+    }
+
+    async fn export_durable(&self) -> Result<Vec<DurableRecord>, StoreError> {
+        let d = lock(&self.durable);
+        let mut out: Vec<DurableRecord> =
+            d.links.iter().cloned().map(DurableRecord::Link).collect();
+        out.extend(d.history.iter().cloned().map(DurableRecord::Login));
+        out.extend(d.failures.iter().cloned().map(DurableRecord::MatchFailure));
+        Ok(out)
+    }
+
+    async fn import_durable(&self, records: &[DurableRecord]) -> Result<(), StoreError> {
+        let mut d = lock(&self.durable);
+        for r in records {
+            match r {
+                DurableRecord::Link(l) => d.put_link(l)?,
+                DurableRecord::Login(l) => d.record_login(l),
+                DurableRecord::MatchFailure(f) => d.failures.push(f.clone()),
+            }
+        }
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 }
 

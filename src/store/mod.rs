@@ -1,7 +1,8 @@
-//! The store interface: sessions and pending logins (ephemeral, with a TTL).
-//! Backends know nothing of what the records mean beyond their types. The
-//! in-memory backend serves one node; Redis and the durable embedded store
-//! come with the issues that need them.
+//! The store interface. Ephemeral records (sessions, pending logins, rate
+//! limits, password-session cookies) live with a TTL; durable records
+//! (links, login history, match failures) must survive a crash once a call
+//! that writes them has returned `Ok`. Backends know nothing of what the
+//! records mean beyond their types.
 
 mod memory;
 
@@ -14,14 +15,21 @@ use serde::{Deserialize, Serialize};
 
 use crate::identity::{EsiaOid, LegacyLogin, Role};
 
-/// A gateway session: someone who came through ESIA and was matched.
+/// A gateway session: someone who came through ESIA. `active` is the diary
+/// account in use; `None` while the person still has to choose or link.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SessionRecord {
-    pub login: LegacyLogin,
     pub oid: EsiaOid,
-    pub role: Role,
     /// A confirmed ESIA account.
     pub trusted: bool,
+    /// The diary accounts this person may use (matched or linked).
+    pub accounts: Vec<LegacyLogin>,
+    pub active: Option<LegacyLogin>,
+    pub role: Option<Role>,
+    /// The child a parent is looking at, when one is chosen.
+    pub child: Option<LegacyLogin>,
+    /// The person's name as ESIA gave it, for the gateway's own pages.
+    pub display_name: String,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -37,14 +45,97 @@ pub struct PendingLogin {
     pub created_at: i64,
 }
 
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkKind {
+    /// The person's own diary account.
+    Own,
+    /// A child's student account attached to a parent.
+    Child,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkSource {
+    /// Found by FIO + SNILS.
+    Snils,
+    /// Proved once with the diary login and password.
+    Password,
+}
+
+/// An ESIA person → diary account link. Durable.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct AccountLink {
+    pub oid: EsiaOid,
+    pub login: LegacyLogin,
+    pub kind: LinkKind,
+    pub source: LinkSource,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum LoginMethod {
+    Esia,
+    Password,
+}
+
+/// One login into a diary account. Durable.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LoginRecord {
+    pub login: LegacyLogin,
+    pub method: LoginMethod,
+    /// Unix seconds.
+    pub at: i64,
+}
+
+/// The latest logins of one account, for the adoption report and for the
+/// `existing_users` policy.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct LastLogins {
+    pub login: LegacyLogin,
+    pub last_esia: Option<i64>,
+    pub last_password: Option<i64>,
+}
+
+/// An ESIA login that found no single account, kept for the school's
+/// report. Only the directory side is named; never the SNILS.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MatchFailure {
+    /// Unix seconds.
+    pub at: i64,
+    /// The match outcome label (`fio_differs`, `snils_not_in_diary`, ...).
+    pub reason: String,
+    pub oid: EsiaOid,
+    /// Directory accounts involved (same SNILS or same FIO), if any.
+    pub logins: Vec<LegacyLogin>,
+}
+
+/// Everything durable, one record a line in `links export` / `links import`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum DurableRecord {
+    Link(AccountLink),
+    Login(LoginRecord),
+    MatchFailure(MatchFailure),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The diary login is already linked (as an own account) to another
+    /// ESIA person.
+    #[error("the login is already linked to another ESIA person")]
+    AlreadyLinked,
+    #[error("store data is corrupt: {0}")]
+    Corrupt(String),
 }
 
 #[async_trait]
 pub trait Store: Send + Sync {
+    // --- sessions (ephemeral) ---
     async fn put_session(
         &self,
         id: &str,
@@ -53,19 +144,66 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError>;
     async fn delete_session(&self, id: &str) -> Result<(), StoreError>;
+    /// Number of live sessions (for the gauge); may be approximate.
+    async fn session_count(&self) -> Result<usize, StoreError>;
+
+    // --- pending logins (ephemeral, single use) ---
     async fn put_pending(
         &self,
         state: &str,
         p: &PendingLogin,
         ttl: Duration,
     ) -> Result<(), StoreError>;
-    /// Single use: a pending login is gone once taken.
+    /// A pending login is gone once taken.
     async fn take_pending(&self, state: &str) -> Result<Option<PendingLogin>, StoreError>;
-    /// Number of live sessions (for the gauge).
-    async fn session_count(&self) -> Result<usize, StoreError>;
+
+    // --- rate limits (ephemeral, fixed windows) ---
+    /// Count one event under `key`; returns the count in the current window
+    /// (starting at the first event, lasting `window`) including this one.
+    async fn rate_hit(&self, key: &str, window: Duration) -> Result<u64, StoreError>;
+    /// The current count and the seconds until the window ends.
+    async fn rate_peek(&self, key: &str) -> Result<(u64, Option<u64>), StoreError>;
+
+    // --- password sessions: diary cookie (hashed) → login (ephemeral) ---
+    async fn put_cookie_login(
+        &self,
+        cookie_hash: &str,
+        login: &LegacyLogin,
+        ttl: Duration,
+    ) -> Result<(), StoreError>;
+    async fn cookie_login(&self, cookie_hash: &str) -> Result<Option<LegacyLogin>, StoreError>;
+
+    // --- links (durable; `Ok` means on disk / acknowledged by the server) ---
+    /// Adds a link (idempotent for the same oid, login and kind). An `Own`
+    /// link to a login that has an `Own` link to another oid fails with
+    /// [`StoreError::AlreadyLinked`], atomically.
+    async fn put_link(&self, link: &AccountLink) -> Result<(), StoreError>;
+    /// Returns whether a link was removed.
+    async fn remove_link(
+        &self,
+        oid: &EsiaOid,
+        login: &LegacyLogin,
+        kind: LinkKind,
+    ) -> Result<bool, StoreError>;
+    async fn links_of(&self, oid: &EsiaOid) -> Result<Vec<AccountLink>, StoreError>;
+    /// The ESIA person owning `login` through an `Own` link.
+    async fn owner_of(&self, login: &LegacyLogin) -> Result<Option<EsiaOid>, StoreError>;
+
+    // --- login history and match failures (durable) ---
+    async fn record_login(&self, r: &LoginRecord) -> Result<(), StoreError>;
+    async fn last_logins(&self) -> Result<Vec<LastLogins>, StoreError>;
+    async fn has_logged_in(&self, login: &LegacyLogin) -> Result<bool, StoreError>;
+    async fn record_match_failure(&self, f: &MatchFailure) -> Result<(), StoreError>;
+    async fn match_failures_since(&self, at: i64) -> Result<Vec<MatchFailure>, StoreError>;
+
+    // --- migration and health ---
+    async fn export_durable(&self) -> Result<Vec<DurableRecord>, StoreError>;
+    async fn import_durable(&self, records: &[DurableRecord]) -> Result<(), StoreError>;
+    /// Can the store serve requests now (for `/readyz`)?
+    async fn ping(&self) -> Result<(), StoreError>;
 }
 
-/// A new random identifier (session id, state, binding): 256 bits, base64url.
+/// A new random identifier (session id, binding): 256 bits, base64url.
 pub fn random_id() -> String {
     use base64::Engine as _;
     let bytes: [u8; 32] = rand::random();
@@ -77,12 +215,15 @@ pub(crate) mod suite {
     //! Behaviour every backend must show; each backend's tests call these.
     use super::*;
 
-    fn record() -> SessionRecord {
+    pub fn record() -> SessionRecord {
         SessionRecord {
-            login: LegacyLogin("ivanova".into()),
             oid: EsiaOid("1000001".into()),
-            role: Role::Parent,
             trusted: true,
+            accounts: vec![LegacyLogin("ivanova".into())],
+            active: Some(LegacyLogin("ivanova".into())),
+            role: Some(Role::Parent),
+            child: None,
+            display_name: "Иванова Мария".into(),
             created_at: 1,
         }
     }
