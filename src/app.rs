@@ -14,10 +14,9 @@ use crate::config::Resolved;
 use crate::esia::signer::OpensslGostSigner;
 use crate::esia::token::TrustedKeys;
 use crate::esia::{EsiaClient, EsiaSettings};
-use crate::identity::Directory;
+use crate::identity::DirectorySource;
 use crate::proxy::assertion::AssertionSigner;
 use crate::proxy::{Clock, Gateway};
-use crate::store::MemoryStore;
 
 /// Everything that can fail at start fails here, with the key or file named.
 pub fn build_gateway(r: Resolved, clock: Clock) -> anyhow::Result<Gateway> {
@@ -53,16 +52,10 @@ pub fn build_gateway(r: Resolved, clock: Clock) -> anyhow::Result<Gateway> {
         )
         .map_err(|e| anyhow::anyhow!("ESIA client: {e}"))?,
     );
-    let csv = r.path(&s.directory.csv);
-    let (directory, problems) = Directory::load_csv(&csv).context("directory.csv")?;
-    for p in &problems {
-        tracing::warn!(file = %csv.display(), row = p.row, reason = %p.reason, "directory row skipped");
-    }
-    tracing::info!(
-        accounts = directory.accounts().len(),
-        skipped = problems.len(),
-        "directory loaded"
-    );
+    // The first load happens now (no directory, no start); a thread of its
+    // own keeps the directory fresh while the gateway holds it.
+    let (directory, _refresher) =
+        DirectorySource::from_settings(&r).and_then(DirectorySource::start)?;
     let assertion = AssertionSigner::new(
         s.identity_headers
             .assertion_key
@@ -73,14 +66,8 @@ pub fn build_gateway(r: Resolved, clock: Clock) -> anyhow::Result<Gateway> {
         s.identity_headers.assertion_ttl_seconds,
     )
     .map_err(|e| anyhow::anyhow!("identity_headers.assertion_key: {e}"))?;
-    Ok(Gateway::new(
-        r,
-        esia,
-        Arc::new(MemoryStore::default()),
-        directory,
-        assertion,
-        clock,
-    ))
+    let store = crate::store::open_blocking(&s.store, &r.base_dir).context("store")?;
+    Ok(Gateway::new(r, esia, store, directory, assertion, clock))
 }
 
 pub fn system_clock() -> Clock {

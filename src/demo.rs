@@ -70,7 +70,7 @@ public_url = "{public_url}"
 mode = "v2"
 base_url = "{esia_url}"
 client_id = "DIARY"
-scope = "openid fullname snils birthdate"
+scope = "openid fullname snils birthdate kid_fullname kid_birthdate kid_snils"
 certificate = "{cert}"
 private_key = "{key}"
 trusted_certificates = ["{esia_cert}"]
@@ -79,6 +79,12 @@ timeout_seconds = 3
 
 [directory]
 csv = "{csv}"
+
+[diary_login]
+url = "/login"
+login_field = "login"
+password_field = "password"
+success = "redirect:/grades"
 
 [log]
 level = "info"

@@ -217,6 +217,10 @@ async fn a_parent_logs_in_through_esia_in_a_real_browser() {
     ))
     .await;
     d.click("button[name=\"decision\"][value=\"allow\"]").await;
+    // Two children at ESIA, both in the diary: she picks whose diary to open.
+    assert_eq!(d.text("h1").await, "Выбор ребёнка");
+    d.screenshot("login-story-child-choice.png").await;
+    d.click("button[name=\"login\"][value=\"ivanova.a\"]").await;
     assert_eq!(d.text("#remote-user").await, "ivanova.m");
     assert_eq!(d.text("#auth-method").await, "esia");
     assert!(d.current_url().await.starts_with(&stack.url("/grades")));

@@ -61,9 +61,10 @@ async fn a_parent_logs_in_through_esia_and_sees_her_grades() {
     );
     let back = b.get(&callback).await;
     assert_eq!(back.status, 302, "{}", back.body);
+    // She has two children at ESIA, both in the diary: she picks one first.
     assert_eq!(
         back.location().as_deref(),
-        Some(stack.url("/grades").as_str())
+        Some(stack.url("/esia-gate/children").as_str())
     );
     let session_cookie = back
         .headers
@@ -78,6 +79,21 @@ async fn a_parent_logs_in_through_esia_and_sees_her_grades() {
     assert!(
         !session_cookie.contains("Secure"),
         "plain http origin: {session_cookie}"
+    );
+
+    let chooser = b.get(&stack.url("/esia-gate/children")).await;
+    assert_eq!(chooser.status, 200, "{}", chooser.body);
+    let csrf = support::hidden_value(&chooser.body, "csrf").expect("csrf");
+    let picked = b
+        .post_form(
+            &stack.url("/esia-gate/children/select"),
+            &[("csrf", &csrf), ("login", "ivanova.a")],
+        )
+        .await;
+    assert_eq!(picked.status, 302);
+    assert_eq!(
+        picked.location().as_deref(),
+        Some(stack.url("/grades").as_str())
     );
 
     let page = b.get(&stack.url("/grades")).await;
@@ -297,14 +313,15 @@ async fn esia_timing_out_gets_a_try_again_page_not_a_hang() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_person_without_snils_is_told_how_to_add_it() {
+async fn a_person_without_snils_is_offered_manual_linking() {
     let stack = Stack::start().await;
     let page = Browser::new()
         .login(&stack, "/grades", persons::KUZNETSOVA)
         .await;
-    assert_eq!(page.status, 403, "{}", page.body);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.url.ends_with("/esia-gate/link"), "{}", page.url);
     assert!(
-        page.body.contains("нет подтверждённого СНИЛС"),
+        page.body.contains("не указан или не подтверждён СНИЛС"),
         "{}",
         page.body
     );
@@ -316,31 +333,22 @@ async fn a_person_without_snils_is_told_how_to_add_it() {
         ),
         1.0
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_person_not_in_the_diary_is_told_whom_to_ask() {
-    let stack = Stack::start().await;
-    let page = Browser::new()
-        .login(&stack, "/grades", persons::SIDOROV)
-        .await;
-    assert_eq!(page.status, 403, "{}", page.body);
-    assert!(
-        page.body.contains("Не нашли вашу учётную запись"),
-        "{}",
-        page.body
+    assert_eq!(
+        counter(&scrape, "esia_gate_logins_total{outcome=\"needs_link\"}"),
+        1.0
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn several_accounts_get_a_clear_page_for_now() {
+async fn a_person_not_in_the_diary_is_told_why_and_offered_linking() {
     let stack = Stack::start().await;
     let page = Browser::new()
-        .login(&stack, "/grades", persons::PETROV)
+        .login(&stack, "/grades", persons::SIDOROV)
         .await;
-    assert_eq!(page.status, 409, "{}", page.body);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.url.ends_with("/esia-gate/link"), "{}", page.url);
     assert!(
-        page.body.contains("несколько учётных записей"),
+        page.body.contains("Привязка учётной записи"),
         "{}",
         page.body
     );
@@ -354,7 +362,7 @@ async fn an_unreachable_diary_gets_a_page_not_a_hang() {
     })
     .await;
     let page = Browser::new()
-        .login(&stack, "/grades", persons::IVANOVA)
+        .login(&stack, "/grades", persons::SMIRNOV)
         .await;
     assert_eq!(page.status, 502, "{}", page.body);
     assert!(

@@ -64,7 +64,7 @@ async fn every_payload_as_return_target_ends_on_the_gateway() {
         let consent = b
             .post_form(
                 &format!("{}/aas/oauth2/login", stack.esia_url),
-                &[("request", &request), ("oid", persons::IVANOVA)],
+                &[("request", &request), ("oid", persons::SMIRNOV)],
             )
             .await;
         let request = hidden_value(&consent.body, "request").expect("request id");

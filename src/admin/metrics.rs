@@ -25,8 +25,17 @@ pub struct Metrics {
     pub esia_duration: HistogramVec,
     /// Requests the diary did not answer.
     pub upstream_errors: IntCounterVec,
+    /// Manual linking and children: action (`check`, `link`, `unlink`,
+    /// `child`) and result.
+    pub links: IntCounterVec,
+    /// Failed store calls by backend (`embedded`, `redis`) and operation.
+    pub store_errors: IntCounterVec,
     pub active_sessions: IntGauge,
     pub build_info: IntGaugeVec,
+    /// Directory loads by source (`csv`, `postgres`) and result (`ok`, `error`).
+    pub directory_reloads: IntCounterVec,
+    /// Accounts in the directory in use.
+    pub directory_accounts: IntGauge,
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -95,6 +104,11 @@ impl Metrics {
             "Requests the diary could not answer, by kind.",
             &["kind"],
         );
+        let store_errors = counter(
+            "esia_gate_store_errors_total",
+            "Failed store calls, by backend and operation.",
+            &["backend", "op"],
+        );
         let active_sessions = IntGauge::new(
             "esia_gate_active_sessions",
             "Gateway sessions alive now (this node).",
@@ -114,8 +128,27 @@ impl Metrics {
         build_info
             .with_label_values(&[env!("CARGO_PKG_VERSION")])
             .set(1);
+        let directory_reloads = counter(
+            "esia_gate_directory_reloads_total",
+            "Directory loads by source (csv, postgres) and result (ok, error).",
+            &["source", "result"],
+        );
+        let directory_accounts = IntGauge::new(
+            "esia_gate_directory_accounts",
+            "Accounts in the directory in use.",
+        )
+        .unwrap_or_else(|e| panic!("metric: {e}"));
+        registry
+            .register(Box::new(directory_accounts.clone()))
+            .unwrap_or_else(|e| panic!("metric: {e}"));
+        let links = counter(
+            "esia_gate_links_total",
+            "Manual linking, unlinking and child attachments by action and result.",
+            &["action", "result"],
+        );
         Self {
             registry,
+            links,
             requests,
             request_duration,
             logins,
@@ -123,8 +156,11 @@ impl Metrics {
             esia_errors,
             esia_duration,
             upstream_errors,
+            store_errors,
             active_sessions,
             build_info,
+            directory_reloads,
+            directory_accounts,
         }
     }
 

@@ -47,15 +47,18 @@ impl ServeHttp for AdminApp {
         match path.as_str() {
             "/healthz" => reply(200, "text/plain; charset=utf-8", b"ok\n".to_vec()),
             "/readyz" => {
-                let (upstream, esia) = tokio::join!(
+                let (upstream, esia, store) = tokio::join!(
                     upstream_reachable(&self.upstream_addr),
-                    self.esia.reachable()
+                    self.esia.reachable(),
+                    self.store.ping()
                 );
-                let ready = upstream && esia;
+                let store = store.is_ok();
+                let ready = upstream && esia && store;
                 let body = serde_json::json!({
                     "ready": ready,
                     "upstream": upstream,
                     "esia": esia,
+                    "store": store,
                 });
                 reply(
                     if ready { 200 } else { 503 },

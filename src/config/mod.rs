@@ -1,11 +1,15 @@
 //! Typed settings: one TOML file, unknown keys are errors, every error names
 //! the key and what is wrong. Knows nothing of Pingora.
 
+pub mod store;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use url::Url;
+
+pub mod linking;
 
 /// The reserved path prefix of the gateway's own pages.
 pub const GATE_PREFIX: &str = "/esia-gate";
@@ -41,6 +45,11 @@ pub struct Settings {
     pub session: Session,
     #[serde(default)]
     pub log: Log,
+    #[serde(default)]
+    pub store: store::StoreSettings,
+    /// Manual linking by diary login and password; disabled when absent.
+    #[serde(default)]
+    pub diary_login: Option<linking::DiaryLogin>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -121,11 +130,8 @@ fn default_leeway() -> u64 {
     60
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Directory {
-    pub csv: PathBuf,
-}
+pub mod directory;
+pub use directory::Directory;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -142,6 +148,9 @@ pub struct IdentityHeaders {
     pub role: String,
     #[serde(default = "h_assertion")]
     pub assertion: String,
+    /// The chosen child's login, when a parent looks at a child.
+    #[serde(default = "h_child")]
+    pub child: String,
     /// PEM RSA private key signing the assertion JWT; a fresh key per start
     /// when absent (the diary then fetches the public key from the JWKS URL).
     #[serde(default)]
@@ -165,6 +174,9 @@ fn h_trusted() -> String {
 fn h_role() -> String {
     "X-Remote-Role".into()
 }
+fn h_child() -> String {
+    "X-Child-User".into()
+}
 fn h_assertion() -> String {
     "X-Esia-Assertion".into()
 }
@@ -181,6 +193,7 @@ impl Default for IdentityHeaders {
             trusted: h_trusted(),
             role: h_role(),
             assertion: h_assertion(),
+            child: h_child(),
             assertion_key: None,
             assertion_ttl_seconds: default_assertion_ttl(),
         }
@@ -188,9 +201,10 @@ impl Default for IdentityHeaders {
 }
 
 impl IdentityHeaders {
-    pub fn all(&self) -> [&str; 6] {
+    pub fn all(&self) -> [&str; 7] {
         [
             &self.user,
+            &self.child,
             &self.oid,
             &self.method,
             &self.trusted,
@@ -279,6 +293,8 @@ pub struct Resolved {
     pub issuer: String,
     pub redirect_uri: String,
     pub secure_cookies: bool,
+    /// How a diary login is recognised, when manual linking is on.
+    pub success_rule: Option<linking::SuccessRule>,
     /// Directory of the configuration file: relative paths are resolved
     /// against it.
     pub base_dir: PathBuf,
@@ -412,11 +428,13 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
             "identity_headers.assertion",
             &settings.identity_headers.assertion,
         ),
+        ("identity_headers.child", &settings.identity_headers.child),
     ] {
         if http::HeaderName::from_bytes(h.as_bytes()).is_err() {
             return Err(bad(key, format!("`{h}` is not a valid header name")));
         }
     }
+    directory::validate(&settings.directory).map_err(|(key, m)| bad(key, m))?;
     if !matches!(settings.log.format.as_str(), "json" | "text") {
         return Err(bad("log.format", "must be \"json\" or \"text\"".into()));
     }
@@ -425,6 +443,27 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
             "log.level",
             format!("`{}` is not a log level", settings.log.level),
         ));
+    }
+    let mut success_rule = None;
+    if let Some(d) = &settings.diary_login {
+        success_rule = Some(
+            linking::SuccessRule::parse(&d.success).map_err(|m| bad("diary_login.success", m))?,
+        );
+        let target = upstream_url
+            .join(&d.url)
+            .map_err(|e| bad("diary_login.url", format!("`{}`: {e}", d.url)))?;
+        if !matches!(target.scheme(), "http" | "https") {
+            return Err(bad(
+                "diary_login.url",
+                "must be an http(s) URL or a path".into(),
+            ));
+        }
+        if d.max_failures == 0 || d.window_seconds == 0 {
+            return Err(bad(
+                "diary_login.max_failures",
+                "max_failures and window_seconds must be above zero".into(),
+            ));
+        }
     }
     let secure_cookies = public_url.scheme() == "https";
     Ok(Resolved {
@@ -435,6 +474,7 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
         issuer,
         redirect_uri,
         secure_cookies,
+        success_rule,
         base_dir,
     })
 }
@@ -445,8 +485,18 @@ pub fn check_files(r: &Resolved) -> Result<(), ConfigError> {
     let mut files = vec![
         ("esia.certificate", &s.esia.certificate),
         ("esia.private_key", &s.esia.private_key),
-        ("directory.csv", &s.directory.csv),
     ];
+    if let Some(csv) = &s.directory.csv {
+        files.push(("directory.csv", csv));
+    }
+    if let Some(pg) = &s.directory.postgres {
+        if let Some(f) = &pg.url_file {
+            files.push(("directory.postgres.url_file", f));
+        }
+        if let Some(f) = &pg.ca_file {
+            files.push(("directory.postgres.ca_file", f));
+        }
+    }
     for c in &s.esia.trusted_certificates {
         files.push(("esia.trusted_certificates", c));
     }

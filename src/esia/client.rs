@@ -317,32 +317,94 @@ impl EsiaClient {
             endpoint: "prns",
             reason: e.to_string(),
         })?;
-        let snils = match a.snils.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(raw) => match Snils::parse(raw) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    // The value is never logged, only why it is unusable.
-                    tracing::warn!(reason = %e, "ESIA sent a SNILS that does not parse");
-                    None
-                }
-            },
-        };
-        let birth_date = a
-            .birth_date
-            .as_deref()
-            .and_then(|d| NaiveDate::parse_from_str(d, "%d.%m.%Y").ok());
-        Ok(Person {
-            oid: EsiaOid(oid.to_string()),
-            last_name: a.last_name,
-            first_name: a.first_name,
-            middle_name: a.middle_name,
-            birth_date,
-            snils,
-            trusted: a.trusted.unwrap_or(false) || confirmed_by_id_token,
-        })
+        let mut p = person_of(oid, a);
+        p.trusted = p.trusted || confirmed_by_id_token;
+        if self.s.scope.split_whitespace().any(|s| s == "kid_fullname") {
+            p.children = self.children(oid, access_token).await;
+        }
+        Ok(p)
     }
 
+    /// The person's children. Their format is not confirmed by a public
+    /// source, so it is read leniently: a failure loses the children (the
+    /// parent can still attach them by login and password), not the login.
+    async fn children(&self, oid: &str, access_token: &str) -> Vec<Person> {
+        let url = self.endpoint(&format!("/rs/prns/{oid}/kids?embed=(elements)"));
+        let resp = match self.http.get(url).bearer_auth(access_token).send().await {
+            Ok(r) if r.status().is_success() => r,
+            Ok(r) => {
+                tracing::warn!(status = r.status().as_u16(), "ESIA children list refused");
+                return Vec::new();
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "ESIA children list unavailable");
+                return Vec::new();
+            }
+        };
+        let v: serde_json::Value = match resp.json().await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::warn!(error = %e, "ESIA children list unreadable");
+                return Vec::new();
+            }
+        };
+        let elements = v
+            .get("elements")
+            .and_then(|e| e.as_array())
+            .cloned()
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        for (i, el) in elements.into_iter().enumerate() {
+            if !el.is_object() {
+                tracing::warn!(
+                    index = i,
+                    "ESIA child element is not an object (embed ignored?)"
+                );
+                continue;
+            }
+            let kid_oid = match el.get("oid").or_else(|| el.get("id")) {
+                Some(serde_json::Value::Number(n)) => n.to_string(),
+                Some(serde_json::Value::String(s)) => s.clone(),
+                _ => String::new(),
+            };
+            match serde_json::from_value::<PersonAnswer>(el) {
+                Ok(a) => out.push(person_of(&kid_oid, a)),
+                Err(e) => tracing::warn!(index = i, error = %e, "ESIA child element unreadable"),
+            }
+        }
+        out
+    }
+}
+
+fn person_of(oid: &str, a: PersonAnswer) -> Person {
+    let snils = match a.snils.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => match Snils::parse(raw) {
+            Ok(s) => Some(s),
+            Err(e) => {
+                // The value is never logged, only why it is unusable.
+                tracing::warn!(reason = %e, "ESIA sent a SNILS that does not parse");
+                None
+            }
+        },
+    };
+    let birth_date = a
+        .birth_date
+        .as_deref()
+        .and_then(|d| NaiveDate::parse_from_str(d, "%d.%m.%Y").ok());
+    Person {
+        oid: EsiaOid(oid.to_string()),
+        last_name: a.last_name,
+        first_name: a.first_name,
+        middle_name: a.middle_name,
+        birth_date,
+        snils,
+        trusted: a.trusted.unwrap_or(false),
+        children: Vec::new(),
+    }
+}
+
+impl EsiaClient {
     /// Is ESIA reachable at all (for `/readyz`)? Any HTTP answer counts.
     pub async fn reachable(&self) -> bool {
         self.http

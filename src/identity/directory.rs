@@ -1,5 +1,8 @@
 //! The diary's accounts as a school administrator exports them (CSV, UTF-8,
-//! header row). Bad rows are reported with their row number and skipped.
+//! header row) or as a read-only SQL query returns them (see
+//! [`super::source`]). Bad rows are reported with their row number and
+//! skipped; an account whose SNILS is unusable is kept, without a SNILS, and
+//! listed for the school's report.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -62,10 +65,11 @@ pub struct Account {
     pub class: String,
 }
 
-/// A row that was skipped, and why.
+/// A row that was skipped, and why. The reason never holds a SNILS.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowProblem {
-    /// 1-based line number in the file, the header being line 1.
+    /// In a CSV file, the 1-based line number, the header being line 1; in
+    /// a query's result, the 1-based row number.
     pub row: usize,
     pub reason: String,
 }
@@ -75,9 +79,11 @@ pub struct Directory {
     accounts: Vec<Account>,
     by_snils: HashMap<String, Vec<usize>>,
     by_fio: HashMap<NormalFio, Vec<usize>>,
+    skipped: Vec<RowProblem>,
 }
 
-const COLUMNS: [&str; 9] = [
+/// The columns every source must give, by name, in any order.
+pub const COLUMNS: [&str; 9] = [
     "login",
     "last_name",
     "first_name",
@@ -123,6 +129,21 @@ impl Directory {
         self.by_fio.get(fio).map(Vec::as_slice).unwrap_or(&[])
     }
 
+    /// Accounts whose SNILS in the diary is missing or failed its check
+    /// (`snils_problem` says why): they cannot be matched by SNILS, and the
+    /// school's report lists them so that the profiles get fixed.
+    pub fn invalid_snils_accounts(&self) -> Vec<&Account> {
+        self.accounts
+            .iter()
+            .filter(|a| a.snils.is_none() || a.snils_problem.is_some())
+            .collect()
+    }
+
+    /// The rows the last load skipped, and why.
+    pub fn skipped_rows(&self) -> &[RowProblem] {
+        &self.skipped
+    }
+
     pub fn from_accounts(accounts: Vec<Account>) -> Self {
         let mut d = Directory::default();
         for a in accounts {
@@ -152,6 +173,7 @@ impl Directory {
     pub fn parse_csv(bytes: &[u8], name: &str) -> Result<(Self, Vec<RowProblem>), DirectoryError> {
         let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
         let mut rdr = csv::ReaderBuilder::new()
+            .delimiter(delimiter(bytes))
             .flexible(true)
             .trim(csv::Trim::All)
             .from_reader(bytes);
@@ -164,11 +186,7 @@ impl Directory {
             .enumerate()
             .map(|(i, h)| (h.trim().to_lowercase(), i))
             .collect();
-        let missing: Vec<&str> = COLUMNS
-            .iter()
-            .copied()
-            .filter(|c| !pos.contains_key(*c))
-            .collect();
+        let missing = missing_columns(header.iter());
         if !missing.is_empty() {
             return Err(DirectoryError::Header(
                 name.into(),
@@ -177,40 +195,89 @@ impl Directory {
             ));
         }
         let col = |c: &str| pos.get(c).copied().unwrap_or(usize::MAX);
-        let mut dir = Directory::default();
-        let mut problems = Vec::new();
-        let mut seen = HashMap::new();
+        let mut builder = DirectoryBuilder::default();
         for (i, rec) in rdr.records().enumerate() {
-            let row = i + 2;
             let rec = match rec {
                 Ok(r) => r,
                 Err(e) => {
-                    problems.push(RowProblem {
-                        row,
-                        reason: format!("unreadable row: {e}"),
-                    });
+                    let row = e.position().map_or(i + 2, |p| p.line() as usize);
+                    // The csv error names a line and a byte offset, never a
+                    // cell's content.
+                    builder.skip(row, format!("unreadable row: {e}"));
                     continue;
                 }
             };
-            let get = |c: &str| rec.get(col(c)).unwrap_or("").to_string();
-            match parse_row(&get) {
-                Ok(acc) => {
-                    if let Some(first) = seen.insert(acc.login.0.clone(), row) {
-                        problems.push(RowProblem {
-                            row,
-                            reason: format!(
-                                "login `{}` already on row {first}; this row is skipped",
-                                acc.login
-                            ),
-                        });
-                        continue;
-                    }
-                    dir.push(acc);
-                }
-                Err(reason) => problems.push(RowProblem { row, reason }),
-            }
+            let row = rec.position().map_or(i + 2, |p| p.line() as usize);
+            builder.add_row(row, &|c: &str| rec.get(col(c)).unwrap_or("").to_string());
         }
-        Ok((dir, problems))
+        Ok(builder.finish())
+    }
+}
+
+/// The field separator, told from the header line: a comma, or the
+/// semicolon or tab that spreadsheets in Russian locales write.
+fn delimiter(bytes: &[u8]) -> u8 {
+    let first = bytes.split(|&b| b == b'\n').next().unwrap_or(bytes);
+    let count = |d: u8| first.iter().filter(|&&b| b == d).count();
+    [b',', b';', b'\t']
+        .into_iter()
+        .max_by_key(|&d| (count(d), d == b','))
+        .unwrap_or(b',')
+}
+
+/// The columns of [`COLUMNS`] missing from a header, in [`COLUMNS`] order.
+/// Names are compared trimmed and in lower case.
+pub fn missing_columns<'a>(header: impl IntoIterator<Item = &'a str>) -> Vec<&'static str> {
+    let have: std::collections::HashSet<String> = header
+        .into_iter()
+        .map(|h| h.trim().to_lowercase())
+        .collect();
+    COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| !have.contains(*c))
+        .collect()
+}
+
+/// Builds a directory row by row, from any source: bad rows and repeated
+/// logins are recorded as [`RowProblem`]s, never fatal.
+#[derive(Debug, Default)]
+pub struct DirectoryBuilder {
+    dir: Directory,
+    seen: HashMap<String, usize>,
+}
+
+impl DirectoryBuilder {
+    /// Adds one row; `get` gives a column's value by its name in
+    /// [`COLUMNS`], trimmed, empty when absent or NULL.
+    pub fn add_row(&mut self, row: usize, get: &dyn Fn(&str) -> String) {
+        match parse_row(get) {
+            Ok(acc) => {
+                if let Some(first) = self.seen.get(&acc.login.0) {
+                    let reason = format!(
+                        "login `{}` already on row {first}; this row is skipped",
+                        acc.login
+                    );
+                    self.skip(row, reason);
+                    return;
+                }
+                self.seen.insert(acc.login.0.clone(), row);
+                self.dir.push(acc);
+            }
+            Err(reason) => self.skip(row, reason),
+        }
+    }
+
+    /// Records a row that could not be read at all.
+    pub fn skip(&mut self, row: usize, reason: String) {
+        self.dir.skipped.push(RowProblem { row, reason });
+    }
+
+    /// The directory, and the rows it skipped (also kept in
+    /// [`Directory::skipped_rows`]).
+    pub fn finish(self) -> (Directory, Vec<RowProblem>) {
+        let problems = self.dir.skipped.clone();
+        (self.dir, problems)
     }
 }
 
@@ -233,8 +300,13 @@ fn parse_row(get: &dyn Fn(&str) -> String) -> Result<Account, String> {
     let birth_date = if bd.is_empty() {
         None
     } else {
+        // A database may give a timestamp at midnight for a date.
+        let day = match bd.split_once([' ', 'T']) {
+            Some((d, _)) => d,
+            None => bd.as_str(),
+        };
         Some(
-            NaiveDate::parse_from_str(&bd, "%Y-%m-%d")
+            NaiveDate::parse_from_str(day, "%Y-%m-%d")
                 .map_err(|_| format!("account `{login}`: birth_date `{bd}` is not YYYY-MM-DD"))?,
         )
     };
@@ -285,6 +357,65 @@ ivanova,Иванова,Мария,Петровна,,parent,,СШ №5,\n";
         let bad = dir.by_login("bad.snils").expect("kept");
         assert_eq!(bad.snils_problem, Some(SnilsError::Checksum));
         assert!(bad.snils.is_none());
+    }
+
+    #[test]
+    fn accounts_with_a_bad_or_no_snils_are_listed_for_the_report() {
+        let (dir, problems) = Directory::parse_csv(CSV.as_bytes(), "t.csv").expect("parses");
+        let listed: Vec<(&str, Option<SnilsError>)> = dir
+            .invalid_snils_accounts()
+            .iter()
+            .map(|a| (a.login.0.as_str(), a.snils_problem.clone()))
+            .collect();
+        assert_eq!(listed, vec![("bad.snils", Some(SnilsError::Checksum))]);
+        assert_eq!(dir.skipped_rows(), problems.as_slice());
+        let with_empty = format!("{CSV}no.snils,Орлова,Анна,,,parent,,СШ №5,\n");
+        let (dir, _) = Directory::parse_csv(with_empty.as_bytes(), "t.csv").expect("parses");
+        let logins: Vec<&str> = dir
+            .invalid_snils_accounts()
+            .iter()
+            .map(|a| a.login.0.as_str())
+            .collect();
+        assert_eq!(logins, vec!["bad.snils", "no.snils"]);
+    }
+
+    #[test]
+    fn row_problems_never_show_the_snils_column() {
+        let text = "login,last_name,first_name,middle_name,snils,role,birth_date,school,class\n\
+x,Иванов,Иван,,112-233-445 96,pupil,,СШ №5,\n\
+y,Иванов,Иван,,112-233-445 95,student,01.01.2010,СШ №5,\n";
+        let (_, problems) = Directory::parse_csv(text.as_bytes(), "t.csv").expect("parses");
+        assert_eq!(problems.len(), 2);
+        for p in &problems {
+            assert!(!p.reason.contains("233"), "{}", p.reason);
+        }
+    }
+
+    #[test]
+    fn a_spreadsheet_export_with_semicolons_and_quoted_lines_reads_the_same() {
+        let text = "login;last_name;first_name;middle_name;snils;role;birth_date;school;class\n\
+ivanova;Иванова;Мария;Петровна;112-233-445 95;parent;1985-03-02;\"СШ №5;\nкорпус 2\";\n\
+;Без;Логина;;;parent;;СШ №5;\n";
+        let (dir, problems) = Directory::parse_csv(text.as_bytes(), "t.csv").expect("parses");
+        assert_eq!(dir.accounts().len(), 1);
+        assert_eq!(
+            dir.by_login("ivanova").map(|a| a.school.as_str()),
+            Some("СШ №5;\nкорпус 2")
+        );
+        // The quoted school spans lines 2 and 3: the bad row is on line 4.
+        assert_eq!(problems.iter().map(|p| p.row).collect::<Vec<_>>(), vec![4]);
+    }
+
+    #[test]
+    fn a_birth_date_given_as_a_midnight_timestamp_is_a_date() {
+        let text = "login,last_name,first_name,middle_name,snils,role,birth_date,school,class\n\
+a,Иванов,Иван,,,student,2010-01-02 00:00:00,СШ №5,5А\n";
+        let (dir, problems) = Directory::parse_csv(text.as_bytes(), "t.csv").expect("parses");
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(
+            dir.by_login("a").and_then(|a| a.birth_date),
+            NaiveDate::from_ymd_opt(2010, 1, 2)
+        );
     }
 
     #[test]

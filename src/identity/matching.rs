@@ -1,8 +1,11 @@
 //! Matching an ESIA person to diary accounts: normalised FIO plus SNILS.
-//! A pure function of the directory and the person.
+//! A pure function of the directory and the person. An account whose SNILS
+//! in the diary failed its checksum has no SNILS here, so it is never
+//! matched by it: it shows up as [`MatchOutcome::SnilsNotInDiary`] and in
+//! [`Directory::invalid_snils_accounts`].
 
 use super::names::NormalFio;
-use super::{Directory, Person};
+use super::{Directory, LegacyLogin, Person};
 
 /// Every way a match can end; each is counted and shown differently.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +25,7 @@ pub enum MatchOutcome {
 }
 
 impl MatchOutcome {
-    /// A bounded label for metrics.
+    /// A bounded label for metrics and the mismatch report.
     pub fn label(&self) -> &'static str {
         match self {
             Self::One(_) => "one",
@@ -33,6 +36,39 @@ impl MatchOutcome {
             Self::Nothing => "nothing",
         }
     }
+
+    /// Whether the session can open without a choice or a link.
+    pub fn is_one(&self) -> bool {
+        matches!(self, Self::One(_))
+    }
+
+    /// Every label, for tests and dashboards.
+    pub const LABELS: [&'static str; 6] = [
+        "one",
+        "several",
+        "fio_differs",
+        "snils_not_in_diary",
+        "no_snils_from_esia",
+        "nothing",
+    ];
+}
+
+/// The directory accounts a match involved, for the school's mismatch
+/// report (`MatchFailure::logins` in the store): the accounts found by
+/// SNILS (whatever their name, so «FIO differs» names the account to fix)
+/// and the accounts of the same normalised FIO, in directory order, each
+/// once. Only logins come out: never the SNILS.
+pub fn involved_logins(dir: &Directory, p: &Person) -> Vec<LegacyLogin> {
+    let fio = NormalFio::new(&p.last_name, &p.first_name, &p.middle_name);
+    let mut idx: Vec<usize> = dir.with_fio(&fio).to_vec();
+    if let Some(snils) = &p.snils {
+        idx.extend_from_slice(dir.with_snils(snils));
+    }
+    idx.sort_unstable();
+    idx.dedup();
+    idx.into_iter()
+        .filter_map(|i| dir.get(i).map(|a| a.login.clone()))
+        .collect()
 }
 
 pub fn match_person(dir: &Directory, p: &Person) -> MatchOutcome {
@@ -75,6 +111,7 @@ semenova,Семёнова,Анна,,,parent,,СШ №5,\n";
             birth_date: None,
             snils: snils.map(|s| Snils::parse(s).expect("test snils")),
             trusted: true,
+            children: Vec::new(),
         }
     }
 
@@ -105,6 +142,99 @@ semenova,Семёнова,Анна,,,parent,,СШ №5,\n";
             matches!(m, MatchOutcome::Several(ref v) if v.len() == 2),
             "{m:?}"
         );
+    }
+
+    #[test]
+    fn в_дневнике_фамилия_набрана_с_латинской_с() {
+        // The diary's row has "Cидоров" with a Latin C and a Latin "o".
+        let csv = "login,last_name,first_name,middle_name,snils,role,birth_date,school,class\n\
+sidorov,Cидорoв,Иван,Петрович,112-233-445 95,staff,,СШ №5,\n";
+        let d = Directory::parse_csv(csv.as_bytes(), "t").expect("csv").0;
+        let m = match_person(
+            &d,
+            &person("Сидоров", "Иван", "Петрович", Some("11223344595")),
+        );
+        assert_eq!(m, MatchOutcome::One(0));
+    }
+
+    #[test]
+    fn в_госуслугах_отчество_с_ё_и_двойная_фамилия_через_тире() {
+        let csv = "login,last_name,first_name,middle_name,snils,role,birth_date,school,class\n\
+pv,Петрова-Водкина,Алёна,Сергеевна,112-233-445 95,parent,,СШ №5,\n";
+        let d = Directory::parse_csv(csv.as_bytes(), "t").expect("csv").0;
+        let m = match_person(
+            &d,
+            &person(
+                "ПЕТРОВА — ВОДКИНА",
+                "Алена",
+                "Сергеевна",
+                Some("112 233 445 95"),
+            ),
+        );
+        assert_eq!(m, MatchOutcome::One(0));
+    }
+
+    #[test]
+    fn снилс_в_дневнике_с_ошибкой_в_контрольной_сумме_не_сопоставляется() {
+        let csv = "login,last_name,first_name,middle_name,snils,role,birth_date,school,class\n\
+orlova,Орлова,Анна,,112-233-445 96,parent,,СШ №5,\n";
+        let d = Directory::parse_csv(csv.as_bytes(), "t").expect("csv").0;
+        // ESIA has the right number; the diary's has a typo in the control
+        // digits. The account is reported, not matched.
+        let p = person("Орлова", "Анна", "", Some("112-233-445 95"));
+        assert_eq!(match_person(&d, &p), MatchOutcome::SnilsNotInDiary);
+        assert_eq!(involved_logins(&d, &p), vec![LegacyLogin("orlova".into())]);
+        let reported: Vec<&str> = d
+            .invalid_snils_accounts()
+            .iter()
+            .map(|a| a.login.0.as_str())
+            .collect();
+        assert_eq!(reported, vec!["orlova"]);
+    }
+
+    #[test]
+    fn для_отчёта_о_несовпадениях_названы_только_логины_дневника() {
+        let d = dir();
+        let logins = |p: &Person| -> Vec<String> {
+            involved_logins(&d, p).into_iter().map(|l| l.0).collect()
+        };
+        // FIO differs: the account holding that SNILS.
+        let p = person("Иванова", "Мария", "Павловна", Some("11223344595"));
+        assert_eq!(match_person(&d, &p), MatchOutcome::FioDiffers);
+        assert_eq!(logins(&p), vec!["ivanova"]);
+        // Same FIO, another SNILS: the accounts of that name.
+        let p = person("Семенова", "Анна", "", Some("00000000101"));
+        assert_eq!(match_person(&d, &p), MatchOutcome::SnilsNotInDiary);
+        assert_eq!(logins(&p), vec!["semenova"]);
+        // No SNILS from ESIA: the accounts of that name still help.
+        let p = person("Петров", "Сергей", "Иванович", None);
+        assert_eq!(match_person(&d, &p), MatchOutcome::NoSnilsFromEsia);
+        assert_eq!(logins(&p), vec!["petrov.t", "petrov.p"]);
+        // Nobody: nothing to name.
+        let p = person("Никто", "Нигде", "", Some("00000000101"));
+        assert_eq!(match_person(&d, &p), MatchOutcome::Nothing);
+        assert!(logins(&p).is_empty());
+        // The SNILS appears in none of them.
+        let shown = format!(
+            "{:?}",
+            involved_logins(&d, &person("Иванова", "Мария", "", Some("11223344595")))
+        );
+        assert!(!shown.contains("112233"), "{shown}");
+    }
+
+    #[test]
+    fn every_outcome_has_its_own_bounded_label() {
+        let outcomes = [
+            MatchOutcome::One(0),
+            MatchOutcome::Several(vec![0, 1]),
+            MatchOutcome::FioDiffers,
+            MatchOutcome::SnilsNotInDiary,
+            MatchOutcome::NoSnilsFromEsia,
+            MatchOutcome::Nothing,
+        ];
+        let labels: Vec<&str> = outcomes.iter().map(MatchOutcome::label).collect();
+        assert_eq!(labels, MatchOutcome::LABELS);
+        assert!(outcomes[0].is_one() && !outcomes[1].is_one());
     }
 
     #[test]

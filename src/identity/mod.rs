@@ -6,15 +6,17 @@ pub mod directory;
 pub mod matching;
 pub mod names;
 pub mod snils;
+pub mod source;
 
 pub use directory::{Account, Directory, Role};
-pub use matching::{MatchOutcome, match_person};
+pub use matching::{MatchOutcome, involved_logins, match_person};
 pub use snils::Snils;
+pub use source::{DirectorySource, Refresh, SourceError};
 
 use chrono::NaiveDate;
 
 /// ESIA's object id of a person: a number, kept as its decimal string.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct EsiaOid(pub String);
 
 impl std::fmt::Display for EsiaOid {
@@ -44,4 +46,7 @@ pub struct Person {
     pub snils: Option<Snils>,
     /// A confirmed («подтверждённая») ESIA account.
     pub trusted: bool,
+    /// Children attached to the person's ESIA account (parents only; asked
+    /// with the `kid_*` scopes).
+    pub children: Vec<Person>,
 }

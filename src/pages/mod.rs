@@ -1,6 +1,8 @@
 //! The gateway's own pages, in Russian, for a parent on a phone: what
 //! happened and what to do, never a technical detail (those go to the log).
 
+pub mod accounts;
+
 use crate::config::GATE_PREFIX;
 
 /// One page: a heading, what happened, what to do, and buttons.
@@ -8,6 +10,8 @@ pub struct Page {
     pub status: u16,
     pub title: &'static str,
     pub paragraphs: Vec<String>,
+    /// Trusted HTML built by this module (forms, lists), after the text.
+    pub extra: String,
     pub actions: Vec<(String, &'static str)>,
 }
 
@@ -33,7 +37,17 @@ h1{font-size:22px;line-height:1.3;margin:0 0 16px}p{margin:0 0 12px}\
 .actions{margin-top:20px;display:flex;flex-direction:column;gap:10px}\
 a.btn{display:block;text-align:center;padding:12px 16px;border-radius:8px;text-decoration:none;\
 background:#0d4cd3;color:#fff;font-weight:600}a.btn.secondary{background:#e4ecfd;color:#0d4cd3}\
-footer{margin-top:16px;font-size:13px;color:#66727f;text-align:center}";
+footer{margin-top:16px;font-size:13px;color:#66727f;text-align:center}\
+form.choice{margin:0 0 10px}form.choice button{width:100%;text-align:left;padding:14px 16px;\
+border:1px solid #c9d4e3;border-radius:10px;background:#fff;font:inherit;color:inherit;cursor:pointer}\
+form.choice button:hover{border-color:#0d4cd3}form.choice b{display:block;font-size:17px}\
+form.choice small{color:#66727f}.row{display:flex;gap:8px;align-items:stretch}.row form{margin:0}\
+.row .choice{flex:1}button.link{background:none;border:0;color:#b3261e;font:inherit;padding:14px 4px;cursor:pointer}\
+label{display:block;margin:12px 0 4px;font-weight:600}input[type=text],input[type=password]{width:100%;\
+box-sizing:border-box;padding:12px;border:1px solid #c9d4e3;border-radius:8px;font:inherit}\
+button.primary{margin-top:16px;width:100%;padding:12px 16px;border:0;border-radius:8px;background:#0d4cd3;\
+color:#fff;font:inherit;font-weight:600;cursor:pointer}.error{background:#fdecea;color:#b3261e;\
+border-radius:8px;padding:10px 12px;margin:0 0 12px}h2{font-size:18px;margin:20px 0 10px}";
 
 impl Page {
     pub fn render(&self, request_id: &str) -> String {
@@ -56,10 +70,11 @@ impl Page {
             "<!doctype html><html lang=\"ru\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <title>{title}</title><style>{STYLE}</style></head><body><main><div class=\"card\">\
-<h1>{title}</h1>{body}<div class=\"actions\">{actions}</div></div>\
+<h1>{title}</h1>{body}{extra}<div class=\"actions\">{actions}</div></div>\
 <footer>Код обращения: {rid}. Назовите его в поддержке, если проблема повторится.</footer>\
 </main></body></html>",
             title = escape(self.title),
+            extra = self.extra,
             rid = escape(request_id),
         )
     }
@@ -93,6 +108,7 @@ pub fn consent_refused() -> Page {
 электронной почте: обратитесь к классному руководителю."
                 .into(),
         ],
+        extra: String::new(),
         actions: vec![login_again("/"), home()],
     }
 }
@@ -108,6 +124,7 @@ pub fn login_expired() -> Page {
                 .into(),
             "Начните вход заново — это займёт минуту.".into(),
         ],
+        extra: String::new(),
         actions: vec![login_again("/")],
     }
 }
@@ -126,6 +143,7 @@ pub fn esia_refused(code: &str) -> Page {
 страницы."
                 .into(),
         ],
+        extra: String::new(),
         actions: vec![login_again("/"), home()],
     }
 }
@@ -140,6 +158,7 @@ pub fn esia_unavailable() -> Page {
                 .into(),
             "Попробуйте снова через несколько минут.".into(),
         ],
+        extra: String::new(),
         actions: vec![login_again("/")],
     }
 }
@@ -155,6 +174,7 @@ pub fn login_not_verified() -> Page {
 обращения."
                 .into(),
         ],
+        extra: String::new(),
         actions: vec![login_again("/")],
     }
 }
@@ -172,6 +192,7 @@ pub fn no_snils() -> Page {
 минут, иногда до пяти дней) и войдите снова."
                 .into(),
         ],
+        extra: String::new(),
         actions: vec![login_again("/"), home()],
     }
 }
@@ -188,6 +209,7 @@ pub fn no_match(reason: &str) -> Page {
 войдите снова."
                 .into(),
         ],
+        extra: String::new(),
         actions: vec![login_again("/"), home()],
     }
 }
@@ -206,6 +228,7 @@ pub fn several_accounts(n: usize) -> Page {
 администратора школы помочь."
                 .into(),
         ],
+        extra: String::new(),
         actions: vec![home()],
     }
 }
@@ -220,6 +243,7 @@ pub fn diary_unavailable() -> Page {
                 .into(),
             "Обновите страницу через несколько минут.".into(),
         ],
+        extra: String::new(),
         actions: vec![home()],
     }
 }
@@ -234,6 +258,7 @@ pub fn internal_error() -> Page {
 обращения."
                 .into(),
         ],
+        extra: String::new(),
         actions: vec![home()],
     }
 }
@@ -243,6 +268,7 @@ pub fn not_found() -> Page {
         status: 404,
         title: "Страница не найдена",
         paragraphs: vec!["Такой страницы нет. Проверьте адрес или вернитесь на главную.".into()],
+        extra: String::new(),
         actions: vec![home()],
     }
 }
@@ -254,6 +280,7 @@ pub fn logged_out() -> Page {
         paragraphs: vec![
             "Сеанс завершён. Чтобы снова открыть дневник, войдите через Госуслуги.".into(),
         ],
+        extra: String::new(),
         actions: vec![login_again("/")],
     }
 }

@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 use cookie::{Cookie, SameSite};
 
 use super::Gateway;
+use super::accounts::{Current, unmatched_text};
 use super::headers::cookie_value;
 use super::return_to::safe_return_path;
 use crate::admin::metrics;
 use crate::config::GATE_PREFIX;
 use crate::esia::EsiaError;
 use crate::esia::protocol::{self, codes};
-use crate::identity::{MatchOutcome, match_person};
+use crate::identity::MatchOutcome;
 use crate::pages::{self, Page};
 use crate::store::{PendingLogin, SessionRecord, random_id};
 
@@ -191,63 +192,68 @@ impl Gateway {
             Ok(r) => r.person,
             Err(e) => return self.esia_failed(request_id, e),
         };
-        let outcome = {
-            let dir = self.directory.load();
-            match match_person(&dir, &person) {
-                MatchOutcome::One(i) => dir.get(i).cloned().ok_or(MatchOutcome::Nothing),
-                other => Err(other),
+        let found = match self.find_accounts(&person, request_id).await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(request_id, error = %e, "store failed while finding accounts");
+                return self.fail(request_id, "store_error", pages::esia_unavailable());
             }
         };
-        let account = match outcome {
-            Ok(a) => {
-                metrics::get().matches.with_label_values(&["one"]).inc();
-                a
-            }
-            Err(other) => {
-                metrics::get()
-                    .matches
-                    .with_label_values(&[other.label()])
-                    .inc();
-                tracing::info!(request_id, oid = %person.oid, outcome = other.label(), "no single diary account for the ESIA person");
-                let page = match other {
+        metrics::get()
+            .matches
+            .with_label_values(&[found.outcome.label()])
+            .inc();
+        if found.own.is_empty() {
+            self.remember_failure(&person, &found.outcome).await;
+            tracing::info!(request_id, oid = %person.oid, outcome = found.outcome.label(), "no diary account for the ESIA person");
+            if self.checker.is_none() {
+                let page = match found.outcome {
                     MatchOutcome::NoSnilsFromEsia => pages::no_snils(),
-                    MatchOutcome::Several(v) => pages::several_accounts(v.len()),
-                    MatchOutcome::FioDiffers => pages::no_match(
-                        "Ваш СНИЛС есть в дневнике, но фамилия, имя или отчество там записаны иначе, чем в Госуслугах.",
-                    ),
-                    MatchOutcome::SnilsNotInDiary => pages::no_match(
-                        "Человек с вашими ФИО есть в дневнике, но СНИЛС в его профиле не указан или отличается от СНИЛС в Госуслугах.",
-                    ),
-                    _ => pages::no_match(
-                        "В дневнике нет учётной записи с вашими ФИО и СНИЛС из Госуслуг.",
-                    ),
+                    _ => pages::no_match(unmatched_text(found.outcome.label())),
                 };
                 return self.fail(request_id, "no_match", page);
             }
-        };
-        let record = SessionRecord {
+        }
+        let mut record = SessionRecord {
             oid: person.oid.clone(),
             trusted: person.trusted,
-            accounts: vec![account.login.clone()],
-            active: Some(account.login.clone()),
-            role: Some(account.role),
-            child: None,
+            accounts: found.own,
+            children: found.children,
             display_name: format!("{} {}", person.first_name, person.last_name),
             created_at: (self.clock)().timestamp(),
+            return_to: Some(pending.return_to),
+            csrf: random_id(),
+            ..SessionRecord::default()
         };
-        let sid = random_id();
-        let ttl = Duration::from_secs(self.cfg.settings.session.ttl_seconds);
-        if let Err(e) = self.store.put_session(&sid, &record, ttl).await {
+        if record.accounts.is_empty() {
+            record.unmatched_reason = Some(found.outcome.label().to_string());
+        }
+        if let [only] = record.accounts.as_slice() {
+            let only = only.clone();
+            self.activate(&mut record, &only).await;
+        }
+        let current = Current {
+            id: random_id(),
+            record,
+        };
+        if let Err(e) = self.save(&current).await {
             tracing::error!(request_id, error = %e, "cannot store the new session");
             return self.fail(request_id, "store_error", pages::esia_unavailable());
         }
-        metrics::get().logins.with_label_values(&["success"]).inc();
-        tracing::info!(target: "audit", event = "login_result", request_id, outcome = "success",
-            login = %account.login, oid = %person.oid, trusted = person.trusted);
+        let outcome = match (&current.record.active, current.record.accounts.len()) {
+            (Some(_), _) => "success",
+            (None, 0) => "needs_link",
+            (None, _) => "needs_choice",
+        };
+        metrics::get().logins.with_label_values(&[outcome]).inc();
+        tracing::info!(target: "audit", event = "login_result", request_id, outcome,
+            oid = %person.oid, trusted = person.trusted,
+            login = %current.record.active.as_ref().map(|l| l.0.as_str()).unwrap_or("-"));
+        let ttl = Duration::from_secs(self.cfg.settings.session.ttl_seconds);
         Reply::Redirect {
-            location: self.absolute(&pending.return_to),
+            location: self.absolute(&self.next_step(&current.record)),
             cookies: vec![
-                self.cookie(&self.cfg.settings.session.cookie_name, sid, "/", ttl),
+                self.cookie(&self.cfg.settings.session.cookie_name, current.id, "/", ttl),
                 self.expired_cookie(BINDING_COOKIE, GATE_PREFIX),
             ],
         }

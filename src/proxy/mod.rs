@@ -3,8 +3,12 @@
 //! `request_filter`, identity set in `upstream_request_filter`, counting
 //! done in `logging`.
 
+pub mod accounts;
 pub mod assertion;
+pub mod diary_check;
+pub mod forms;
 pub mod headers;
+pub mod inject;
 pub mod login;
 pub mod return_to;
 
@@ -20,7 +24,9 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 
+use self::accounts::Current;
 use self::assertion::AssertionSigner;
+use self::diary_check::DiaryChecker;
 use self::headers::{cookie_value, header_key, strip_cookies};
 use self::login::{BINDING_COOKIE, Reply};
 use crate::admin::metrics;
@@ -36,13 +42,15 @@ pub struct Gateway {
     cfg: Resolved,
     esia: Arc<EsiaClient>,
     store: Arc<dyn Store>,
-    directory: ArcSwap<Directory>,
+    directory: Arc<ArcSwap<Directory>>,
     assertion: AssertionSigner,
     /// Identity header names in [`header_key`] form.
     identity_keys: HashSet<String>,
     upstream_addr: String,
     upstream_tls: bool,
     upstream_host: String,
+    /// Checks diary logins and passwords; `None` when linking is off.
+    checker: Option<DiaryChecker>,
     clock: Clock,
 }
 
@@ -59,7 +67,7 @@ impl Gateway {
         cfg: Resolved,
         esia: Arc<EsiaClient>,
         store: Arc<dyn Store>,
-        directory: Directory,
+        directory: Arc<ArcSwap<Directory>>,
         assertion: AssertionSigner,
         clock: Clock,
     ) -> Self {
@@ -74,6 +82,25 @@ impl Gateway {
         let upstream_tls = u.scheme() == "https";
         let upstream_host = u.host_str().unwrap_or("localhost").to_string();
         let port = u.port_or_known_default().unwrap_or(80);
+        let checker = match (&cfg.settings.diary_login, &cfg.success_rule) {
+            (Some(d), Some(rule)) => {
+                let url = cfg
+                    .upstream_url
+                    .join(&d.url)
+                    .map(|u| u.to_string())
+                    .unwrap_or_else(|_| d.url.clone());
+                DiaryChecker::new(
+                    url,
+                    d.login_field.clone(),
+                    d.password_field.clone(),
+                    rule.clone(),
+                    Duration::from_secs(d.timeout_seconds),
+                )
+                .map_err(|e| tracing::error!(error = %e, "manual linking disabled"))
+                .ok()
+            }
+            _ => None,
+        };
         let upstream_addr = if upstream_host.contains(':') {
             format!("[{upstream_host}]:{port}")
         } else {
@@ -83,12 +110,13 @@ impl Gateway {
             cfg,
             esia,
             store,
-            directory: ArcSwap::from_pointee(directory),
+            directory,
             assertion,
             identity_keys,
             upstream_addr,
             upstream_tls,
             upstream_host,
+            checker,
             clock,
         }
     }
@@ -129,14 +157,36 @@ impl Gateway {
         }
     }
 
+    async fn current(&self, req: &RequestHeader, request_id: &str) -> Option<Current> {
+        let cookies = Self::cookies(req);
+        let id = cookie_value(&cookies, &self.cfg.settings.session.cookie_name)?.to_string();
+        if id.is_empty() || id.len() > 128 {
+            return None;
+        }
+        match self.store.get_session(&id).await {
+            Ok(Some(record)) => Some(Current { id, record }),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(request_id, error = %e, "session look-up failed");
+                None
+            }
+        }
+    }
+
     async fn gate_route(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
         let req = session.req_header();
         let path = req.uri.path().to_string();
         let query = req.uri.query().map(str::to_string);
+        let post = req.method == http::Method::POST;
         let cookies = Self::cookies(req);
+        let client = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip().to_string())
+            .unwrap_or_else(|| "unknown".into());
         let rid = ctx.request_id.clone();
-        let route = &path[GATE_PREFIX.len()..];
-        let reply = match route {
+        let route = path[GATE_PREFIX.len()..].to_string();
+        let reply = match route.as_str() {
             "/login" => self.start_login(query.as_deref(), &rid).await,
             "/callback" => self.callback(query.as_deref(), &cookies, &rid).await,
             "/logout" => self.logout(&cookies, &rid).await,
@@ -148,6 +198,47 @@ impl Gateway {
                 status: 200,
                 body: self.assertion.jwks().to_string(),
             },
+            "/accounts" | "/accounts/select" | "/accounts/unlink" | "/link" | "/children"
+            | "/children/select" | "/children/attach" | "/children/remove" => {
+                match self.current(session.req_header(), &rid).await {
+                    None => Reply::Redirect {
+                        location: pages::login_href("/"),
+                        cookies: Vec::new(),
+                    },
+                    Some(current) if !post => match route.as_str() {
+                        "/accounts" => self.accounts_page(&current).await,
+                        "/link" => self.link_page(&current),
+                        "/children" => self.children_page(&current, None).await,
+                        _ => Reply::Page {
+                            page: pages::not_found(),
+                            cookies: Vec::new(),
+                        },
+                    },
+                    Some(current) => {
+                        let Some(form) = forms::read_form(session).await else {
+                            return write_reply(
+                                session,
+                                Reply::Page {
+                                    page: pages::internal_error(),
+                                    cookies: Vec::new(),
+                                },
+                                &rid,
+                            )
+                            .await;
+                        };
+                        match route.as_str() {
+                            "/accounts/select" => self.select_account(current, &form, &rid).await,
+                            "/accounts/unlink" => self.unlink_account(current, &form, &rid).await,
+                            "/link" => self.link_account(current, &form, &client, &rid).await,
+                            "/children/select" => self.select_child(current, &form, &rid).await,
+                            "/children/attach" => {
+                                self.attach_child(current, &form, &client, &rid).await
+                            }
+                            _ => self.remove_child(current, &form, &rid).await,
+                        }
+                    }
+                }
+            }
             _ => Reply::Page {
                 page: pages::not_found(),
                 cookies: Vec::new(),
@@ -257,16 +348,21 @@ impl ProxyHttp for Gateway {
             self.gate_route(session, ctx).await?;
             return Ok(true);
         }
-        ctx.session = self
-            .session_of(session.req_header(), &ctx.request_id)
-            .await
-            .filter(|s| s.active.is_some());
-        if ctx.session.is_some() {
-            return Ok(false);
-        }
+        ctx.session = self.session_of(session.req_header(), &ctx.request_id).await;
+        let unfinished = match &ctx.session {
+            Some(s) if s.active.is_some() => return Ok(false),
+            Some(s) => Some(self.next_step(s)),
+            None => None,
+        };
         // Until the policy lands: every diary route needs a gateway session.
         let req = session.req_header();
-        let reply = if Self::is_navigation(req) {
+        let reply = if let Some(step) = unfinished.filter(|_| Self::is_navigation(req)) {
+            // Logged in at ESIA, but no account chosen or linked yet.
+            Reply::Redirect {
+                location: step,
+                cookies: Vec::new(),
+            }
+        } else if Self::is_navigation(req) {
             let target = req
                 .uri
                 .path_and_query()
@@ -329,6 +425,9 @@ impl ProxyHttp for Gateway {
             upstream.insert_header(h.method.clone(), "esia")?;
             upstream.insert_header(h.trusted.clone(), if s.trusted { "true" } else { "false" })?;
             upstream.insert_header(h.role.clone(), role.as_str())?;
+            if let Some(child) = &s.child {
+                upstream.insert_header(h.child.clone(), child.0.as_str())?;
+            }
             let jwt = self.assertion.sign(
                 (self.clock)().timestamp(),
                 &login.0,

@@ -280,17 +280,3 @@ impl Store for MemoryStore {
         Ok(())
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::super::suite;
-    use super::*;
-
-    #[tokio::test]
-    async fn shared_suite() {
-        let s = MemoryStore::default();
-        suite::sessions_round_trip(&s).await;
-        suite::pending_logins_are_single_use(&s).await;
-        suite::records_expire(&s).await;
-    }
-}

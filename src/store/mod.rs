@@ -4,10 +4,23 @@
 //! that writes them has returned `Ok`. Backends know nothing of what the
 //! records mean beyond their types.
 
+pub mod cached;
+mod embedded;
 mod memory;
+pub mod migrate;
+pub mod redis;
+#[cfg(test)]
+mod suite;
+#[doc(hidden)]
+pub mod testing;
 
+pub use cached::{CacheSettings, CachedStore};
+pub use embedded::EmbeddedStore;
 pub use memory::MemoryStore;
+pub use redis::RedisStore;
 
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,7 +30,7 @@ use crate::identity::{EsiaOid, LegacyLogin, Role};
 
 /// A gateway session: someone who came through ESIA. `active` is the diary
 /// account in use; `None` while the person still has to choose or link.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SessionRecord {
     pub oid: EsiaOid,
     /// A confirmed ESIA account.
@@ -32,6 +45,18 @@ pub struct SessionRecord {
     pub display_name: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// A parent's children (student accounts) found by SNILS or linked.
+    #[serde(default)]
+    pub children: Vec<LegacyLogin>,
+    /// Where to go once an account (and child) is chosen.
+    #[serde(default)]
+    pub return_to: Option<String>,
+    /// Token every form of the gateway's pages must carry back.
+    #[serde(default)]
+    pub csrf: String,
+    /// Why no account matched (a match outcome label), for the linking page.
+    #[serde(default)]
+    pub unmatched_reason: Option<String>,
 }
 
 /// A login that was sent to ESIA and has not come back yet.
@@ -210,57 +235,71 @@ pub fn random_id() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-#[cfg(test)]
-pub(crate) mod suite {
-    //! Behaviour every backend must show; each backend's tests call these.
-    use super::*;
-
-    pub fn record() -> SessionRecord {
-        SessionRecord {
-            oid: EsiaOid("1000001".into()),
-            trusted: true,
-            accounts: vec![LegacyLogin("ivanova".into())],
-            active: Some(LegacyLogin("ivanova".into())),
-            role: Some(Role::Parent),
-            child: None,
-            display_name: "Иванова Мария".into(),
-            created_at: 1,
+/// Open the configured store, wrapped in the session cache. Relative paths
+/// are resolved against `base_dir` (the configuration file's directory).
+/// A Redis that is down at start is not an error: the store connects when it
+/// comes back, and `/readyz` says so meanwhile.
+pub async fn open(
+    settings: &crate::config::store::StoreSettings,
+    base_dir: &Path,
+) -> Result<Arc<dyn Store>, StoreError> {
+    use crate::config::store::StoreBackend;
+    if let Some((key, message)) = settings.problems().into_iter().next() {
+        return Err(StoreError::Unavailable(format!("{key}: {message}")));
+    }
+    let cache = CacheSettings {
+        ttl: Duration::from_millis(settings.cache_ttl_ms),
+        stale: Duration::from_millis(settings.cache_stale_ms),
+        ..CacheSettings::default()
+    };
+    match settings.backend {
+        StoreBackend::Embedded => {
+            let path = if settings.path.is_absolute() {
+                settings.path.clone()
+            } else {
+                base_dir.join(&settings.path)
+            };
+            let store = EmbeddedStore::open(&path)?;
+            tracing::info!(backend = "embedded", path = %path.display(), "store opened");
+            Ok(Arc::new(CachedStore::new(store, "embedded", cache)))
+        }
+        StoreBackend::Redis => {
+            let store = RedisStore::open(settings, base_dir).await?;
+            tracing::info!(backend = "redis", target = store.describe(), "store opened");
+            if let Err(e) = store.ping().await {
+                tracing::warn!(error = %e, "Redis does not answer yet; the gateway starts not ready");
+            }
+            Ok(Arc::new(CachedStore::new(store, "redis", cache)))
         }
     }
+}
 
-    pub async fn sessions_round_trip(store: &dyn Store) {
-        let id = random_id();
-        assert_eq!(store.get_session(&id).await.expect("get"), None);
-        store
-            .put_session(&id, &record(), Duration::from_secs(60))
-            .await
-            .expect("put");
-        assert_eq!(store.get_session(&id).await.expect("get"), Some(record()));
-        store.delete_session(&id).await.expect("delete");
-        assert_eq!(store.get_session(&id).await.expect("get"), None);
-    }
-
-    pub async fn pending_logins_are_single_use(store: &dyn Store) {
-        let p = PendingLogin {
-            return_to: "/grades".into(),
-            binding: random_id(),
-            created_at: 1,
-        };
-        store
-            .put_pending("st", &p, Duration::from_secs(60))
-            .await
-            .expect("put");
-        assert_eq!(store.take_pending("st").await.expect("take"), Some(p));
-        assert_eq!(store.take_pending("st").await.expect("take"), None);
-    }
-
-    pub async fn records_expire(store: &dyn Store) {
-        let id = random_id();
-        store
-            .put_session(&id, &record(), Duration::from_millis(20))
-            .await
-            .expect("put");
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        assert_eq!(store.get_session(&id).await.expect("get"), None);
-    }
+/// [`open`] for synchronous start-up code (before Pingora's runtimes exist,
+/// or inside some other runtime): opens on a short-lived thread of its own.
+/// The Redis store keeps its connections on a runtime it owns, so nothing it
+/// needs dies with that thread.
+pub fn open_blocking(
+    settings: &crate::config::store::StoreSettings,
+    base_dir: &Path,
+) -> Result<Arc<dyn Store>, StoreError> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| {
+                        StoreError::Unavailable(format!(
+                            "cannot start a runtime to open the store: {e}"
+                        ))
+                    })?;
+                rt.block_on(open(settings, base_dir))
+            })
+            .join()
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(
+                    "opening the store failed unexpectedly".into(),
+                ))
+            })
+    })
 }

@@ -28,6 +28,15 @@ pub struct Options {
     pub code_ttl_seconds: u64,
     /// Appended to the gateway's configuration `[esia]` section.
     pub esia_extra: &'static str,
+    /// Appended to the end of the gateway's configuration (e.g. a
+    /// `[store]` section).
+    pub config_extra: String,
+    /// More gateway processes with the same configuration on ports of their
+    /// own (another `public_url`), sharing the emulator and the diary. ESIA
+    /// knows every instance's callback; all of them send ESIA the first
+    /// instance's callback as `redirect_uri`, as nodes behind one load
+    /// balancer do, so a callback may be carried to any instance by hand.
+    pub peers: usize,
 }
 
 impl Default for Options {
@@ -36,6 +45,8 @@ impl Default for Options {
             start_diary: true,
             code_ttl_seconds: 60,
             esia_extra: "",
+            config_extra: String::new(),
+            peers: 0,
         }
     }
 }
@@ -47,13 +58,90 @@ pub struct Stack {
     pub esia_url: String,
     pub gateway: Child,
     pub log: PathBuf,
+    /// The other gateway instances ([`Options::peers`]).
+    pub peers: Vec<Peer>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Another gateway process of the same stack.
+pub struct Peer {
+    pub gateway_port: u16,
+    pub admin_port: u16,
+    pub public_url: String,
+    pub gateway: Child,
+    pub log: PathBuf,
+}
+
+impl Peer {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.public_url)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.admin_port)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.admin_url("/metrics"))
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+}
+
+fn start_gateway(config: &std::path::Path, log: &std::path::Path) -> Child {
+    let log_file = std::fs::File::create(log).expect("log file");
+    Command::new(env!("CARGO_BIN_EXE_esia-gate"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(log_file)
+        .spawn()
+        .expect("start the gateway")
+}
+
+/// Wait (30 s at most) until the admin listener answers `/healthz`.
+async fn wait_healthy(gateway: &mut Child, admin_port: u16, log: &std::path::Path) {
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{admin_port}/healthz");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let text = || std::fs::read_to_string(log).unwrap_or_default();
+    loop {
+        if let Ok(Some(status)) = gateway.try_wait() {
+            panic!(
+                "the gateway exited ({status}) before it was ready:\n{}",
+                text()
+            );
+        }
+        if let Ok(r) = client.get(&url).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the gateway did not become ready in 30 s:\n{}",
+            text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 impl Drop for Stack {
     fn drop(&mut self) {
         let _ = self.gateway.kill();
         let _ = self.gateway.wait();
+        for p in &mut self.peers {
+            let _ = p.gateway.kill();
+            let _ = p.gateway.wait();
+        }
         for t in &self.tasks {
             t.abort();
         }
@@ -88,6 +176,46 @@ impl Stack {
             );
             std::fs::write(&p.gateway_config, text).expect("config");
         }
+        if !opts.config_extra.is_empty() {
+            let mut text = std::fs::read_to_string(&p.gateway_config).expect("config");
+            text.push('\n');
+            text.push_str(&opts.config_extra);
+            text.push('\n');
+            std::fs::write(&p.gateway_config, text).expect("config");
+        }
+        let mut peer_configs = Vec::new();
+        if opts.peers > 0 {
+            let text = std::fs::read_to_string(&p.gateway_config).expect("config");
+            let first_callback = format!("{}/esia-gate/callback", p.public_url);
+            for n in 0..opts.peers {
+                let (gw, admin) = (free_port(), free_port());
+                let public_url = format!("http://127.0.0.1:{gw}");
+                let peer_text = text
+                    .replace(
+                        &format!("public = \"127.0.0.1:{}\"", ports.gateway),
+                        &format!("public = \"127.0.0.1:{gw}\""),
+                    )
+                    .replace(
+                        &format!("admin = \"127.0.0.1:{}\"", ports.admin),
+                        &format!("admin = \"127.0.0.1:{admin}\""),
+                    )
+                    .replace(
+                        &format!("public_url = \"{}\"", p.public_url),
+                        &format!("public_url = \"{public_url}\""),
+                    )
+                    .replace(
+                        "timeout_seconds = 3\n",
+                        &format!("timeout_seconds = 3\nredirect_uri = \"{first_callback}\"\n"),
+                    );
+                let path = p.dir.join(format!("gateway-peer{n}.toml"));
+                std::fs::write(&path, peer_text).expect("peer config");
+                for c in &mut p.emulator.clients {
+                    c.redirect_uris
+                        .push(format!("{public_url}/esia-gate/callback"));
+                }
+                peer_configs.push((gw, admin, public_url, path));
+            }
+        }
         p.emulator.code_ttl_seconds = opts.code_ttl_seconds;
         let mut tasks = Vec::new();
         let emu_l = bound(ports.emulator).await;
@@ -103,15 +231,20 @@ impl Stack {
             }));
         }
         let log = dir.path().join("gateway.log");
-        let log_file = std::fs::File::create(&log).expect("log file");
-        let gateway = Command::new(env!("CARGO_BIN_EXE_esia-gate"))
-            .args(["run", "--config"])
-            .arg(&p.gateway_config)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("start the gateway");
+        let gateway = start_gateway(&p.gateway_config, &log);
+        let mut peers = Vec::new();
+        for (n, (gateway_port, admin_port, public_url, config)) in
+            peer_configs.into_iter().enumerate()
+        {
+            let log = dir.path().join(format!("gateway-peer{n}.log"));
+            peers.push(Peer {
+                gateway_port,
+                admin_port,
+                public_url,
+                gateway: start_gateway(&config, &log),
+                log,
+            });
+        }
         let mut stack = Stack {
             dir,
             ports,
@@ -119,35 +252,14 @@ impl Stack {
             esia_url: p.emulator.public_url.clone(),
             gateway,
             log,
+            peers,
             tasks,
         };
-        stack.wait_ready().await;
-        stack
-    }
-
-    async fn wait_ready(&mut self) {
-        let client = reqwest::Client::new();
-        let url = format!("http://127.0.0.1:{}/healthz", self.ports.admin);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(Some(status)) = self.gateway.try_wait() {
-                panic!(
-                    "the gateway exited ({status}) before it was ready:\n{}",
-                    self.log_text()
-                );
-            }
-            if let Ok(r) = client.get(&url).send().await
-                && r.status().is_success()
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the gateway did not become ready in 30 s:\n{}",
-                self.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        wait_healthy(&mut stack.gateway, stack.ports.admin, &stack.log).await;
+        for p in &mut stack.peers {
+            wait_healthy(&mut p.gateway, p.admin_port, &p.log).await;
         }
+        stack
     }
 
     pub fn log_text(&self) -> String {
@@ -379,4 +491,15 @@ pub mod persons {
     pub const KUZNETSOVA: &str = "1000004";
     /// Смирнов: staff, spelled differently in the diary.
     pub const SMIRNOV: &str = "1000005";
+}
+
+/// A real `redis-server` on a free loopback port, killed when dropped.
+pub use esia_gate::store::testing::RedisServer;
+
+/// A `[store]` section for [`Options::config_extra`] using `redis`.
+pub fn redis_store_section(redis: &RedisServer, cache_ttl_ms: u64) -> String {
+    format!(
+        "[store]\nbackend = \"redis\"\nurl = \"{}\"\ncache_ttl_ms = {cache_ttl_ms}\ntimeout_ms = 1000\n",
+        redis.url()
+    )
 }

@@ -1,0 +1,154 @@
+//! `[store]`: where sessions, pending logins, rate limits, links and login
+//! history live. Every key has a default, so a configuration without the
+//! section runs the embedded store next to the configuration file.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    /// One node: ephemeral records in memory, durable ones in a redb file.
+    #[default]
+    Embedded,
+    /// Several nodes sharing a Redis (standalone, Sentinel or Cluster).
+    Redis,
+}
+
+impl StoreBackend {
+    pub fn label(self) -> &'static str {
+        match self {
+            StoreBackend::Embedded => "embedded",
+            StoreBackend::Redis => "redis",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreSettings {
+    /// `embedded` (default) or `redis`.
+    #[serde(default)]
+    pub backend: StoreBackend,
+    /// The embedded store's file, relative to the configuration file.
+    #[serde(default = "default_path")]
+    pub path: PathBuf,
+    /// Redis: `redis://`, `rediss://`, `redis+sentinel://`,
+    /// `rediss+sentinel://`, `redis+cluster://`, `rediss+cluster://`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A file holding the Redis password (its first line); wins over a
+    /// password in `url`.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Prefix of every Redis key; the version part changes with the layout.
+    #[serde(default = "default_prefix")]
+    pub key_prefix: String,
+    /// How long a session read from the store is served from this node's
+    /// memory without asking again (a logout elsewhere is seen after it).
+    #[serde(default = "default_cache_ttl")]
+    pub cache_ttl_ms: u64,
+    /// How long a cached session may still be served while the store does
+    /// not answer (0: never).
+    #[serde(default = "default_cache_stale")]
+    pub cache_stale_ms: u64,
+    /// Connection and response timeout of every Redis call.
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_path() -> PathBuf {
+    PathBuf::from("esia-gate.redb")
+}
+pub fn default_prefix() -> String {
+    "esia-gate:v1:".into()
+}
+fn default_cache_ttl() -> u64 {
+    2000
+}
+fn default_cache_stale() -> u64 {
+    300_000
+}
+fn default_timeout() -> u64 {
+    1500
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            backend: StoreBackend::default(),
+            path: default_path(),
+            url: None,
+            password_file: None,
+            key_prefix: default_prefix(),
+            cache_ttl_ms: default_cache_ttl(),
+            cache_stale_ms: default_cache_stale(),
+            timeout_ms: default_timeout(),
+        }
+    }
+}
+
+impl StoreSettings {
+    /// The problems a loaded section has, as (key, message); empty when fine.
+    pub fn problems(&self) -> Vec<(&'static str, String)> {
+        let mut out = Vec::new();
+        match self.backend {
+            StoreBackend::Embedded => {
+                if self.path.as_os_str().is_empty() {
+                    out.push(("store.path", "must name a file".to_string()));
+                }
+            }
+            StoreBackend::Redis => match self.url.as_deref() {
+                None | Some("") => out.push((
+                    "store.url",
+                    "required with backend = \"redis\" (redis://host:6379, rediss://..., redis+sentinel://..., redis+cluster://...)".to_string(),
+                )),
+                Some(u) => {
+                    if let Err(e) = crate::store::redis::parse_url(u) {
+                        out.push(("store.url", e));
+                    }
+                }
+            },
+        }
+        if self.key_prefix.is_empty() || self.key_prefix.contains(['{', '}', ' ']) {
+            out.push((
+                "store.key_prefix",
+                "must be non-empty, without spaces or braces".to_string(),
+            ));
+        }
+        if self.timeout_ms == 0 {
+            out.push(("store.timeout_ms", "must be above 0".to_string()));
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_section_is_the_embedded_default() {
+        let s: StoreSettings = toml::from_str("").expect("empty");
+        assert_eq!(s.backend, StoreBackend::Embedded);
+        assert_eq!(s.path, PathBuf::from("esia-gate.redb"));
+        assert_eq!(s.key_prefix, "esia-gate:v1:");
+        assert_eq!(s.cache_ttl_ms, 2000);
+        assert!(s.problems().is_empty());
+    }
+
+    #[test]
+    fn redis_needs_a_valid_url_and_unknown_keys_fail() {
+        let s: StoreSettings = toml::from_str("backend = \"redis\"").expect("parse");
+        assert_eq!(s.problems()[0].0, "store.url");
+        let s: StoreSettings =
+            toml::from_str("backend = \"redis\"\nurl = \"http://x\"").expect("parse");
+        assert_eq!(s.problems()[0].0, "store.url");
+        let s: StoreSettings =
+            toml::from_str("backend = \"redis\"\nurl = \"redis+sentinel://a:26379,b:26379/main\"")
+                .expect("parse");
+        assert!(s.problems().is_empty(), "{:?}", s.problems());
+        assert!(toml::from_str::<StoreSettings>("urll = \"x\"").is_err());
+    }
+}
