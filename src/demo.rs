@@ -62,6 +62,7 @@ admin = "127.0.0.1:{admin}"
 
 [upstream]
 url = "http://127.0.0.1:{diary}"
+session_cookie = "DIARYSESSID"
 
 [gateway]
 public_url = "{public_url}"

@@ -460,3 +460,50 @@ async fn logs_never_hold_snils_or_tokens() {
     }
     assert!(!log.contains("eyJ"), "a JWT in the log:\n{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_ends_the_session_the_diary_cookie_and_goes_through_esia() {
+    let stack = Stack::start().await;
+    let b = Browser::new();
+    let page = b.login(&stack, "/grades", persons::SMIRNOV).await;
+    assert_eq!(page.status, 200);
+    let out = b.get(&stack.url("/esia-gate/logout")).await;
+    assert_eq!(out.status, 302);
+    let to_esia = out.location().expect("ESIA logout");
+    assert!(
+        to_esia.starts_with(&format!(
+            "{}/idp/ext/Logout?client_id=DIARY&redirect_url=",
+            stack.esia_url
+        )),
+        "{to_esia}"
+    );
+    let cleared: Vec<String> = out
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    assert!(
+        cleared
+            .iter()
+            .any(|c| c.starts_with("esia_gate_session=;") && c.contains("Max-Age=0")),
+        "{cleared:?}"
+    );
+    assert!(
+        cleared
+            .iter()
+            .any(|c| c.starts_with("DIARYSESSID=;") && c.contains("Max-Age=0")),
+        "{cleared:?}"
+    );
+    let back = b.follow(&to_esia).await;
+    assert_eq!(back.status, 200);
+    assert!(back.url.ends_with("/esia-gate/logged-out"), "{}", back.url);
+    assert!(back.body.contains("Вы вышли из дневника"));
+    // The old session no longer opens the diary.
+    assert_eq!(b.get(&stack.url("/grades")).await.status, 302);
+    let scrape = stack.metrics().await;
+    assert_eq!(
+        counter(&scrape, "esia_gate_logins_total{outcome=\"logout\"}"),
+        1.0
+    );
+}

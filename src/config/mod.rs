@@ -69,6 +69,10 @@ pub struct Upstream {
     /// Seconds to wait for the diary's answer.
     #[serde(default = "default_upstream_read_timeout")]
     pub read_timeout_seconds: u64,
+    /// The diary's own session cookie: cleared at logout, and the key the
+    /// gateway learns password sessions by.
+    #[serde(default)]
+    pub session_cookie: Option<String>,
 }
 
 fn default_upstream_connect_timeout() -> u64 {

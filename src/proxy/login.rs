@@ -299,11 +299,18 @@ impl Gateway {
         {
             tracing::error!(request_id, error = %e, "cannot delete the session at logout");
         }
+        metrics::get().logins.with_label_values(&["logout"]).inc();
         self.audit("logout", request_id, "ok");
         let back = self.absolute(&format!("{GATE_PREFIX}/logged-out"));
+        let mut cookies = vec![self.expired_cookie(name, "/")];
+        // The diary's own session ends too, or the next person at a shared
+        // computer would find the previous one's diary open.
+        if let Some(diary) = &self.cfg.settings.upstream.session_cookie {
+            cookies.push(self.expired_cookie(diary, "/"));
+        }
         Reply::Redirect {
             location: self.esia.logout_url(&back),
-            cookies: vec![self.expired_cookie(name, "/")],
+            cookies,
         }
     }
 

@@ -237,8 +237,8 @@ pub fn random_id() -> String {
 
 /// Open the configured store, wrapped in the session cache. Relative paths
 /// are resolved against `base_dir` (the configuration file's directory).
-/// A Redis that is down at start is not an error: the store connects when it
-/// comes back, and `/readyz` says so meanwhile.
+/// A Redis that is down at start is not an error: the store connects on
+/// first use and whenever Redis is back, and `/readyz` says so meanwhile.
 pub async fn open(
     settings: &crate::config::store::StoreSettings,
     base_dir: &Path,
@@ -265,10 +265,8 @@ pub async fn open(
         }
         StoreBackend::Redis => {
             let store = RedisStore::open(settings, base_dir).await?;
+            // Connects on first use; `/readyz` tells whether Redis answers.
             tracing::info!(backend = "redis", target = store.describe(), "store opened");
-            if let Err(e) = store.ping().await {
-                tracing::warn!(error = %e, "Redis does not answer yet; the gateway starts not ready");
-            }
             Ok(Arc::new(CachedStore::new(store, "redis", cache)))
         }
     }

@@ -375,17 +375,29 @@ struct Inner {
 }
 
 pub struct RedisStore {
-    inner: Arc<Inner>,
+    target: Target,
+    password: Option<String>,
+    prefix: String,
+    timeout: Duration,
+    described: String,
+    /// The store's runtime and connection, made on first use (so nothing is
+    /// running before the server has started, and whichever runtime calls,
+    /// the connection lives on).
+    started: std::sync::OnceLock<Result<Started, String>>,
+}
+
+struct Started {
     runtime: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
-    timeout: Duration,
-    target: String,
+    inner: Arc<Inner>,
 }
 
 impl Drop for RedisStore {
     fn drop(&mut self) {
         // Never block (this may run inside another runtime).
-        if let Some(rt) = self.runtime.take() {
+        if let Some(Ok(mut st)) = self.started.take()
+            && let Some(rt) = st.runtime.take()
+        {
             rt.shutdown_background();
         }
     }
@@ -578,8 +590,9 @@ fn failure_member(m: &str) -> Result<MatchFailure, StoreError> {
 }
 
 impl RedisStore {
-    /// Set up the connection (made lazily: a Redis that is down at start
-    /// makes calls fail, and the store connects once it is back).
+    /// Check the settings and read the password file. Nothing connects
+    /// yet: the first call starts the store's runtime and connection, and a
+    /// Redis that is down makes calls fail until it is back.
     pub async fn open(settings: &StoreSettings, base_dir: &Path) -> Result<Self, StoreError> {
         let url = settings.url.as_deref().unwrap_or_default();
         let target =
@@ -601,61 +614,96 @@ impl RedisStore {
             }
             None => None,
         };
-        let timeout = Duration::from_millis(settings.timeout_ms.max(1));
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("esia-gate-store")
-            .enable_all()
-            .build()
-            .map_err(|e| StoreError::Unavailable(format!("cannot start the store runtime: {e}")))?;
-        let handle = runtime.handle().clone();
-        let described = format!("{target:?}");
-        // Connection objects spawn their tasks where they are made: make
-        // them on the store's runtime.
-        let link = handle
-            .spawn(async move { make_link(target, password, timeout) })
-            .await
-            .map_err(|e| StoreError::Unavailable(format!("store set-up: {e}")))??;
         Ok(Self {
-            inner: Arc::new(Inner {
-                link,
-                prefix: settings.key_prefix.clone(),
-                scripts: Scripts::new(),
-            }),
-            runtime: Some(runtime),
-            handle,
-            timeout,
-            target: described,
+            described: format!("{target:?}"),
+            target,
+            password,
+            prefix: settings.key_prefix.clone(),
+            timeout: Duration::from_millis(settings.timeout_ms.max(1)),
+            started: std::sync::OnceLock::new(),
         })
     }
 
     /// What this store talks to (no credentials), for the log.
     pub fn describe(&self) -> &str {
-        &self.target
+        &self.described
     }
 
-    /// Run one call on the store's runtime under the deadline.
+    fn started(&self) -> Result<&Started, StoreError> {
+        self.started
+            .get_or_init(|| {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(1)
+                    .thread_name("esia-gate-store")
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("cannot start the store runtime: {e}"))?;
+                // Connection objects spawn their tasks on the runtime they
+                // are made in: make them in the store's own.
+                let link = {
+                    let _in = runtime.enter();
+                    make_link(self.target.clone(), self.password.clone(), self.timeout)
+                        .map_err(|e| e.to_string())?
+                };
+                Ok(Started {
+                    handle: runtime.handle().clone(),
+                    runtime: Some(runtime),
+                    inner: Arc::new(Inner {
+                        link,
+                        prefix: self.prefix.clone(),
+                        scripts: Scripts::new(),
+                    }),
+                })
+            })
+            .as_ref()
+            .map_err(|e| StoreError::Unavailable(e.clone()))
+    }
+
+    /// Run one call on the store's runtime under the deadline (`None`: no
+    /// deadline but each command's own, for exports and imports). The caller
+    /// waits a little longer than the deadline, so even a store runtime that
+    /// stopped working cannot hold a request.
+    async fn run_for<T, F, Fut>(
+        &self,
+        op: &'static str,
+        deadline: Option<Duration>,
+        f: F,
+    ) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<Inner>) -> Fut,
+        Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
+    {
+        let st = self.started()?;
+        let fut = f(st.inner.clone());
+        let expired = |t: Duration| {
+            StoreError::Unavailable(format!("redis {op}: no answer within {} ms", t.as_millis()))
+        };
+        let failed = |e: tokio::task::JoinError| {
+            StoreError::Unavailable(format!("redis {op}: task failed: {e}"))
+        };
+        match deadline {
+            Some(t) => {
+                let task = st
+                    .handle
+                    .spawn(async move { tokio::time::timeout(t, fut).await });
+                match tokio::time::timeout(t + Duration::from_millis(250), task).await {
+                    Ok(Ok(Ok(r))) => r,
+                    Ok(Ok(Err(_))) | Err(_) => Err(expired(t)),
+                    Ok(Err(e)) => Err(failed(e)),
+                }
+            }
+            None => st.handle.spawn(fut).await.map_err(failed)?,
+        }
+    }
+
     async fn run<T, F, Fut>(&self, op: &'static str, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(Arc<Inner>) -> Fut,
         Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
     {
-        let fut = f(self.inner.clone());
-        let timeout = self.timeout;
-        let task = self
-            .handle
-            .spawn(async move { tokio::time::timeout(timeout, fut).await });
-        match task.await {
-            Ok(Ok(r)) => r,
-            Ok(Err(_)) => Err(StoreError::Unavailable(format!(
-                "redis {op}: no answer within {} ms",
-                timeout.as_millis()
-            ))),
-            Err(e) => Err(StoreError::Unavailable(format!(
-                "redis {op}: task failed: {e}"
-            ))),
-        }
+        self.run_for(op, Some(self.timeout), f).await
     }
 }
 
@@ -1039,9 +1087,7 @@ impl Store for RedisStore {
 
     async fn export_durable(&self) -> Result<Vec<DurableRecord>, StoreError> {
         // Unbounded in size: no deadline beyond each command's own.
-        let inner = self.inner.clone();
-        let task = self.handle.spawn(async move {
-            let i = inner;
+        self.run_for("export", None, |i| async move {
             let mut out = Vec::new();
             let mut c = redis::cmd("SMEMBERS");
             c.arg(i.durable("oids"));
@@ -1079,9 +1125,8 @@ impl Store for RedisStore {
                 out.push(DurableRecord::MatchFailure(failure_member(&r)?));
             }
             Ok(out)
-        });
-        task.await
-            .map_err(|e| StoreError::Unavailable(format!("redis export: task failed: {e}")))?
+        })
+        .await
     }
 
     /// Record by record, in order (not one transaction): an import that
@@ -1089,8 +1134,7 @@ impl Store for RedisStore {
     /// and failures would be doubled, so import into an empty store.
     async fn import_durable(&self, records: &[DurableRecord]) -> Result<(), StoreError> {
         let records = records.to_vec();
-        let inner = self.inner.clone();
-        let task = self.handle.spawn(async move {
+        self.run_for("import", None, |inner| async move {
             for r in &records {
                 match r {
                     DurableRecord::Link(l) => inner.put_link(l).await?,
@@ -1099,9 +1143,8 @@ impl Store for RedisStore {
                 }
             }
             Ok(())
-        });
-        task.await
-            .map_err(|e| StoreError::Unavailable(format!("redis import: task failed: {e}")))?
+        })
+        .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
