@@ -2,15 +2,19 @@
 //! the public proxy service and the admin listener in one server.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use pingora::server::Server;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::services::listening::Service;
 
-use crate::admin::AdminApp;
+use arc_swap::ArcSwapOption;
+
+use crate::admin::access::AdminToken;
+use crate::admin::{AdminApp, ReportSettings};
 use crate::config::Resolved;
+use crate::config::policy::PolicySlot;
 use crate::esia::signer::OpensslGostSigner;
 use crate::esia::token::TrustedKeys;
 use crate::esia::{EsiaClient, EsiaSettings};
@@ -67,7 +71,21 @@ pub fn build_gateway(r: Resolved, clock: Clock) -> anyhow::Result<Gateway> {
     )
     .map_err(|e| anyhow::anyhow!("identity_headers.assertion_key: {e}"))?;
     let store = crate::store::open_blocking(&s.store, &r.base_dir).context("store")?;
-    Ok(Gateway::new(r, esia, store, directory, assertion, clock))
+    let policy: PolicySlot = Arc::new(ArcSwapOption::empty());
+    if let Some(ps) = &s.policy {
+        let path = r.path(&ps.file);
+        let active = crate::config::policy::load_active(&path)
+            .map_err(|e| anyhow::anyhow!("policy.file: {e}"))?;
+        tracing::info!(policy = %active.policy.name, hash = %active.hash, "policy loaded");
+        crate::admin::metrics::get()
+            .policy_info
+            .with_label_values(&[&active.policy.name, &active.hash])
+            .set(active.loaded_at);
+        policy.store(Some(Arc::new(active)));
+    }
+    Ok(Gateway::new(
+        r, esia, store, directory, assertion, policy, clock,
+    ))
 }
 
 pub fn system_clock() -> Clock {
@@ -76,19 +94,64 @@ pub fn system_clock() -> Clock {
 
 /// Run the gateway until a signal stops it. SIGINT stops at once, SIGTERM
 /// after a short grace period (not Pingora's default of five minutes).
+///
+/// A graceful upgrade: start the new process with `run --upgrade` (same
+/// `listen.upgrade_sock`), then send SIGQUIT to the old one; the listening
+/// sockets pass through the upgrade socket, so no connection is refused,
+/// and the old process finishes its requests in flight before it exits.
 pub fn run(r: Resolved, gateway: Gateway, opt: Option<Opt>) -> anyhow::Result<()> {
+    let upgrade_sock = r.path(
+        r.settings
+            .listen
+            .upgrade_sock
+            .as_deref()
+            .unwrap_or(std::path::Path::new(DEFAULT_UPGRADE_SOCK)),
+    );
+    warn_if_not_writable(&upgrade_sock);
     let conf = ServerConf {
         grace_period_seconds: Some(1),
         graceful_shutdown_timeout_seconds: Some(3),
         threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+        upgrade_sock: upgrade_sock.display().to_string(),
         ..ServerConf::default()
     };
+    let admin = &r.settings.admin;
+    let token = match &admin.token_file {
+        Some(p) => Some(AdminToken::new(
+            &crate::config::admin::read_token(&r.path(p))
+                .map_err(|e| anyhow::anyhow!("admin.token_file: {e}"))?,
+        )),
+        None => None,
+    };
+    let reports = ReportSettings {
+        zone: admin
+            .time_zone
+            .parse()
+            .map_err(|_| anyhow::anyhow!("admin.time_zone: `{}`", admin.time_zone))?,
+        match_failure_days: admin.match_failure_days,
+    };
+    let upgrading = opt.as_ref().is_some_and(|o| o.upgrade);
+    if let Some(ps) = &r.settings.policy {
+        let every = Duration::from_secs(ps.check_seconds.max(1));
+        crate::config::policy::spawn_watcher(
+            gateway.policy_slot().clone(),
+            r.path(&ps.file),
+            every,
+        )
+        .context("policy reload thread")?;
+    }
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
     let admin_app = AdminApp {
         esia: gateway.esia().clone(),
         store: gateway.store().clone(),
         upstream_addr: gateway.upstream_addr().to_string(),
+        policy: gateway.policy_slot().clone(),
+        rehearsal: gateway.rehearsal().cloned(),
+        directory: gateway.directory().clone(),
+        token,
+        reports,
+        clock: gateway.clock().clone(),
     };
     let mut public = pingora::proxy::http_proxy_service_with_name(
         &server.configuration,
@@ -104,8 +167,88 @@ pub fn run(r: Resolved, gateway: Gateway, opt: Option<Opt>) -> anyhow::Result<()
         public = %r.settings.listen.public,
         admin = %r.settings.listen.admin,
         upstream = %r.upstream_url,
+        upgraded = upgrading,
+        upgrade_sock = %upgrade_sock.display(),
         "esia-gate listening"
     );
+    notify_systemd_when_ready(r.settings.listen.admin);
     server.run(pingora::server::RunArgs::default());
     Ok(())
+}
+
+/// The upgrade socket beside the configuration file unless set.
+pub const DEFAULT_UPGRADE_SOCK: &str = "esia-gate-upgrade.sock";
+
+/// A graceful upgrade needs the upgrade socket's directory writable; say
+/// so at start rather than when the upgrade fails.
+fn warn_if_not_writable(sock: &std::path::Path) {
+    let dir = sock
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let probe = dir.join(format!(".esia-gate-probe-{}", std::process::id()));
+    match std::fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+        }
+        Err(e) => tracing::warn!(
+            dir = %dir.display(),
+            error = %e,
+            "the upgrade socket's directory is not writable: a graceful upgrade (run --upgrade) \
+             will fail; set listen.upgrade_sock (e.g. /run/esia-gate/upgrade.sock)"
+        ),
+    }
+}
+
+/// Under systemd (`Type=notify`, `NotifyAccess=all`): once the admin
+/// listener accepts connections, tell systemd this process is ready and is
+/// the service's main process — after a graceful upgrade it is the new
+/// process, not the one systemd started. Nothing happens without
+/// `NOTIFY_SOCKET`.
+fn notify_systemd_when_ready(admin: std::net::SocketAddr) {
+    let Some(socket) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let probe = match admin.ip() {
+        ip if ip.is_unspecified() && ip.is_ipv4() => {
+            std::net::SocketAddr::from(([127, 0, 0, 1], admin.port()))
+        }
+        ip if ip.is_unspecified() => {
+            std::net::SocketAddr::from(([0u16, 0, 0, 0, 0, 0, 0, 1], admin.port()))
+        }
+        _ => admin,
+    };
+    let spawned = std::thread::Builder::new()
+        .name("systemd-notify".into())
+        .spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            while std::net::TcpStream::connect_timeout(&probe, Duration::from_secs(1)).is_err() {
+                if Instant::now() > deadline {
+                    tracing::error!("the admin listener did not come up; systemd not notified");
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let message = format!("READY=1\nMAINPID={}\n", std::process::id());
+            if let Err(e) = sd_notify(&socket, message.as_bytes()) {
+                tracing::warn!(error = %e, "cannot notify systemd");
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the systemd notification thread");
+    }
+}
+
+/// One datagram to systemd's notification socket (a path, or an abstract
+/// name when it starts with `@`).
+fn sd_notify(socket: &std::ffi::OsStr, message: &[u8]) -> std::io::Result<usize> {
+    use std::os::linux::net::SocketAddrExt as _;
+    use std::os::unix::ffi::OsStrExt as _;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let bytes = socket.as_bytes();
+    let addr = match bytes.strip_prefix(b"@") {
+        Some(name) => SocketAddr::from_abstract_name(name)?,
+        None => SocketAddr::from_pathname(std::path::Path::new(socket))?,
+    };
+    UnixDatagram::unbound()?.send_to_addr(message, &addr)
 }

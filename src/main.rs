@@ -1,11 +1,12 @@
 //! The `esia-gate` command: run the gateway, check a configuration, or
 //! start the demo (ESIA emulator, sample diary and gateway on loopback).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use esia_gate::admin::audit;
 use esia_gate::{app, config, demo};
 
 #[derive(Parser)]
@@ -40,11 +41,39 @@ enum Command {
         #[arg(long, default_value = "demo-data")]
         dir: PathBuf,
     },
+    /// Explain or print a regional policy file (non-zero exit when invalid).
+    Policy {
+        #[command(subcommand)]
+        what: esia_gate::policy::explain::PolicyCommand,
+    },
+    /// Move durable records (links, login history, match failures) as JSON lines.
+    Links {
+        #[command(subcommand)]
+        what: LinksCommand,
+    },
     /// The development stack alone (used by the tests).
     #[command(hide = true)]
     Dev {
         #[command(subcommand)]
         what: DevCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum LinksCommand {
+    /// Write every durable record of the configured store to stdout (or --out).
+    Export {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Add the records of a file (or stdin) to the configured store.
+    Import {
+        #[arg(long, short)]
+        config: PathBuf,
+        #[arg(long = "in")]
+        input: Option<PathBuf>,
     },
 }
 
@@ -68,7 +97,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => {
-            init_logs("warn", "text");
+            // Without an audit file nothing here can fail.
+            let _ = init_logs("warn", "text", None);
             match config::load(&config)
                 .map_err(anyhow::Error::from)
                 .and_then(|r| {
@@ -93,7 +123,15 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            init_logs(&r.settings.log.level, &r.settings.log.format);
+            let audit_file = r.settings.log.audit_file.as_ref().map(|p| r.path(p));
+            if let Err(e) = init_logs(
+                &r.settings.log.level,
+                &r.settings.log.format,
+                audit_file.as_deref(),
+            ) {
+                eprintln!("esia-gate: {e}");
+                return ExitCode::FAILURE;
+            }
             if let Err(e) = engine {
                 eprintln!("{e}");
                 return ExitCode::FAILURE;
@@ -113,7 +151,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Demo { dir } => {
-            init_logs("info", "text");
+            let _ = init_logs("info", "text", None);
             if let Err(e) = engine {
                 eprintln!("{e}");
                 return ExitCode::FAILURE;
@@ -126,8 +164,28 @@ fn main() -> ExitCode {
                 }
             }
         }
+        Command::Policy { what } => match esia_gate::policy::explain::run(&what) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::FAILURE
+            }
+        },
+        Command::Links { what } => match links(what) {
+            Ok(msg) => {
+                eprintln!("{msg}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("esia-gate links: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Dev { what } => {
-            init_logs("info", "text");
+            let _ = init_logs("info", "text", None);
             if let Err(e) = engine {
                 eprintln!("{e}");
                 return ExitCode::FAILURE;
@@ -147,15 +205,92 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logs(level: &str, format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if format == "json" {
-        builder.json().init();
+/// Two layers: operational logs to stderr (JSON or text, level from
+/// `RUST_LOG` or the configuration, audit events excluded) and the audit
+/// log (always JSON, audit events only, whatever the level) to its file or
+/// stdout.
+fn init_logs(level: &str, format: &str, audit_file: Option<&Path>) -> Result<(), String> {
+    use std::io::IsTerminal as _;
+    use tracing_subscriber::filter::{FilterExt as _, filter_fn};
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::{EnvFilter, Layer as _};
+
+    let level = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
+    let operational = level.and(filter_fn(audit::not_audit));
+    let fmt = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    let fmt = if format == "json" {
+        fmt.json().with_filter(operational).boxed()
     } else {
-        builder.init();
-    }
+        fmt.with_filter(operational).boxed()
+    };
+    let audit = audit::AuditLayer::new(audit_file)
+        .map_err(|e| e.to_string())?
+        .with_filter(filter_fn(audit::audit_only));
+    tracing_subscriber::registry()
+        .with(fmt)
+        .with(audit)
+        .try_init()
+        .map_err(|e| format!("cannot start logging: {e}"))
+}
+
+/// `links export|import` against the store the configuration names.
+fn links(what: LinksCommand) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    let config = match &what {
+        LinksCommand::Export { config, .. } | LinksCommand::Import { config, .. } => config,
+    };
+    let r = config::load(config)?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let store = esia_gate::store::open(&r.settings.store, &r.base_dir)
+            .await
+            .context("store")?;
+        match what {
+            LinksCommand::Export { out, .. } => {
+                let n = match out {
+                    Some(path) => {
+                        let mut f = tokio::fs::File::create(&path)
+                            .await
+                            .with_context(|| format!("cannot create {}", path.display()))?;
+                        let n =
+                            esia_gate::store::migrate::export_jsonl(store.as_ref(), &mut f).await?;
+                        f.sync_all().await?;
+                        n
+                    }
+                    None => {
+                        let mut w = tokio::io::stdout();
+                        esia_gate::store::migrate::export_jsonl(store.as_ref(), &mut w).await?
+                    }
+                };
+                Ok(format!("exported {n} records"))
+            }
+            LinksCommand::Import { input, .. } => {
+                let n = match input {
+                    Some(path) => {
+                        let f = tokio::fs::File::open(&path)
+                            .await
+                            .with_context(|| format!("cannot open {}", path.display()))?;
+                        esia_gate::store::migrate::import_jsonl(
+                            store.as_ref(),
+                            tokio::io::BufReader::new(f),
+                        )
+                        .await?
+                    }
+                    None => {
+                        esia_gate::store::migrate::import_jsonl(
+                            store.as_ref(),
+                            tokio::io::BufReader::new(tokio::io::stdin()),
+                        )
+                        .await?
+                    }
+                };
+                Ok(format!("imported {n} records"))
+            }
+        }
+    })
 }

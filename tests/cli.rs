@@ -79,3 +79,71 @@ fn the_documented_example_parses() {
     let r = esia_gate::config::load(std::path::Path::new(path)).expect("example parses");
     assert_eq!(r.settings.identity_headers.user, "X-Remote-User");
 }
+
+fn policy_cli(args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_esia-gate"))
+        .arg("policy")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run esia-gate policy");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn policy_explain_names_the_decision_and_the_stage() {
+    let (ok, out) = policy_cli(&[
+        "explain",
+        "policies/yaroslavl-2019.toml",
+        "--date",
+        "2019-01-02",
+        "--role",
+        "parent",
+        "--session",
+        "password",
+        "--trust",
+        "any",
+        "--path",
+        "/grades",
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.contains("decision: hide"), "{out}");
+    assert!(out.contains("esia-only-grades"), "{out}");
+    let (ok, out) = policy_cli(&[
+        "explain",
+        "policies/yaroslavl-2019.toml",
+        "--date",
+        "2018-12-15",
+        "--role",
+        "parent",
+        "--session",
+        "password",
+        "--trust",
+        "any",
+        "--path",
+        "/grades",
+    ]);
+    assert!(ok, "{out}");
+    assert!(out.contains("decision: show"), "{out}");
+}
+
+#[test]
+fn policy_timeline_prints_dates_by_roles_and_fails_on_a_broken_file() {
+    let (ok, out) = policy_cli(&["timeline", "policies/irkutsk-2018.toml"]);
+    assert!(ok, "{out}");
+    assert!(out.contains("2018-12-01"), "{out}");
+    assert!(out.contains("student_under_14"), "{out}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        "name = \"x\"\ntimezone = \"Europe/Moscow\"\n[[stages]]\nfrom = 2019-13-01\n",
+    )
+    .expect("write");
+    let (ok, out) = policy_cli(&["timeline", &bad.display().to_string()]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("bad.toml:"), "file:line:col expected: {out}");
+}

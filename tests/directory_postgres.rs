@@ -213,14 +213,13 @@ impl Server {
         )
         .spawn()
         .expect("postgres starts");
-        let server = Self {
+        Self {
             child,
             port,
             base,
             ca,
             _dir: dir,
-        };
-        server
+        }
     }
 
     fn url(&self) -> String {

@@ -2,15 +2,17 @@
 //! `_total` counters, base units, bounded label values (never a login, oid
 //! or path).
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
+use prometheus::core::Collector;
+use prometheus::proto::MetricFamily;
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub struct Metrics {
-    registry: Registry,
+    registry: TrackedRegistry,
     /// Requests by route class (`gate`, `diary`) and status code.
     pub requests: IntCounterVec,
     /// Whole request time at the gateway, by route class.
@@ -28,6 +30,12 @@ pub struct Metrics {
     /// Manual linking and children: action (`check`, `link`, `unlink`,
     /// `child`) and result.
     pub links: IntCounterVec,
+    /// Policy decisions by action, route class and mode (`enforce`, `shadow`).
+    pub policy_decisions: IntCounterVec,
+    /// Policy file loads by result (`ok`, `error`).
+    pub policy_reloads: IntCounterVec,
+    /// The policy in force: name and hash, value = load time (Unix seconds).
+    pub policy_info: IntGaugeVec,
     /// Failed store calls by backend (`embedded`, `redis`) and operation.
     pub store_errors: IntCounterVec,
     pub active_sessions: IntGauge,
@@ -36,6 +44,62 @@ pub struct Metrics {
     pub directory_reloads: IntCounterVec,
     /// Accounts in the directory in use.
     pub directory_accounts: IntGauge,
+    /// The diary's time to answer a proxied request (request sent to
+    /// response header received).
+    pub upstream_duration: Histogram,
+    /// The gateway's own time before a request leaves for the diary
+    /// (session look-up, policy, headers).
+    pub proxy_overhead: Histogram,
+    /// Logins into diary accounts by method (`esia`, `password`) and the
+    /// account's role (`staff`, `parent`, `student`, `unknown`).
+    pub account_logins: IntCounterVec,
+    /// Directory accounts by role and by how they have ever logged in
+    /// (`esia`, `password_only`, `never`): the adoption curve. Computed at
+    /// scrape time from the login history, at most once a minute.
+    pub adoption_accounts: IntGaugeVec,
+    /// Whether a dependency answers (`upstream`, `esia`, `store`), checked
+    /// at every scrape and readiness probe.
+    pub dependency_up: IntGaugeVec,
+    /// Audit lines that could not be written.
+    pub audit_write_errors: IntCounter,
+    /// When this process started (Unix seconds).
+    pub start_time: IntGauge,
+}
+
+/// The registry, remembering every metric name registered, so that tests
+/// can check that dashboards and alerts name only what the gateway exports
+/// (a labelled metric nobody has touched yet is absent from a scrape).
+struct TrackedRegistry {
+    inner: Registry,
+    names: Mutex<Vec<String>>,
+}
+
+impl TrackedRegistry {
+    fn new() -> Self {
+        Self {
+            inner: Registry::new(),
+            names: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn register(&self, c: Box<dyn Collector>) -> prometheus::Result<()> {
+        let names: Vec<String> = c.desc().iter().map(|d| d.fq_name.clone()).collect();
+        self.inner.register(c)?;
+        if let Ok(mut all) = self.names.lock() {
+            all.extend(names);
+        }
+        Ok(())
+    }
+
+    fn gather(&self) -> Vec<MetricFamily> {
+        self.inner.gather()
+    }
+}
+
+/// The role label of an account login: bounded, `unknown` when the
+/// account is not (or no longer) in the directory.
+pub fn role_label(role: Option<crate::identity::Role>) -> &'static str {
+    role.map_or("unknown", crate::identity::Role::as_str)
 }
 
 static METRICS: OnceLock<Metrics> = OnceLock::new();
@@ -46,7 +110,7 @@ pub fn get() -> &'static Metrics {
 
 impl Metrics {
     fn new() -> Self {
-        let registry = Registry::new();
+        let registry = TrackedRegistry::new();
         let counter = |name: &str, help: &str, labels: &[&str]| {
             let c = IntCounterVec::new(Opts::new(name, help), labels)
                 .unwrap_or_else(|e| panic!("metric {name}: {e}"));
@@ -146,9 +210,103 @@ impl Metrics {
             "Manual linking, unlinking and child attachments by action and result.",
             &["action", "result"],
         );
+        let policy_decisions = counter(
+            "esia_gate_policy_decisions_total",
+            "Policy decisions by action, route class and mode (enforce or shadow).",
+            &["action", "route", "mode"],
+        );
+        let policy_reloads = counter(
+            "esia_gate_policy_reloads_total",
+            "Policy file loads by result.",
+            &["result"],
+        );
+        let policy_info = IntGaugeVec::new(
+            Opts::new(
+                "esia_gate_policy_info",
+                "The policy in force (name, SHA-256 of the file); the value is its load time in Unix seconds.",
+            ),
+            &["name", "hash"],
+        )
+        .unwrap_or_else(|e| panic!("metric: {e}"));
+        registry
+            .register(Box::new(policy_info.clone()))
+            .unwrap_or_else(|e| panic!("metric: {e}"));
+        let upstream_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "esia_gate_upstream_response_duration_seconds",
+                "Time the diary took to answer a proxied request (to its response header).",
+            )
+            .buckets(vec![
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+            ]),
+        )
+        .unwrap_or_else(|e| panic!("metric: {e}"));
+        registry
+            .register(Box::new(upstream_duration.clone()))
+            .unwrap_or_else(|e| panic!("metric: {e}"));
+        let proxy_overhead = Histogram::with_opts(
+            HistogramOpts::new(
+                "esia_gate_proxy_overhead_seconds",
+                "Time the gateway spent on a request before sending it to the diary.",
+            )
+            .buckets(vec![
+                0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
+        )
+        .unwrap_or_else(|e| panic!("metric: {e}"));
+        registry
+            .register(Box::new(proxy_overhead.clone()))
+            .unwrap_or_else(|e| panic!("metric: {e}"));
+        let account_logins = counter(
+            "esia_gate_account_logins_total",
+            "Logins into diary accounts by method (esia, password) and the account's role.",
+            &["method", "role"],
+        );
+        let adoption_accounts = IntGaugeVec::new(
+            Opts::new(
+                "esia_gate_adoption_accounts",
+                "Directory accounts by role and how they have ever logged in (esia, password_only, never).",
+            ),
+            &["role", "state"],
+        )
+        .unwrap_or_else(|e| panic!("metric: {e}"));
+        registry
+            .register(Box::new(adoption_accounts.clone()))
+            .unwrap_or_else(|e| panic!("metric: {e}"));
+        let dependency_up = IntGaugeVec::new(
+            Opts::new(
+                "esia_gate_dependency_up",
+                "Whether a dependency (upstream, esia, store) answered the last check: 1 or 0.",
+            ),
+            &["dependency"],
+        )
+        .unwrap_or_else(|e| panic!("metric: {e}"));
+        registry
+            .register(Box::new(dependency_up.clone()))
+            .unwrap_or_else(|e| panic!("metric: {e}"));
+        let audit_write_errors = IntCounter::new(
+            "esia_gate_audit_write_errors_total",
+            "Audit lines that could not be written to the audit log.",
+        )
+        .unwrap_or_else(|e| panic!("metric: {e}"));
+        registry
+            .register(Box::new(audit_write_errors.clone()))
+            .unwrap_or_else(|e| panic!("metric: {e}"));
+        let start_time = IntGauge::new(
+            "esia_gate_start_time_seconds",
+            "When this gateway process started, in Unix seconds.",
+        )
+        .unwrap_or_else(|e| panic!("metric: {e}"));
+        registry
+            .register(Box::new(start_time.clone()))
+            .unwrap_or_else(|e| panic!("metric: {e}"));
+        start_time.set(chrono::Utc::now().timestamp());
         Self {
             registry,
             links,
+            policy_decisions,
+            policy_reloads,
+            policy_info,
             requests,
             request_duration,
             logins,
@@ -161,7 +319,28 @@ impl Metrics {
             build_info,
             directory_reloads,
             directory_accounts,
+            upstream_duration,
+            proxy_overhead,
+            account_logins,
+            adoption_accounts,
+            dependency_up,
+            audit_write_errors,
+            start_time,
         }
+    }
+
+    /// Every metric name the gateway exports (histograms without their
+    /// `_bucket`, `_sum` and `_count` series), touched or not.
+    pub fn names(&self) -> Vec<String> {
+        let mut names = self
+            .registry
+            .names
+            .lock()
+            .map(|n| n.clone())
+            .unwrap_or_default();
+        names.sort();
+        names.dedup();
+        names
     }
 
     pub fn encode(&self) -> Vec<u8> {

@@ -1,10 +1,21 @@
 //! The admin listener (never on the public port): `/healthz`, `/readyz`,
-//! `/metrics`. Reports come with the operations issue.
+//! `/metrics`, and the schools' reports under `/reports`. With a token
+//! configured every path but `/healthz` needs it ([`access`]); without one
+//! the listener is on loopback only.
 
+pub mod access;
+pub mod audit;
 pub mod metrics;
+mod report_pages;
+pub mod reports;
+pub mod tables;
 
-use std::sync::Arc;
-use std::time::Duration;
+pub use report_pages::ReportSettings;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
 
 use async_trait::async_trait;
 use http::Response;
@@ -12,14 +23,59 @@ use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
 use crate::esia::EsiaClient;
+use crate::identity::Directory;
+use crate::proxy::Clock;
 use crate::store::Store;
 
 /// What the admin listener needs of the running gateway.
 pub struct AdminApp {
     pub esia: Arc<EsiaClient>,
     pub store: Arc<dyn Store>,
+    /// The policy in force, for `/readyz`.
+    pub policy: crate::config::policy::PolicySlot,
+    /// Present only on a rehearsal gateway (`policy.rehearse_date`):
+    /// `PUT /rehearse-date?date=YYYY-MM-DD` moves the pretended date.
+    pub rehearsal: Option<crate::proxy::Rehearsal>,
     /// `host:port` of the diary, for readiness.
     pub upstream_addr: String,
+    /// The directory in use, for the reports and the adoption gauge.
+    pub directory: Arc<ArcSwap<Directory>>,
+    /// Required on every path but `/healthz` when set.
+    pub token: Option<access::AdminToken>,
+    pub reports: ReportSettings,
+    pub clock: Clock,
+}
+
+/// How often a scrape may re-check the dependencies and recount adoption:
+/// a busy Prometheus (or several) must not turn into load on ESIA, the
+/// diary or the store.
+const DEPENDENCY_CHECK_EVERY: Duration = Duration::from_secs(10);
+const ADOPTION_RECOUNT_EVERY: Duration = Duration::from_secs(60);
+
+/// Whether `last` is older than `every` (or unset); if so, it becomes now.
+fn due(last: &Mutex<Option<Instant>>, every: Duration) -> bool {
+    let Ok(mut last) = last.lock() else {
+        return true;
+    };
+    match *last {
+        Some(t) if t.elapsed() < every => false,
+        _ => {
+            *last = Some(Instant::now());
+            true
+        }
+    }
+}
+
+static DEPENDENCIES_CHECKED: Mutex<Option<Instant>> = Mutex::new(None);
+static ADOPTION_COUNTED: Mutex<Option<Instant>> = Mutex::new(None);
+
+fn record_dependencies(upstream: bool, esia: bool, store: bool) {
+    let m = metrics::get();
+    for (name, up) in [("upstream", upstream), ("esia", esia), ("store", store)] {
+        m.dependency_up
+            .with_label_values(&[name])
+            .set(i64::from(up));
+    }
 }
 
 fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
@@ -44,8 +100,50 @@ async fn upstream_reachable(addr: &str) -> bool {
 impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let path = session.req_header().uri.path().to_string();
+        let query = session.req_header().uri.query().map(str::to_string);
+        if path != "/healthz"
+            && let Some(token) = &self.token
+            && !token.allows(&session.req_header().headers)
+        {
+            return report_pages::respond(
+                401,
+                "text/plain; charset=utf-8",
+                &[("WWW-Authenticate", access::CHALLENGE.to_string())],
+                b"this admin listener needs its token (Authorization: Bearer ...)\n".to_vec(),
+            );
+        }
         match path.as_str() {
             "/healthz" => reply(200, "text/plain; charset=utf-8", b"ok\n".to_vec()),
+            "/reports" | "/reports/" => report_pages::index(),
+            "/rehearse-date" => {
+                let Some(r) = &self.rehearsal else {
+                    return reply(
+                        404,
+                        "text/plain; charset=utf-8",
+                        b"not a rehearsal gateway\n".to_vec(),
+                    );
+                };
+                let query = session.req_header().uri.query().unwrap_or("");
+                let date = url::form_urlencoded::parse(query.as_bytes())
+                    .find(|(k, _)| k == "date")
+                    .and_then(|(_, v)| chrono::NaiveDate::parse_from_str(&v, "%Y-%m-%d").ok());
+                match date {
+                    Some(d) if session.req_header().method == http::Method::PUT => {
+                        r.store(Arc::new(d));
+                        tracing::warn!(date = %d, "rehearsal date moved");
+                        reply(
+                            200,
+                            "text/plain; charset=utf-8",
+                            format!("{d}\n").into_bytes(),
+                        )
+                    }
+                    _ => reply(
+                        400,
+                        "text/plain; charset=utf-8",
+                        b"use PUT /rehearse-date?date=YYYY-MM-DD\n".to_vec(),
+                    ),
+                }
+            }
             "/readyz" => {
                 let (upstream, esia, store) = tokio::join!(
                     upstream_reachable(&self.upstream_addr),
@@ -53,8 +151,17 @@ impl ServeHttp for AdminApp {
                     self.store.ping()
                 );
                 let store = store.is_ok();
+                record_dependencies(upstream, esia, store);
                 let ready = upstream && esia && store;
+                let policy = self.policy.load_full().map(|p| {
+                    serde_json::json!({
+                        "name": p.policy.name,
+                        "hash": p.hash,
+                        "loaded_at": p.loaded_at,
+                    })
+                });
                 let body = serde_json::json!({
+                    "policy": policy,
                     "ready": ready,
                     "upstream": upstream,
                     "esia": esia,
@@ -69,13 +176,51 @@ impl ServeHttp for AdminApp {
             "/metrics" => {
                 let sessions = self.store.session_count().await.unwrap_or(0);
                 metrics::get().active_sessions.set(sessions as i64);
+                self.refresh_gauges().await;
                 reply(
                     200,
                     "text/plain; version=0.0.4; charset=utf-8",
                     metrics::get().encode(),
                 )
             }
-            _ => reply(404, "text/plain; charset=utf-8", b"not found\n".to_vec()),
+            _ => match self.report(&path, query.as_deref()).await {
+                Some(r) => r,
+                None => reply(404, "text/plain; charset=utf-8", b"not found\n".to_vec()),
+            },
+        }
+    }
+}
+
+impl AdminApp {
+    /// Before a scrape: dependency checks (every 10 s at most) and the
+    /// adoption counts (every minute at most; they read the whole login
+    /// history).
+    async fn refresh_gauges(&self) {
+        if due(&DEPENDENCIES_CHECKED, DEPENDENCY_CHECK_EVERY) {
+            let (upstream, esia, store) = tokio::join!(
+                upstream_reachable(&self.upstream_addr),
+                self.esia.reachable(),
+                self.store.ping()
+            );
+            record_dependencies(upstream, esia, store.is_ok());
+        }
+        if due(&ADOPTION_COUNTED, ADOPTION_RECOUNT_EVERY) {
+            match self.store.last_logins().await {
+                Ok(last) => {
+                    let dir = self.directory.load_full();
+                    let gauge = &metrics::get().adoption_accounts;
+                    for (role, state, n) in reports::adoption_counts(&dir, &last) {
+                        gauge.with_label_values(&[role.as_str(), state]).set(n);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot count ESIA adoption for the metrics");
+                    // Try again at the next scrape.
+                    if let Ok(mut t) = ADOPTION_COUNTED.lock() {
+                        *t = None;
+                    }
+                }
+            }
         }
     }
 }

@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use url::Url;
 
+pub mod admin;
 pub mod linking;
+pub mod policy;
 
 /// The reserved path prefix of the gateway's own pages.
 pub const GATE_PREFIX: &str = "/esia-gate";
@@ -50,6 +52,13 @@ pub struct Settings {
     /// Manual linking by diary login and password; disabled when absent.
     #[serde(default)]
     pub diary_login: Option<linking::DiaryLogin>,
+    /// The region's dated policy; without it every diary route needs a
+    /// gateway session.
+    #[serde(default)]
+    pub policy: Option<policy::PolicySettings>,
+    /// Who may read the admin listener, and how reports show time.
+    #[serde(default)]
+    pub admin: admin::AdminSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -57,6 +66,11 @@ pub struct Settings {
 pub struct Listen {
     pub public: SocketAddr,
     pub admin: SocketAddr,
+    /// The Unix socket a new process (`run --upgrade`) takes the listeners
+    /// over through; relative to the configuration file. Default:
+    /// `esia-gate-upgrade.sock` beside it.
+    #[serde(default)]
+    pub upgrade_sock: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -260,6 +274,10 @@ pub struct Log {
     /// `json` (default) or `text`.
     #[serde(default = "default_format")]
     pub format: String,
+    /// The audit log (one JSON line per authentication event), appended
+    /// to; relative to the configuration file. Stdout when absent.
+    #[serde(default)]
+    pub audit_file: Option<PathBuf>,
 }
 
 fn default_level() -> String {
@@ -274,6 +292,7 @@ impl Default for Log {
         Self {
             level: default_level(),
             format: default_format(),
+            audit_file: None,
         }
     }
 }
@@ -439,6 +458,7 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
         }
     }
     directory::validate(&settings.directory).map_err(|(key, m)| bad(key, m))?;
+    admin::validate(&settings.admin, settings.listen.admin).map_err(|(key, m)| bad(key, m))?;
     if !matches!(settings.log.format.as_str(), "json" | "text") {
         return Err(bad("log.format", "must be \"json\" or \"text\"".into()));
     }
@@ -506,6 +526,9 @@ pub fn check_files(r: &Resolved) -> Result<(), ConfigError> {
     }
     if let Some(k) = &s.identity_headers.assertion_key {
         files.push(("identity_headers.assertion_key", k));
+    }
+    if let Some(t) = &s.admin.token_file {
+        files.push(("admin.token_file", t));
     }
     for (key, p) in files {
         let full = r.path(p);

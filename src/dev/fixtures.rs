@@ -304,6 +304,30 @@ fn demo_accounts() -> Vec<Account> {
             class: "",
             display_name: "Орлова Татьяна Юрьевна (классный руководитель 7Б)",
         },
+        // Two students whose ages straddle 14 on 2018-12-02, for the
+        // Irkutsk story (students under 14 keep their passwords).
+        Account {
+            login: "sokolov.m",
+            last_name: "Соколов",
+            first_name: "Максим",
+            middle_name: "Олегович",
+            snils: "",
+            role: "student",
+            birth_date: "2005-06-10",
+            class: "8А",
+            display_name: "Соколов Максим (8А, 13 лет в декабре 2018)",
+        },
+        Account {
+            login: "sokolova.e",
+            last_name: "Соколова",
+            first_name: "Елена",
+            middle_name: "Олеговна",
+            snils: "",
+            role: "student",
+            birth_date: "2003-04-20",
+            class: "10А",
+            display_name: "Соколова Елена (10А, 15 лет в декабре 2018)",
+        },
     ]
 }
 

@@ -2,6 +2,7 @@
 //! happened and what to do, never a technical detail (those go to the log).
 
 pub mod accounts;
+pub mod policy;
 
 use crate::config::GATE_PREFIX;
 

@@ -205,6 +205,14 @@ pub struct Decision {
     pub reason: Reason,
 }
 
+impl Decision {
+    /// The `mode` label of the policy decision metric: `enforce` or
+    /// `shadow`.
+    pub fn mode(&self) -> &'static str {
+        if self.enforce { "enforce" } else { "shadow" }
+    }
+}
+
 /// What to enforce and what to only count.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {

@@ -306,12 +306,18 @@ pub fn stage_summary(stage: &Stage) -> String {
     if !stage.enforce {
         s.push_str("(shadow) ");
     }
-    let _ = write!(s, "pw:{pw} grades:{grades} trust:{}", stage.trust.as_str());
-    for (class, v) in &stage.classes {
-        if *v != Visibility::Show {
-            let _ = write!(s, " {class}:{}", v.as_str());
+    let _ = write!(s, "pw:{pw}");
+    // With password login denied, password sessions go to ESIA: what they
+    // would see on grade routes does not matter.
+    if stage.password_login != PasswordLogin::Denied {
+        let _ = write!(s, " grades:{grades}");
+        for (class, v) in &stage.classes {
+            if *v != Visibility::Show {
+                let _ = write!(s, " {class}:{}", v.as_str());
+            }
         }
     }
+    let _ = write!(s, " trust:{}", stage.trust.as_str());
     if stage.anonymous_to_esia {
         s.push_str(" anon:esia");
     }

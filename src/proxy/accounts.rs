@@ -132,7 +132,7 @@ impl Gateway {
             at: (self.clock)().timestamp(),
             reason: outcome.label().to_string(),
             oid: person.oid.clone(),
-            logins: Vec::new(),
+            logins: crate::identity::involved_logins(&self.directory.load(), person),
         };
         if let Err(e) = self.store.record_match_failure(&f).await {
             tracing::error!(error = %e, "cannot record a failed match");

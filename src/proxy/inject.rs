@@ -822,7 +822,7 @@ mod tests {
 
     #[test]
     fn a_gzip_page_is_decoded_injected_and_gzipped_again() {
-        let page = "<html><body><h1>Оценки</h1></body></html>".repeat(1);
+        let page = "<html><body><h1>Оценки</h1></body></html>";
         for ce in ["gzip", "x-gzip", "GZIP"] {
             let out = changed(inject_html(
                 &gzip(page.as_bytes()),

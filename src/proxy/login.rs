@@ -35,6 +35,12 @@ pub enum Reply {
         status: u16,
         body: String,
     },
+    /// A configured answer (the policy's `rewrite`).
+    Raw {
+        status: u16,
+        content_type: String,
+        body: bytes::Bytes,
+    },
 }
 
 impl Reply {

@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod assertion;
 pub mod diary_check;
+pub mod enforce;
 pub mod forms;
 pub mod headers;
 pub mod inject;
@@ -30,13 +31,17 @@ use self::diary_check::DiaryChecker;
 use self::headers::{cookie_value, header_key, strip_cookies};
 use self::login::{BINDING_COOKIE, Reply};
 use crate::admin::metrics;
+use crate::config::policy::PolicySlot;
 use crate::config::{GATE_PREFIX, Resolved};
 use crate::esia::EsiaClient;
-use crate::identity::Directory;
+use crate::identity::{Directory, LegacyLogin};
 use crate::pages::{self, Page};
 use crate::store::{SessionRecord, Store};
 
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
+
+/// The date a staging gateway pretends it is, for policy decisions only.
+pub type Rehearsal = Arc<ArcSwap<chrono::NaiveDate>>;
 
 pub struct Gateway {
     cfg: Resolved,
@@ -51,6 +56,11 @@ pub struct Gateway {
     upstream_host: String,
     /// Checks diary logins and passwords; `None` when linking is off.
     checker: Option<DiaryChecker>,
+    /// The region's policy in force (`None`: every route needs ESIA).
+    policy: PolicySlot,
+    /// Decide as if it were this date (staging rehearsals only; the admin
+    /// listener can move it).
+    rehearse_date: Option<Rehearsal>,
     clock: Clock,
 }
 
@@ -60,6 +70,21 @@ pub struct Ctx {
     started: Instant,
     route: &'static str,
     session: Option<SessionRecord>,
+    /// The diary session's login, when the gateway knows it.
+    password_session: Option<LegacyLogin>,
+    /// The login named in a diary login form submission.
+    password_attempt: Option<LegacyLogin>,
+    /// What to insert into the diary's HTML answer.
+    injection: enforce::Injection,
+    /// The answer's body, collected while it is being changed.
+    body: Option<BodyEdit>,
+}
+
+/// A diary answer whose body is being collected to insert content.
+pub struct BodyEdit {
+    buf: Vec<u8>,
+    content_type: Option<String>,
+    content_encoding: Option<String>,
 }
 
 impl Gateway {
@@ -69,8 +94,15 @@ impl Gateway {
         store: Arc<dyn Store>,
         directory: Arc<ArcSwap<Directory>>,
         assertion: AssertionSigner,
+        policy: PolicySlot,
         clock: Clock,
     ) -> Self {
+        let cfg_rehearse = cfg
+            .settings
+            .policy
+            .as_ref()
+            .and_then(|p| p.rehearse_date)
+            .map(|d| Arc::new(ArcSwap::from_pointee(d)));
         let identity_keys = cfg
             .settings
             .identity_headers
@@ -117,6 +149,8 @@ impl Gateway {
             upstream_tls,
             upstream_host,
             checker,
+            policy,
+            rehearse_date: cfg_rehearse,
             clock,
         }
     }
@@ -129,8 +163,25 @@ impl Gateway {
         &self.store
     }
 
+    pub fn rehearsal(&self) -> Option<&Rehearsal> {
+        self.rehearse_date.as_ref()
+    }
+
+    pub fn policy_slot(&self) -> &PolicySlot {
+        &self.policy
+    }
+
     pub fn upstream_addr(&self) -> &str {
         &self.upstream_addr
+    }
+
+    /// The directory in use (swapped on reload), for the admin reports.
+    pub fn directory(&self) -> &Arc<ArcSwap<Directory>> {
+        &self.directory
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.clock
     }
 
     fn cookies(req: &RequestHeader) -> String {
@@ -282,7 +333,7 @@ async fn write_reply(session: &mut Session, reply: Reply, request_id: &str) -> R
     let (status, content_type, body, location, cookies) = match reply {
         Reply::Redirect { location, cookies } => (
             302,
-            "text/plain; charset=utf-8",
+            "text/plain; charset=utf-8".to_string(),
             Bytes::new(),
             Some(location),
             cookies,
@@ -290,11 +341,16 @@ async fn write_reply(session: &mut Session, reply: Reply, request_id: &str) -> R
         Reply::Page { page, cookies } => page_parts(page, request_id, cookies),
         Reply::Json { status, body } => (
             status,
-            "application/json",
+            "application/json".to_string(),
             Bytes::from(body),
             None,
             Vec::new(),
         ),
+        Reply::Raw {
+            status,
+            content_type,
+            body,
+        } => (status, content_type, body, None, Vec::new()),
     };
     let mut resp = ResponseHeader::build(status, Some(6))?;
     resp.insert_header("Content-Type", content_type)?;
@@ -316,12 +372,12 @@ async fn write_reply(session: &mut Session, reply: Reply, request_id: &str) -> R
     Ok(())
 }
 
-type Parts = (u16, &'static str, Bytes, Option<String>, Vec<String>);
+type Parts = (u16, String, Bytes, Option<String>, Vec<String>);
 
 fn page_parts(page: Page, request_id: &str, cookies: Vec<String>) -> Parts {
     (
         page.status,
-        "text/html; charset=utf-8",
+        "text/html; charset=utf-8".to_string(),
         Bytes::from(page.render(request_id)),
         None,
         cookies,
@@ -338,6 +394,10 @@ impl ProxyHttp for Gateway {
             started: Instant::now(),
             route: "diary",
             session: None,
+            password_session: None,
+            password_attempt: None,
+            injection: enforce::Injection::default(),
+            body: None,
         }
     }
 
@@ -350,11 +410,9 @@ impl ProxyHttp for Gateway {
         }
         ctx.session = self.session_of(session.req_header(), &ctx.request_id).await;
         let unfinished = match &ctx.session {
-            Some(s) if s.active.is_some() => return Ok(false),
-            Some(s) => Some(self.next_step(s)),
-            None => None,
+            Some(s) if s.active.is_none() => Some(self.next_step(s)),
+            _ => None,
         };
-        // Until the policy lands: every diary route needs a gateway session.
         let req = session.req_header();
         let reply = if let Some(step) = unfinished.filter(|_| Self::is_navigation(req)) {
             // Logged in at ESIA, but no account chosen or linked yet.
@@ -362,7 +420,15 @@ impl ProxyHttp for Gateway {
                 location: step,
                 cookies: Vec::new(),
             }
+        } else if let Some(p) = self.policy.load_full() {
+            match self.enforce(session, ctx, &p).await {
+                None => return Ok(false),
+                Some(reply) => reply,
+            }
+        } else if ctx.session.as_ref().is_some_and(|s| s.active.is_some()) {
+            return Ok(false);
         } else if Self::is_navigation(req) {
+            // Without a policy every diary route needs a gateway session.
             let target = req
                 .uri
                 .path_and_query()
@@ -438,6 +504,108 @@ impl ProxyHttp for Gateway {
             upstream.insert_header(h.assertion.clone(), jwt)?;
         }
         Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+    ) -> Result<()> {
+        if let Some(login) = ctx.password_attempt.clone() {
+            self.learn_password_session(resp, &login, &ctx.request_id)
+                .await;
+        }
+        let inj = &ctx.injection;
+        if (inj.banner.is_some() || inj.esia_button) && resp.status.as_u16() == 200 {
+            let header = |n: http::HeaderName| {
+                resp.headers
+                    .get(n)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            let content_type = header(http::header::CONTENT_TYPE);
+            let content_encoding = header(http::header::CONTENT_ENCODING);
+            if content_type.is_some()
+                && inject::wants_injection(content_type.as_deref(), content_encoding.as_deref())
+            {
+                // The new length is known only at the end: the answer goes
+                // out chunked (HTTP/1.1) or framed (HTTP/2) instead.
+                resp.remove_header(&http::header::CONTENT_LENGTH);
+                resp.remove_header(&http::header::ETAG);
+                ctx.body = Some(BodyEdit {
+                    buf: Vec::new(),
+                    content_type,
+                    content_encoding,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn response_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<Bytes>,
+        end_of_stream: bool,
+        ctx: &mut Ctx,
+    ) -> Result<Option<Duration>> {
+        let Some(edit) = ctx.body.as_mut() else {
+            return Ok(None);
+        };
+        if let Some(chunk) = body.take() {
+            edit.buf.extend_from_slice(&chunk);
+        }
+        if edit.buf.len() > inject::MAX_DECODED_BODY {
+            // Too large to change safely: let the rest through unchanged.
+            let whole = std::mem::take(&mut edit.buf);
+            ctx.body = None;
+            *body = Some(Bytes::from(whole));
+            return Ok(None);
+        }
+        if !end_of_stream {
+            return Ok(None);
+        }
+        let Some(edit) = ctx.body.take() else {
+            return Ok(None);
+        };
+        let inj = &ctx.injection;
+        let mut out = edit.buf;
+        let steps = [
+            inj.banner
+                .as_deref()
+                .map(|b| (inject::banner_snippet(b), None)),
+            inj.esia_button.then(|| {
+                (
+                    inject::esia_button_snippet(&pages::login_href("/")),
+                    Some(inj.button_after.clone()),
+                )
+            }),
+        ];
+        for (snippet, after) in steps.into_iter().flatten() {
+            let place = match &after {
+                None => inject::Place::AfterBodyOpen,
+                Some(Some(marker)) => inject::Place::After(marker),
+                Some(None) => inject::Place::BeforeBodyClose,
+            };
+            match inject::inject_html(
+                &out,
+                edit.content_type.as_deref(),
+                edit.content_encoding.as_deref(),
+                &snippet,
+                place,
+            ) {
+                Ok(inject::Injected::Changed { body }) => out = body,
+                Ok(inject::Injected::Unchanged(why)) => {
+                    tracing::debug!(request_id = %ctx.request_id, ?why, "page left unchanged");
+                }
+                Err(e) => {
+                    tracing::warn!(request_id = %ctx.request_id, error = %e, "cannot insert into the diary's page; sent unchanged");
+                }
+            }
+        }
+        *body = Some(Bytes::from(out));
+        Ok(None)
     }
 
     async fn fail_to_proxy(&self, session: &mut Session, e: &Error, ctx: &mut Ctx) -> FailToProxy {

@@ -9,7 +9,7 @@
 //! `esia_gate_store_errors_total{backend, op}`.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -77,9 +77,7 @@ impl<S: Store> CachedStore<S> {
     }
 
     fn shard(&self, id: &str) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
-        let mut h = self.hasher.build_hasher();
-        id.hash(&mut h);
-        let m = &self.shards[(h.finish() as usize) % SHARDS];
+        let m = &self.shards[(self.hasher.hash_one(id) as usize) % SHARDS];
         // Each operation is one map call; a poisoned lock holds no half-write.
         m.lock().unwrap_or_else(|p| p.into_inner())
     }

@@ -308,6 +308,7 @@ impl Link {
 }
 
 struct Scripts {
+    track_session: Script,
     rate_hit: Script,
     put_link: Script,
     remove_link: Script,
@@ -317,6 +318,15 @@ struct Scripts {
 impl Scripts {
     fn new() -> Self {
         Self {
+            // KEYS[1] the sessions' sorted set; ARGV: expiry (unix ms),
+            // member, ttl (ms). The set lives as long as its longest session.
+            track_session: Script::new(
+                r"redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+end
+return 1",
+            ),
             // KEYS[1] counter; ARGV[1] window in ms. The window starts at the
             // first hit; a key somehow left without a TTL gets one.
             rate_hit: Script::new(
@@ -437,7 +447,7 @@ fn millis(d: Duration) -> u64 {
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map(|d| millis(d))
+        .map(millis)
         .unwrap_or(0)
 }
 
@@ -828,11 +838,15 @@ impl Store for RedisStore {
             let mut set = redis::cmd("SET");
             set.arg(&key).arg(json).arg("PX").arg(ms);
             let () = i.query("put_session", &set).await?;
-            let mut z = redis::cmd("ZADD");
-            z.arg(i.key("sessions"))
-                .arg(now_ms().saturating_add(ms))
-                .arg(sha256_hex(&id));
-            let _: i64 = i.query("put_session", &z).await?;
+            let keys = [i.key("sessions")];
+            let args = [
+                now_ms().saturating_add(ms).to_string(),
+                sha256_hex(&id),
+                ms.to_string(),
+            ];
+            let _: i64 = i
+                .script("put_session", &i.scripts.track_session, &keys, &args)
+                .await?;
             Ok(())
         })
         .await

@@ -461,11 +461,21 @@ pub struct Harness {
     pub kind: &'static str,
     dir: tempfile::TempDir,
     pub redis: Option<super::testing::RedisServer>,
+    cluster: Option<super::testing::RedisCluster>,
+    sentinel: Option<super::testing::RedisSentinel>,
     n: std::sync::atomic::AtomicUsize,
 }
 
 impl Harness {
     pub async fn new(kind: &'static str) -> Harness {
+        let cluster = (kind == "cluster").then(|| {
+            super::testing::RedisCluster::start()
+                .unwrap_or_else(|e| panic!("cannot start a Redis Cluster for the tests: {e}"))
+        });
+        let sentinel = (kind == "sentinel").then(|| {
+            super::testing::RedisSentinel::start()
+                .unwrap_or_else(|e| panic!("cannot start Redis Sentinel for the tests: {e}"))
+        });
         let redis = if kind.contains("redis") {
             Some(
                 super::testing::RedisServer::start()
@@ -478,6 +488,8 @@ impl Harness {
             kind,
             dir: tempfile::tempdir().expect("tempdir"),
             redis,
+            cluster,
+            sentinel,
             n: 0.into(),
         }
     }
@@ -501,8 +513,13 @@ impl Harness {
                 EmbeddedStore::open(&self.dir.path().join(format!("store-{n}.redb")))
                     .expect("open embedded"),
             ),
-            "redis" | "cached_redis" => {
-                let url = self.redis.as_ref().map(|r| r.url()).unwrap_or_default();
+            "redis" | "cached_redis" | "cluster" | "sentinel" => {
+                let url = match (&self.redis, &self.cluster, &self.sentinel) {
+                    (Some(r), _, _) => r.url(),
+                    (_, Some(c), _) => c.url(),
+                    (_, _, Some(s)) => s.url(),
+                    _ => String::new(),
+                };
                 let settings = crate::config::store::StoreSettings {
                     backend: crate::config::store::StoreBackend::Redis,
                     url: Some(url),
@@ -610,3 +627,28 @@ backend_suite!(cached_memory, "cached_memory");
 backend_suite!(embedded, "embedded");
 backend_suite!(redis, "redis");
 backend_suite!(cached_redis, "cached_redis");
+
+/// Every behaviour in one test, one fresh store each, for backends whose
+/// servers take a while to set up (a cluster, a sentinel).
+macro_rules! backend_suite_in_one {
+    ($name:ident, $kind:literal) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let h = Harness::new($kind).await;
+            sessions_round_trip(&*h.store().await).await;
+            records_expire(&*h.store().await).await;
+            pending_logins_are_single_use(&*h.store().await).await;
+            rate_limits_count_in_fixed_windows(&*h.store().await).await;
+            cookie_logins_map_a_hashed_cookie_to_a_login(&*h.store().await).await;
+            links_are_idempotent_and_own_links_exclusive(&*h.store().await).await;
+            removing_a_link_frees_the_account(&*h.store().await).await;
+            login_history_keeps_the_latest_per_method(&*h.store().await).await;
+            match_failures_are_kept_by_time(&*h.store().await).await;
+            export_import_round_trip(&*h.store().await, &*h.store().await).await;
+            ping_answers(&*h.store().await).await;
+        }
+    };
+}
+
+backend_suite_in_one!(redis_cluster_whole_suite, "cluster");
+backend_suite_in_one!(redis_sentinel_whole_suite, "sentinel");

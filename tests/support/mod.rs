@@ -37,6 +37,10 @@ pub struct Options {
     /// instance's callback as `redirect_uri`, as nodes behind one load
     /// balancer do, so a callback may be carried to any instance by hand.
     pub peers: usize,
+    /// Text replacements in the gateway's configuration (`from`, `to`),
+    /// applied before anything else is appended: to change a key the demo
+    /// configuration already sets (e.g. `[log] format`).
+    pub config_replace: Vec<(String, String)>,
 }
 
 impl Default for Options {
@@ -47,6 +51,7 @@ impl Default for Options {
             esia_extra: "",
             config_extra: String::new(),
             peers: 0,
+            config_replace: Vec::new(),
         }
     }
 }
@@ -97,11 +102,14 @@ impl Peer {
 
 fn start_gateway(config: &std::path::Path, log: &std::path::Path) -> Child {
     let log_file = std::fs::File::create(log).expect("log file");
+    // Audit lines go to stdout when no audit file is configured: keep them
+    // in the same log as the operational lines.
+    let audit = log_file.try_clone().expect("log file");
     Command::new(env!("CARGO_BIN_EXE_esia-gate"))
         .args(["run", "--config"])
         .arg(config)
         .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
+        .stdout(audit)
         .stderr(log_file)
         .spawn()
         .expect("start the gateway")
@@ -168,6 +176,17 @@ impl Stack {
             emulator: free_port(),
         };
         let mut p = demo::prepare(dir.path(), ports).expect("prepare the stack");
+        if !opts.config_replace.is_empty() {
+            let mut text = std::fs::read_to_string(&p.gateway_config).expect("config");
+            for (from, to) in &opts.config_replace {
+                assert!(
+                    text.contains(from.as_str()),
+                    "`{from}` is not in the configuration"
+                );
+                text = text.replace(from.as_str(), to);
+            }
+            std::fs::write(&p.gateway_config, text).expect("config");
+        }
         if !opts.esia_extra.is_empty() {
             let text = std::fs::read_to_string(&p.gateway_config).expect("config");
             let text = text.replace(
@@ -260,6 +279,21 @@ impl Stack {
             wait_healthy(&mut p.gateway, p.admin_port, &p.log).await;
         }
         stack
+    }
+
+    /// `kill -9` the gateway and start it again with the same configuration
+    /// (the new process logs to a new file).
+    pub async fn kill9_and_restart(&mut self) {
+        let _ = self.gateway.kill();
+        let _ = self.gateway.wait();
+        let config = self.dir.path().join("gateway.toml");
+        self.log = self.dir.path().join("gateway-restarted.log");
+        self.gateway = start_gateway(&config, &self.log);
+        wait_healthy(&mut self.gateway, self.ports.admin, &self.log).await;
+    }
+
+    pub fn config_path(&self) -> std::path::PathBuf {
+        self.dir.path().join("gateway.toml")
     }
 
     pub fn log_text(&self) -> String {

@@ -1,0 +1,198 @@
+//! Report tables written three ways: an HTML page for a person, a CSV file
+//! for Excel (UTF-8 with a byte order mark, `;` between fields, as Excel in
+//! a Russian locale expects) and JSON for scripts.
+
+use serde_json::Value;
+
+use crate::pages::escape;
+
+/// One column: its key in JSON, its header for people.
+#[derive(Debug, Clone)]
+pub struct Column {
+    pub key: &'static str,
+    pub header: &'static str,
+}
+
+impl Column {
+    pub fn new(key: &'static str, header: &'static str) -> Self {
+        Self { key, header }
+    }
+}
+
+/// One table of a report. Cells are JSON values: strings, numbers, null;
+/// times are RFC 3339 strings with the region's offset.
+#[derive(Debug, Clone)]
+pub struct Table {
+    /// The table's key in the JSON form and in `?table=`.
+    pub key: &'static str,
+    pub title: &'static str,
+    pub columns: Vec<Column>,
+    pub rows: Vec<Vec<Value>>,
+    /// A closing row (totals), shown after the rows in HTML and CSV.
+    pub footer: Option<Vec<Value>>,
+}
+
+/// Rows shown on an HTML page; the CSV and JSON forms have them all.
+pub const HTML_ROW_LIMIT: usize = 5000;
+
+impl Table {
+    pub fn to_json_rows(&self) -> Value {
+        let objects = self.rows.iter().map(|row| {
+            Value::Object(
+                self.columns
+                    .iter()
+                    .zip(row)
+                    .map(|(c, v)| (c.key.to_string(), v.clone()))
+                    .collect(),
+            )
+        });
+        Value::Array(objects.collect())
+    }
+
+    /// CSV with a BOM, `;`-separated, CRLF line ends, a header row of the
+    /// Russian column names, then the rows and the footer.
+    pub fn to_csv(&self) -> Vec<u8> {
+        let mut w = csv::WriterBuilder::new()
+            .delimiter(b';')
+            .terminator(csv::Terminator::CRLF)
+            .from_writer(Vec::from(&b"\xef\xbb\xbf"[..]));
+        let mut result = w.write_record(self.columns.iter().map(|c| c.header));
+        for row in self.rows.iter().chain(self.footer.iter()) {
+            if result.is_ok() {
+                result = w.write_record(row.iter().map(|v| spreadsheet_safe(&display(v, ','))));
+            }
+        }
+        if let Err(e) = result {
+            // Writing to memory cannot fail; keep what was written.
+            tracing::error!(error = %e, "cannot write a CSV report");
+        }
+        w.into_inner().unwrap_or_default()
+    }
+
+    /// The table as HTML (at most [`HTML_ROW_LIMIT`] rows).
+    pub fn to_html(&self) -> String {
+        let mut out = format!("<h2>{}</h2>", escape(self.title));
+        if self.rows.is_empty() {
+            out.push_str("<p class=\"empty\">Нет строк.</p>");
+            return out;
+        }
+        out.push_str("<div class=\"scroll\"><table><thead><tr>");
+        for c in &self.columns {
+            out.push_str(&format!("<th>{}</th>", escape(c.header)));
+        }
+        out.push_str("</tr></thead><tbody>");
+        for row in self.rows.iter().take(HTML_ROW_LIMIT) {
+            out.push_str(&html_row(row, "td"));
+        }
+        out.push_str("</tbody>");
+        if let Some(f) = &self.footer {
+            out.push_str(&format!("<tfoot>{}</tfoot>", html_row(f, "th")));
+        }
+        out.push_str("</table></div>");
+        if self.rows.len() > HTML_ROW_LIMIT {
+            out.push_str(&format!(
+                "<p class=\"note\">Показаны первые {HTML_ROW_LIMIT} строк из {}; \
+                 все строки — в файле CSV.</p>",
+                self.rows.len()
+            ));
+        } else {
+            out.push_str(&format!(
+                "<p class=\"note\">Строк: {}.</p>",
+                self.rows.len()
+            ));
+        }
+        out
+    }
+}
+
+fn html_row(row: &[Value], cell: &str) -> String {
+    let mut out = String::from("<tr>");
+    for v in row {
+        out.push_str(&format!("<{cell}>{}</{cell}>", escape(&display(v, ','))));
+    }
+    out.push_str("</tr>");
+    out
+}
+
+/// A cell as people read it: times as `2024-09-01 11:05` in the region's
+/// zone, decimals with `decimal`, null as empty.
+fn display(v: &Value, decimal: char) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => match chrono::DateTime::parse_from_rfc3339(s) {
+            Ok(t) if s.len() >= 20 && s.as_bytes().get(10) == Some(&b'T') => {
+                t.format("%Y-%m-%d %H:%M").to_string()
+            }
+            _ => s.clone(),
+        },
+        Value::Number(n) if n.is_f64() => n.to_string().replace('.', &decimal.to_string()),
+        other => other.to_string(),
+    }
+}
+
+/// A cell starting with `=`, `+`, `-`, `@` or a control character is a
+/// formula to a spreadsheet: it gets a leading apostrophe, so a name typed
+/// into the diary cannot run anything on the school's computer.
+fn spreadsheet_safe(s: &str) -> String {
+    match s.chars().next() {
+        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{s}"),
+        _ => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn table() -> Table {
+        Table {
+            key: "t",
+            title: "Т",
+            columns: vec![
+                Column::new("name", "Фамилия"),
+                Column::new("at", "Когда"),
+                Column::new("share", "Доля"),
+            ],
+            rows: vec![
+                vec![
+                    json!("Иванова"),
+                    json!("2024-09-01T11:05:00+03:00"),
+                    json!(12.5),
+                ],
+                vec![json!("=HYPERLINK(\"x\")"), Value::Null, json!(3)],
+                vec![json!("<b>; \"кавычки\""), Value::Null, json!(0.0)],
+            ],
+            footer: Some(vec![json!("Всего"), Value::Null, json!(15)]),
+        }
+    }
+
+    #[test]
+    fn csv_opens_in_a_russian_excel() {
+        let bytes = table().to_csv();
+        assert!(bytes.starts_with(b"\xef\xbb\xbf"), "a BOM first");
+        let text = String::from_utf8(bytes[3..].to_vec()).expect("utf-8");
+        let lines: Vec<&str> = text.split("\r\n").collect();
+        assert_eq!(lines[0], "Фамилия;Когда;Доля");
+        assert_eq!(lines[1], "Иванова;2024-09-01 11:05;12,5");
+        assert_eq!(lines[2], "\"'=HYPERLINK(\"\"x\"\")\";;3");
+        assert_eq!(lines[3], "\"<b>; \"\"кавычки\"\"\";;0,0");
+        assert_eq!(lines[4], "Всего;;15");
+    }
+
+    #[test]
+    fn html_escapes_every_cell() {
+        let html = table().to_html();
+        assert!(html.contains("&lt;b&gt;"), "{html}");
+        assert!(!html.contains("<b>;"), "{html}");
+        assert!(html.contains("<tfoot>"));
+    }
+
+    #[test]
+    fn json_rows_are_keyed_by_column() {
+        let rows = table().to_json_rows();
+        assert_eq!(rows[0]["name"], "Иванова");
+        assert_eq!(rows[0]["share"], 12.5);
+        assert!(rows[1]["at"].is_null());
+    }
+}

@@ -1,0 +1,142 @@
+//! `[admin]`: who may read the admin listener (metrics, readiness, the
+//! schools' reports) and how the reports show time. Without a token the
+//! listener must stay on loopback: reports name people.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSettings {
+    /// A file whose first line is the bearer token every admin path except
+    /// `/healthz` requires. Without it the admin listener must be on a
+    /// loopback address.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// The time zone report times are shown in (an IANA name).
+    #[serde(default = "default_time_zone")]
+    pub time_zone: String,
+    /// The failed-match report covers this many days unless asked otherwise.
+    #[serde(default = "default_days")]
+    pub match_failure_days: u32,
+}
+
+fn default_time_zone() -> String {
+    "Europe/Moscow".into()
+}
+fn default_days() -> u32 {
+    30
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        Self {
+            token_file: None,
+            time_zone: default_time_zone(),
+            match_failure_days: default_days(),
+        }
+    }
+}
+
+/// The shortest token accepted: long enough not to be guessed.
+pub const MIN_TOKEN_LEN: usize = 24;
+
+/// Checks that need no file: the key at fault and why.
+pub fn validate(a: &AdminSettings, admin_addr: SocketAddr) -> Result<(), (&'static str, String)> {
+    if a.token_file.is_none() && !admin_addr.ip().is_loopback() {
+        return Err((
+            "admin.token_file",
+            format!(
+                "required when listen.admin ({admin_addr}) is not a loopback address: \
+                 the admin listener serves reports that name people"
+            ),
+        ));
+    }
+    if a.time_zone.parse::<chrono_tz::Tz>().is_err() {
+        return Err((
+            "admin.time_zone",
+            format!(
+                "`{}` is not an IANA time zone (e.g. Europe/Moscow)",
+                a.time_zone
+            ),
+        ));
+    }
+    if a.match_failure_days == 0 || a.match_failure_days > 3660 {
+        return Err((
+            "admin.match_failure_days",
+            "must be between 1 and 3660".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The token in a token file: its first line, trimmed. The error never
+/// holds the file's content.
+pub fn read_token(path: &std::path::Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let token = text.lines().next().unwrap_or("").trim().to_string();
+    if token.len() < MIN_TOKEN_LEN {
+        return Err(format!(
+            "{}: the token must be at least {MIN_TOKEN_LEN} characters on the first line \
+             (e.g. `openssl rand -hex 32`)",
+            path.display()
+        ));
+    }
+    if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "{}: the token must not contain spaces or control characters",
+            path.display()
+        ));
+    }
+    Ok(token)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(s: &str) -> SocketAddr {
+        s.parse().expect("address")
+    }
+
+    #[test]
+    fn without_a_token_the_admin_listener_must_be_on_loopback() {
+        let a = AdminSettings::default();
+        assert!(validate(&a, addr("127.0.0.1:9090")).is_ok());
+        assert!(validate(&a, addr("[::1]:9090")).is_ok());
+        let (key, _) = validate(&a, addr("0.0.0.0:9090")).expect_err("public");
+        assert_eq!(key, "admin.token_file");
+        let with = AdminSettings {
+            token_file: Some("admin-token".into()),
+            ..AdminSettings::default()
+        };
+        assert!(validate(&with, addr("0.0.0.0:9090")).is_ok());
+    }
+
+    #[test]
+    fn a_bad_time_zone_is_named() {
+        let a = AdminSettings {
+            time_zone: "Moscow".into(),
+            ..AdminSettings::default()
+        };
+        let (key, _) = validate(&a, addr("127.0.0.1:9090")).expect_err("zone");
+        assert_eq!(key, "admin.time_zone");
+    }
+
+    #[test]
+    fn a_short_or_empty_token_file_is_refused_without_showing_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("t");
+        std::fs::write(&p, "short-secret\n").expect("write");
+        let e = read_token(&p).expect_err("short");
+        assert!(!e.contains("short-secret"), "{e}");
+        std::fs::write(&p, "0123456789abcdef0123456789abcdef\nignored\n").expect("write");
+        assert_eq!(
+            read_token(&p).expect("token"),
+            "0123456789abcdef0123456789abcdef"
+        );
+    }
+}

@@ -1,0 +1,140 @@
+//! Which regional policy file is in force, and its live reload: a valid
+//! file takes effect for the next request (swapped through `arc-swap`, no
+//! lock on the hot path); an invalid one keeps the old policy, says why in
+//! the log and counts a metric.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwapOption;
+use chrono::NaiveDate;
+use serde::Deserialize;
+
+use crate::admin::metrics;
+use crate::policy::{self, Policy};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicySettings {
+    /// The region's policy file (see `policies/`).
+    pub file: PathBuf,
+    /// Decide as if today were this date (`YYYY-MM-DD`): to rehearse a
+    /// cut-over on a staging gateway. Never set it in production.
+    #[serde(default)]
+    pub rehearse_date: Option<NaiveDate>,
+    /// How often the file is checked for changes, seconds (SIGHUP reloads at once).
+    #[serde(default = "default_check")]
+    pub check_seconds: u64,
+}
+
+fn default_check() -> u64 {
+    2
+}
+
+/// The policy in force, with what operators need to know about it.
+pub struct ActivePolicy {
+    pub policy: Policy,
+    /// Hex SHA-256 of the file's bytes.
+    pub hash: String,
+    /// Unix seconds.
+    pub loaded_at: i64,
+}
+
+pub type PolicySlot = Arc<ArcSwapOption<ActivePolicy>>;
+
+fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+/// Read and check the file; the error names file, line and column.
+pub fn load_active(path: &Path) -> Result<ActivePolicy, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text =
+        String::from_utf8(bytes.clone()).map_err(|_| format!("{}: not UTF-8", path.display()))?;
+    let policy = policy::parse(&path.display().to_string(), &text).map_err(|e| e.to_string())?;
+    Ok(ActivePolicy {
+        policy,
+        hash: hex::encode(openssl::sha::sha256(&bytes)),
+        loaded_at: chrono::Utc::now().timestamp(),
+    })
+}
+
+/// Swap in the file's policy if it is valid; keep the old one otherwise.
+pub fn reload(slot: &PolicySlot, path: &Path, why: &str) -> bool {
+    let m = metrics::get();
+    match load_active(path) {
+        Ok(p) => {
+            let same = slot.load().as_ref().is_some_and(|old| old.hash == p.hash);
+            if !same {
+                tracing::info!(policy = %p.policy.name, hash = %p.hash, why, "policy loaded");
+                m.policy_info.reset();
+                m.policy_info
+                    .with_label_values(&[&p.policy.name, &p.hash])
+                    .set(p.loaded_at);
+                slot.store(Some(Arc::new(p)));
+                m.policy_reloads.with_label_values(&["ok"]).inc();
+            }
+            true
+        }
+        Err(e) => {
+            tracing::error!(error = %e, why, "policy file rejected; the previous policy stays in force");
+            m.policy_reloads.with_label_values(&["error"]).inc();
+            false
+        }
+    }
+}
+
+/// Watch the file (mtime and size) and SIGHUP, on a thread of its own so
+/// that it does not depend on Pingora's runtimes.
+pub fn spawn_watcher(slot: PolicySlot, path: PathBuf, every: Duration) -> std::io::Result<()> {
+    std::thread::Builder::new()
+        .name("policy-reload".into())
+        .spawn(move || {
+            let rt = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(rt) => rt,
+                Err(e) => {
+                    tracing::error!(error = %e, "policy reload disabled: no runtime");
+                    return;
+                }
+            };
+            rt.block_on(async move {
+                let mut hup =
+                    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
+                        Ok(s) => Some(s),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "SIGHUP reload unavailable");
+                            None
+                        }
+                    };
+                let mut seen = file_stamp(&path);
+                let mut tick = tokio::time::interval(every.max(Duration::from_millis(200)));
+                loop {
+                    let hup_fired = async {
+                        match hup.as_mut() {
+                            Some(h) => h.recv().await,
+                            None => std::future::pending().await,
+                        }
+                    };
+                    tokio::select! {
+                        _ = tick.tick() => {
+                            let now = file_stamp(&path);
+                            if now != seen {
+                                seen = now;
+                                reload(&slot, &path, "file changed");
+                            }
+                        }
+                        _ = hup_fired => {
+                            seen = file_stamp(&path);
+                            reload(&slot, &path, "SIGHUP");
+                        }
+                    }
+                }
+            });
+        })
+        .map(|_| ())
+}

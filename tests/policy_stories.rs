@@ -1,0 +1,337 @@
+//! The regions' cut-overs, enforced on the sample diary's own pages through
+//! the gateway binary. The date is injected through the gateway's rehearsal
+//! mode (`policy.rehearse_date`, moved with `PUT /rehearse-date` on the
+//! admin listener), so one password session lives across the cut-over.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{Answer, Browser, Options, Stack, counter, element_text, persons};
+
+fn policy(file: &str, date: &str) -> Options {
+    Options {
+        config_extra: format!(
+            "\n[policy]\nfile = \"{}/policies/{file}.toml\"\nrehearse_date = \"{date}\"\ncheck_seconds = 1\n",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+        ..Options::default()
+    }
+}
+
+async fn set_date(stack: &Stack, date: &str) {
+    let r = reqwest::Client::new()
+        .put(stack.admin_url(&format!("/rehearse-date?date={date}")))
+        .send()
+        .await
+        .expect("rehearse-date");
+    assert!(r.status().is_success(), "rehearse-date: {}", r.status());
+}
+
+/// Log in with the diary's own form, through the gateway.
+async fn password_login(b: &Browser, stack: &Stack, login: &str) -> Answer {
+    b.post_form(
+        &stack.url("/login"),
+        &[("login", login), ("password", "demo")],
+    )
+    .await
+}
+
+async fn api(b: &Browser, stack: &Stack) -> Answer {
+    b.get_with(&stack.url("/api/grades"), &[("Accept", "application/json")])
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn yaroslavl_before_and_after_the_first_of_january_2019() {
+    let stack = Stack::start_with(policy("yaroslavl-2019", "2018-12-15")).await;
+    let b = Browser::new();
+
+    // 2018-12-15: the diary's login page carries the ESIA button, the
+    // password login works and grades show with the banner.
+    let login_page = b.get(&stack.url("/login")).await;
+    assert_eq!(login_page.status, 200, "{}", login_page.body);
+    assert!(
+        login_page.body.contains("id=\"esia-gate-login\""),
+        "{}",
+        login_page.body
+    );
+    assert!(login_page.body.contains("Войти через госуслуги"));
+    let logged_in = password_login(&b, &stack, "petrov.teacher").await;
+    assert_eq!(logged_in.status, 302, "{}", logged_in.body);
+    let grades = b.get(&stack.url("/grades")).await;
+    assert_eq!(grades.status, 200, "{}", grades.body);
+    assert!(
+        grades.body.contains("id=\"esia-gate-banner\""),
+        "{}",
+        grades.body
+    );
+    assert!(grades.body.contains("С 01.01.2019"));
+    let json = api(&b, &stack).await;
+    assert_eq!(json.status, 200);
+    assert!(
+        !json.body.contains("esia-gate-banner"),
+        "JSON is never touched"
+    );
+    let v: serde_json::Value = serde_json::from_str(&json.body).expect("json");
+    assert_eq!(v["login"], "petrov.teacher");
+
+    // 2019-01-02: the same session still opens the diary, but not grades.
+    set_date(&stack, "2019-01-02").await;
+    let home = b.get(&stack.url("/")).await;
+    assert_eq!(home.status, 200, "{}", home.body);
+    let closed = b.get(&stack.url("/grades")).await;
+    assert_eq!(closed.status, 403, "{}", closed.body);
+    assert!(
+        closed
+            .body
+            .contains("Текущая успеваемость доступна только через Госуслуги")
+    );
+    assert!(
+        closed.body.contains("Бумажный дневник"),
+        "the alternatives are offered"
+    );
+    assert!(closed.body.contains("/esia-gate/login"), "a button to ESIA");
+    let json = api(&b, &stack).await;
+    assert_eq!(json.status, 200, "{}", json.body);
+    let v: serde_json::Value = serde_json::from_str(&json.body).expect("json");
+    assert_eq!(v["esia_required"], true, "{v}");
+
+    // An ESIA session sees grades on the same day (anonymous visitors reach
+    // the diary's own login page in this stage, so the ESIA login starts at
+    // the gateway's button).
+    let esia = Browser::new()
+        .login(
+            &stack,
+            "/esia-gate/login?return_to=/grades",
+            persons::SMIRNOV,
+        )
+        .await;
+    assert_eq!(esia.status, 200, "{}", esia.body);
+    assert_eq!(
+        element_text(&esia.body, "remote-user").as_deref(),
+        Some("smirnov.d")
+    );
+
+    // A new user's password login is sent to ESIA and never reaches the diary.
+    let newcomer = Browser::new();
+    let refused = password_login(&newcomer, &stack, "orlova.t").await;
+    assert_eq!(refused.status, 302, "{}", refused.body);
+    assert!(
+        refused
+            .location()
+            .unwrap_or_default()
+            .starts_with("/esia-gate/login"),
+        "{:?}",
+        refused.location()
+    );
+    assert!(
+        refused.headers.get("set-cookie").is_none(),
+        "no diary session"
+    );
+    // The existing user may still log in with a password (grades stay closed).
+    let again = password_login(&Browser::new(), &stack, "petrov.teacher").await;
+    assert_eq!(again.status, 302);
+    assert_eq!(again.location().as_deref(), Some("/grades"));
+
+    let scrape = stack.metrics().await;
+    assert!(
+        counter(
+            &scrape,
+            "esia_gate_policy_decisions_total{action=\"hide\",mode=\"enforce\",route=\"grades_html\"}"
+        ) >= 1.0,
+        "{scrape}"
+    );
+    assert!(
+        counter(
+            &scrape,
+            "esia_gate_policy_decisions_total{action=\"deny_password_login\",mode=\"enforce\",route=\"login_submit\"}"
+        ) >= 1.0,
+        "{scrape}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn irkutsk_a_student_of_13_keeps_the_password_one_of_15_does_not() {
+    let stack = Stack::start_with(policy("irkutsk-2018", "2018-12-02")).await;
+    let younger = password_login(&Browser::new(), &stack, "sokolov.m").await;
+    assert_eq!(younger.status, 302, "{}", younger.body);
+    assert_eq!(younger.location().as_deref(), Some("/grades"));
+    let older = password_login(&Browser::new(), &stack, "sokolova.e").await;
+    assert_eq!(older.status, 302, "{}", older.body);
+    assert!(
+        older
+            .location()
+            .unwrap_or_default()
+            .starts_with("/esia-gate/login"),
+        "{:?}",
+        older.location()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arkhangelsk_an_unconfirmed_esia_account_gets_the_confirmation_page() {
+    let stack = Stack::start_with(policy("arkhangelsk-2024", "2024-07-01")).await;
+    // Кузнецова has a standard (unconfirmed) account: she links manually,
+    // then is asked to confirm it before any grades.
+    let b = Browser::new();
+    let link = b.login(&stack, "/grades", persons::KUZNETSOVA).await;
+    assert!(link.url.ends_with("/esia-gate/link"), "{}", link.url);
+    let csrf = support::hidden_value(&link.body, "csrf").expect("csrf");
+    let linked = b
+        .post_form(
+            &stack.url("/esia-gate/link"),
+            &[
+                ("csrf", &csrf),
+                ("login", "kuznetsova.o"),
+                ("password", "demo"),
+            ],
+        )
+        .await;
+    assert_eq!(linked.status, 302, "{}", linked.body);
+    let page = b.get(&stack.url("/grades")).await;
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert!(
+        page.body.contains("Нужна подтверждённая учётная запись"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("МФЦ"));
+    // A confirmed account sees grades.
+    let ok = Browser::new()
+        .login(&stack, "/grades", persons::SMIRNOV)
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_mode_counts_what_the_cut_over_would_do_and_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/policies/yaroslavl-2019.toml"
+    ))
+    .expect("policy");
+    // The 2019 stage in shadow, its date brought forward before today's.
+    let shadow = src.replace("from = 2019-01-01", "from = 2018-12-01\nenforce = false");
+    let file = dir.path().join("yaroslavl-shadow.toml");
+    std::fs::write(&file, shadow).expect("write");
+    let stack = Stack::start_with(Options {
+        config_extra: format!(
+            "\n[policy]\nfile = \"{}\"\nrehearse_date = \"2018-12-15\"\n",
+            file.display()
+        ),
+        ..Options::default()
+    })
+    .await;
+    let b = Browser::new();
+    assert_eq!(
+        password_login(&b, &stack, "petrov.teacher").await.status,
+        302
+    );
+    let series =
+        "esia_gate_policy_decisions_total{action=\"hide\",mode=\"shadow\",route=\"grades_html\"}";
+    let before = counter(&stack.metrics().await, series);
+    for i in 1..=3 {
+        let grades = b.get(&stack.url("/grades")).await;
+        assert_eq!(grades.status, 200, "still shown in shadow mode");
+        assert_eq!(
+            counter(&stack.metrics().await, series),
+            before + f64::from(i)
+        );
+    }
+    assert!(stack.log_text().contains("policy_shadow"), "audit-logged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fifty_reloads_under_load_drop_nothing_and_a_broken_file_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/policies/yaroslavl-2019.toml"
+    ))
+    .expect("policy");
+    let file = dir.path().join("policy.toml");
+    std::fs::write(&file, &src).expect("write");
+    let stack = Stack::start_with(Options {
+        config_extra: format!(
+            "\n[policy]\nfile = \"{}\"\nrehearse_date = \"2018-12-15\"\ncheck_seconds = 1\n",
+            file.display()
+        ),
+        ..Options::default()
+    })
+    .await;
+    let gateway_pid = stack.gateway.id();
+    let b = Browser::new();
+    assert_eq!(
+        password_login(&b, &stack, "petrov.teacher").await.status,
+        302
+    );
+
+    // A bounded request loop runs while the policy is reloaded 50 times.
+    let url = stack.url("/grades");
+    let client = b.http.clone();
+    let load = tokio::spawn(async move {
+        let mut failed = 0;
+        let mut ok = 0;
+        for _ in 0..600 {
+            match client.get(&url).send().await {
+                Ok(r) if r.status() == 200 => ok += 1,
+                _ => failed += 1,
+            }
+        }
+        (ok, failed)
+    });
+    for i in 0..50 {
+        // Alternate two valid versions (the banner text differs).
+        let text = if i % 2 == 0 {
+            src.replace("<b>Внимание!</b>", "<b>Внимание!!</b>")
+        } else {
+            src.clone()
+        };
+        std::fs::write(&file, text).expect("write");
+        let _ = std::process::Command::new("kill")
+            .args(["-HUP", &gateway_pid.to_string()])
+            .status();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (ok, failed) = load.await.expect("load");
+    assert_eq!(failed, 0, "{ok} ok");
+    let scrape = stack.metrics().await;
+    assert!(
+        counter(&scrape, "esia_gate_policy_reloads_total{result=\"ok\"}") >= 10.0,
+        "{scrape}"
+    );
+
+    // A broken file: the old policy stays, the failure is counted.
+    let ready_before: serde_json::Value = reqwest::get(stack.admin_url("/readyz"))
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("json");
+    std::fs::write(&file, src.replace("[[stages]]", "[[stagez]]")).expect("write");
+    let _ = std::process::Command::new("kill")
+        .args(["-HUP", &gateway_pid.to_string()])
+        .status();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let scrape = stack.metrics().await;
+    assert!(counter(&scrape, "esia_gate_policy_reloads_total{result=\"error\"}") >= 1.0);
+    let grades = b.get(&stack.url("/grades")).await;
+    assert_eq!(grades.status, 200);
+    assert!(
+        grades.body.contains("esia-gate-banner"),
+        "the old policy still in force"
+    );
+    let ready_after: serde_json::Value = reqwest::get(stack.admin_url("/readyz"))
+        .await
+        .expect("readyz")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(
+        ready_before["policy"]["hash"],
+        ready_after["policy"]["hash"]
+    );
+    assert!(stack.log_text().contains("policy file rejected"));
+}
