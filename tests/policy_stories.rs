@@ -335,3 +335,86 @@ async fn fifty_reloads_under_load_drop_nothing_and_a_broken_file_changes_nothing
     );
     assert!(stack.log_text().contains("policy file rejected"));
 }
+
+/// Body of an answer as raw bytes, with the headers the client saw.
+async fn raw(b: &Browser, url: &str) -> (reqwest::StatusCode, reqwest::header::HeaderMap, Vec<u8>) {
+    let r = b
+        .http
+        .get(url)
+        .header("Accept", "text/html")
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .expect("get");
+    let status = r.status();
+    let headers = r.headers().clone();
+    let body = r
+        .bytes()
+        .await
+        .expect("a whole body, framed right")
+        .to_vec();
+    (status, headers, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_banner_goes_into_legacy_pages_without_breaking_them() {
+    let stack = Stack::start_with(policy("yaroslavl-2019", "2018-12-15")).await;
+    let b = Browser::new();
+    assert_eq!(
+        password_login(&b, &stack, "petrov.teacher").await.status,
+        302
+    );
+
+    // windows-1251: still windows-1251, banner readable after decoding.
+    let (status, headers, body) = raw(&b, &stack.url("/legacy/cp1251")).await;
+    assert_eq!(status, 200);
+    let (text, _, bad) = encoding_rs::WINDOWS_1251.decode(&body);
+    assert!(!bad, "valid windows-1251");
+    assert!(text.contains("esia-gate-banner"), "{text}");
+    assert!(
+        text.contains("С 01.01.2019"),
+        "Cyrillic banner survives: {text}"
+    );
+    assert!(text.contains("Дневник: оценки за четверть"));
+    if let Some(len) = headers.get("content-length") {
+        assert_eq!(len.to_str().ok(), Some(body.len().to_string().as_str()));
+    }
+
+    // gzip: still gzip, banner inside.
+    let (status, headers, body) = raw(&b, &stack.url("/legacy/gzip")).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        headers
+            .get("content-encoding")
+            .and_then(|v| v.to_str().ok()),
+        Some("gzip")
+    );
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&body[..]), &mut text)
+        .expect("valid gzip");
+    assert!(
+        text.contains("esia-gate-banner") && text.contains("Сжатая страница"),
+        "{text}"
+    );
+
+    // chunked: reassembled, banner once, page whole.
+    let (status, _, body) = raw(&b, &stack.url("/legacy/chunked")).await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body).expect("utf-8");
+    assert_eq!(text.matches("esia-gate-banner").count(), 1, "{text}");
+    assert!(text.ends_with("</body></html>"), "{text}");
+
+    // No </body>: the banner still arrives, the page is not cut.
+    let (status, _, body) = raw(&b, &stack.url("/legacy/no-body-close")).await;
+    assert_eq!(status, 200);
+    let text = String::from_utf8(body).expect("utf-8");
+    assert!(
+        text.contains("esia-gate-banner") && text.contains("оценки за четверть"),
+        "{text}"
+    );
+
+    // JSON is never touched.
+    let json = api(&b, &stack).await;
+    let v: serde_json::Value = serde_json::from_str(&json.body).expect("still JSON");
+    assert_eq!(v["login"], "petrov.teacher");
+}

@@ -171,6 +171,13 @@ pub fn router(cfg: DiaryConfig) -> anyhow::Result<Router> {
         .route("/grades", get(grades))
         .route("/api/grades", get(api_grades))
         .route("/echo", get(echo))
+        .route("/legacy/cp1251", get(super::legacy_pages::cp1251))
+        .route("/legacy/gzip", get(super::legacy_pages::gzip))
+        .route("/legacy/chunked", get(super::legacy_pages::chunked))
+        .route(
+            "/legacy/no-body-close",
+            get(super::legacy_pages::no_body_close),
+        )
         .route("/__diary/health", get(health))
         .fallback(not_found)
         .with_state(state))

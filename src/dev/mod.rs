@@ -6,6 +6,7 @@ pub mod diary;
 pub mod emulator;
 pub mod fixtures;
 pub mod keys;
+pub mod legacy_pages;
 
 mod html;
 
