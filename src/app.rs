@@ -129,6 +129,7 @@ pub fn run(r: Resolved, gateway: Gateway, opt: Option<Opt>) -> anyhow::Result<()
             .parse()
             .map_err(|_| anyhow::anyhow!("admin.time_zone: `{}`", admin.time_zone))?,
         match_failure_days: admin.match_failure_days,
+        adoption_refresh: Duration::from_secs(admin.adoption_refresh_seconds),
     };
     let upgrading = opt.as_ref().is_some_and(|o| o.upgrade);
     if let Some(ps) = &r.settings.policy {

@@ -402,6 +402,7 @@ async fn client_sent_identity_headers_never_reach_the_diary() {
         ("x-auth_method", "esia"),
         ("X_Esia_Trusted", "true"),
         ("X-Esia-Assertion", "forged"),
+        ("X-Forwarded-For", "6.6.6.6"),
     ];
     // Anonymous with forged headers: still sent to login.
     let a = b.get_with(&stack.url("/echo"), &forged).await;
@@ -417,6 +418,8 @@ async fn client_sent_identity_headers_never_reach_the_diary() {
     assert_eq!(h["x-esia-oid"], persons::IVANOVA);
     assert_eq!(h["x-auth-method"], "esia");
     assert_eq!(h["x-esia-trusted"], "true");
+    // No trusted proxies configured: the peer is the client.
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1", "{v}");
     assert_ne!(h["x-esia-assertion"], "forged");
     for underscore in ["x_remote_user", "x-auth_method", "x_esia_trusted"] {
         assert!(

@@ -54,7 +54,11 @@ fn series<'a>(scrape: &'a str, name: &str) -> Vec<(&'a str, f64)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_morning_of_logins_moves_the_counters_and_the_scrape_passes_promtool() {
-    let stack = Stack::start().await;
+    let stack = Stack::start_with(Options {
+        config_extra: "[admin]\nadoption_refresh_seconds = 0\n".into(),
+        ..Options::default()
+    })
+    .await;
     let before = stack.metrics().await;
     assert_eq!(
         counter(&before, "esia_gate_logins_total{outcome=\"started\"}"),

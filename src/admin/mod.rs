@@ -50,7 +50,6 @@ pub struct AdminApp {
 /// a busy Prometheus (or several) must not turn into load on ESIA, the
 /// diary or the store.
 const DEPENDENCY_CHECK_EVERY: Duration = Duration::from_secs(10);
-const ADOPTION_RECOUNT_EVERY: Duration = Duration::from_secs(60);
 
 /// Whether `last` is older than `every` (or unset); if so, it becomes now.
 fn due(last: &Mutex<Option<Instant>>, every: Duration) -> bool {
@@ -193,8 +192,8 @@ impl ServeHttp for AdminApp {
 
 impl AdminApp {
     /// Before a scrape: dependency checks (every 10 s at most) and the
-    /// adoption counts (every minute at most; they read the whole login
-    /// history).
+    /// adoption counts (every `admin.adoption_refresh_seconds` at most;
+    /// they read the whole login history).
     async fn refresh_gauges(&self) {
         if due(&DEPENDENCIES_CHECKED, DEPENDENCY_CHECK_EVERY) {
             let (upstream, esia, store) = tokio::join!(
@@ -204,7 +203,7 @@ impl AdminApp {
             );
             record_dependencies(upstream, esia, store.is_ok());
         }
-        if due(&ADOPTION_COUNTED, ADOPTION_RECOUNT_EVERY) {
+        if due(&ADOPTION_COUNTED, self.reports.adoption_refresh) {
             match self.store.last_logins().await {
                 Ok(last) => {
                     let dir = self.directory.load_full();

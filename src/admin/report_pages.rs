@@ -18,6 +18,8 @@ use crate::pages::escape;
 pub struct ReportSettings {
     pub zone: Tz,
     pub match_failure_days: u32,
+    /// How often a scrape may recount the adoption gauge.
+    pub adoption_refresh: std::time::Duration,
 }
 
 const NAMES: [(&str, &str); 3] = [

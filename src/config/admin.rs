@@ -21,6 +21,10 @@ pub struct AdminSettings {
     /// The failed-match report covers this many days unless asked otherwise.
     #[serde(default = "default_days")]
     pub match_failure_days: u32,
+    /// How often a scrape recounts `esia_gate_adoption_accounts` (it reads
+    /// the whole login history), seconds; 0 recounts at every scrape.
+    #[serde(default = "default_adoption_refresh")]
+    pub adoption_refresh_seconds: u64,
 }
 
 fn default_time_zone() -> String {
@@ -29,6 +33,9 @@ fn default_time_zone() -> String {
 fn default_days() -> u32 {
     30
 }
+fn default_adoption_refresh() -> u64 {
+    60
+}
 
 impl Default for AdminSettings {
     fn default() -> Self {
@@ -36,6 +43,7 @@ impl Default for AdminSettings {
             token_file: None,
             time_zone: default_time_zone(),
             match_failure_days: default_days(),
+            adoption_refresh_seconds: default_adoption_refresh(),
         }
     }
 }

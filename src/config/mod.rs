@@ -103,6 +103,10 @@ pub struct Gateway {
     /// Where to go after login when no (valid) return target was given.
     #[serde(default = "default_landing")]
     pub default_return: String,
+    /// Load balancers (addresses or CIDR blocks) allowed to name the client
+    /// in `X-Forwarded-For`; empty: the peer is the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 fn default_landing() -> String {
@@ -467,6 +471,9 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
             "log.level",
             format!("`{}` is not a log level", settings.log.level),
         ));
+    }
+    for p in &settings.gateway.trusted_proxies {
+        crate::proxy::client_ip::Net::parse(p).map_err(|m| bad("gateway.trusted_proxies", m))?;
     }
     let mut success_rule = None;
     if let Some(d) = &settings.diary_login {

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod assertion;
+pub mod client_ip;
 pub mod diary_check;
 pub mod enforce;
 pub mod forms;
@@ -56,6 +57,7 @@ pub struct Gateway {
     upstream_host: String,
     /// Checks diary logins and passwords; `None` when linking is off.
     checker: Option<DiaryChecker>,
+    trusted_proxies: Vec<client_ip::Net>,
     /// The region's policy in force (`None`: every route needs ESIA).
     policy: PolicySlot,
     /// Decide as if it were this date (staging rehearsals only; the admin
@@ -97,6 +99,13 @@ impl Gateway {
         policy: PolicySlot,
         clock: Clock,
     ) -> Self {
+        let trusted_proxies = cfg
+            .settings
+            .gateway
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| client_ip::Net::parse(p).ok())
+            .collect();
         let cfg_rehearse = cfg
             .settings
             .policy
@@ -149,6 +158,7 @@ impl Gateway {
             upstream_tls,
             upstream_host,
             checker,
+            trusted_proxies,
             policy,
             rehearse_date: cfg_rehearse,
             clock,
@@ -230,11 +240,7 @@ impl Gateway {
         let query = req.uri.query().map(str::to_string);
         let post = req.method == http::Method::POST;
         let cookies = Self::cookies(req);
-        let client = session
-            .client_addr()
-            .and_then(|a| a.as_inet())
-            .map(|a| a.ip().to_string())
-            .unwrap_or_else(|| "unknown".into());
+        let client = self.client_of(session);
         let rid = ctx.request_id.clone();
         let route = path[GATE_PREFIX.len()..].to_string();
         let reply = match route.as_str() {
@@ -314,6 +320,23 @@ impl Gateway {
         let accept = h("accept");
         let wants_json = accept.contains("application/json") && !accept.contains("text/html");
         !wants_json && h("x-requested-with").is_empty()
+    }
+
+    /// The browser's address (see [`client_ip`]).
+    fn client_of(&self, session: &Session) -> String {
+        let Some(peer) = session
+            .client_addr()
+            .and_then(|a| a.as_inet())
+            .map(|a| a.ip())
+        else {
+            return "unknown".into();
+        };
+        let xff = session
+            .req_header()
+            .headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok());
+        client_ip::client_ip(peer, xff, &self.trusted_proxies).to_string()
     }
 
     fn strip_identity(&self, req: &mut RequestHeader) {
@@ -467,11 +490,15 @@ impl ProxyHttp for Gateway {
 
     async fn upstream_request_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
         self.strip_identity(upstream);
+        // The diary learns the client as the gateway determined it, never
+        // as the client claimed it.
+        upstream.insert_header("X-Forwarded-For", self.client_of(session))?;
+        upstream.insert_header("X-Forwarded-Proto", self.cfg.public_url.scheme())?;
         let cookies = Self::cookies(upstream);
         upstream.remove_header(&http::header::COOKIE);
         let ours = [
