@@ -27,7 +27,9 @@ fn options() -> Options {
 fn audit_lines(stack: &Stack) -> Vec<Value> {
     let text = std::fs::read_to_string(stack.dir.path().join("audit.log")).expect("audit.log");
     text.lines()
-        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON object: {l}: {e}")))
+        .map(|l| {
+            serde_json::from_str(l).unwrap_or_else(|e| panic!("not one JSON object: {l}: {e}"))
+        })
         .collect()
 }
 

@@ -138,14 +138,14 @@ async fn yaroslavl_before_and_after_the_first_of_january_2019() {
     assert!(
         counter(
             &scrape,
-            "esia_gate_policy_decisions_total{action=\"hide\",mode=\"enforce\",route=\"grades_html\"}"
+            "esia_gate_policy_decisions_total{action=\"hide\",mode=\"enforce\",role=\"staff\",route=\"grades_html\"}"
         ) >= 1.0,
         "{scrape}"
     );
     assert!(
         counter(
             &scrape,
-            "esia_gate_policy_decisions_total{action=\"deny_password_login\",mode=\"enforce\",route=\"login_submit\"}"
+            "esia_gate_policy_decisions_total{action=\"deny_password_login\",mode=\"enforce\",role=\"staff\",route=\"login_submit\"}"
         ) >= 1.0,
         "{scrape}"
     );
@@ -229,8 +229,7 @@ async fn shadow_mode_counts_what_the_cut_over_would_do_and_changes_nothing() {
         password_login(&b, &stack, "petrov.teacher").await.status,
         302
     );
-    let series =
-        "esia_gate_policy_decisions_total{action=\"hide\",mode=\"shadow\",route=\"grades_html\"}";
+    let series = "esia_gate_policy_decisions_total{action=\"hide\",mode=\"shadow\",role=\"staff\",route=\"grades_html\"}";
     let before = counter(&stack.metrics().await, series);
     for i in 1..=3 {
         let grades = b.get(&stack.url("/grades")).await;

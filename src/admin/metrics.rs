@@ -212,8 +212,8 @@ impl Metrics {
         );
         let policy_decisions = counter(
             "esia_gate_policy_decisions_total",
-            "Policy decisions by action, route class and mode (enforce or shadow).",
-            &["action", "route", "mode"],
+            "Policy decisions by action, route class, mode (enforce or shadow) and role.",
+            &["action", "route", "mode", "role"],
         );
         let policy_reloads = counter(
             "esia_gate_policy_reloads_total",

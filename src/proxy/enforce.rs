@@ -152,21 +152,36 @@ impl Gateway {
         };
         let outcome = evaluate(&p.policy, &input);
         let m = metrics::get();
+        let role_label = role.map(|r| r.as_str()).unwrap_or("unknown");
         if let Some(shadow) = &outcome.shadow {
             m.policy_decisions
-                .with_label_values(&[shadow.action.name(), route.name(), "shadow"])
+                .with_label_values(&[shadow.action.name(), route.name(), "shadow", role_label])
                 .inc();
             if shadow.action != outcome.enforced.action {
+                // Who would lose what on the cut-over date, by school: the
+                // region's list of people still to move to ESIA.
+                let who = ctx
+                    .password_session
+                    .as_ref()
+                    .or(ctx.password_attempt.as_ref());
+                let school = who
+                    .and_then(|l| {
+                        self.directory
+                            .load()
+                            .by_login(&l.0)
+                            .map(|a| a.school.clone())
+                    })
+                    .unwrap_or_default();
                 tracing::info!(target: "audit", event = "policy_shadow", request_id = %rid,
                     action = shadow.action.name(), route = route.name(),
                     stage = shadow.stage.as_deref().unwrap_or("-"),
-                    session = kind.name(), role = role.map(|r| r.as_str()).unwrap_or("-"),
-                    login = ctx.password_session.as_ref().map(|l| l.0.as_str()).unwrap_or("-"));
+                    session = kind.name(), role = role_label, school = %school,
+                    login = who.map(|l| l.0.as_str()).unwrap_or("-"));
             }
         }
         let d = outcome.enforced;
         m.policy_decisions
-            .with_label_values(&[d.action.name(), route.name(), "enforce"])
+            .with_label_values(&[d.action.name(), route.name(), "enforce", role_label])
             .inc();
         self.act(ctx, &d, &route, &path, navigation, p)
     }
