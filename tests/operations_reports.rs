@@ -32,7 +32,6 @@ fn options() -> Options {
 }
 
 struct Got {
-    status: u16,
     content_type: String,
     disposition: String,
     bytes: Vec<u8>,
@@ -66,7 +65,6 @@ async fn get(stack: &Stack, path: &str) -> Got {
     let bytes = r.bytes().await.expect("body").to_vec();
     assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&bytes));
     Got {
-        status,
         content_type,
         disposition,
         bytes,

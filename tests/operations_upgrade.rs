@@ -15,12 +15,52 @@ use std::time::{Duration, Instant};
 use support::{Browser, Options, RedisServer, Stack, persons, redis_store_section};
 
 /// The new process, killed at the end of the test whatever happens.
-struct NewGateway(Child);
+struct NewGateway {
+    pid: u32,
+    /// When the test started it itself (not through the script).
+    child: Option<Child>,
+}
 
 impl Drop for NewGateway {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        match &mut self.child {
+            Some(c) => {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+            None => {
+                let _ = Command::new("kill")
+                    .args(["-KILL", &self.pid.to_string()])
+                    .status();
+            }
+        }
+    }
+}
+
+/// Who performs the hand-over.
+#[derive(Clone, Copy)]
+enum Handover {
+    /// The test: start `run --upgrade`, wait for the upgrade socket,
+    /// SIGQUIT the old process.
+    ByHand,
+    /// `config/esia-gate-upgrade`, as systemd's `ExecReload=` runs it.
+    Script,
+}
+
+/// Reap a child (the old gateway, the script) and return its status.
+async fn wait_exit(child: &mut Child, log: &std::path::Path) -> std::process::ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} did not exit:\n{}",
+            child.id(),
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -87,6 +127,15 @@ fn client(jar: &Arc<reqwest::cookie::Jar>, keep_alive: bool) -> reqwest::Client 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_upgrade_loses_no_request() {
+    upgrade_story(Handover::ByHand).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_upgrade_script_loses_no_request_either() {
+    upgrade_story(Handover::Script).await;
+}
+
+async fn upgrade_story(how: Handover) {
     let redis = RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
     let mut stack = Stack::start_with(Options {
         config_extra: redis_store_section(&redis, 2000),
@@ -121,51 +170,80 @@ async fn a_graceful_upgrade_loses_no_request() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(tally.ok.load(Ordering::Relaxed) > 0, "the readers work");
 
-    // The new process waits on the upgrade socket for the listeners.
+    // The new process waits on the upgrade socket for the listeners. It
+    // runs as systemd would run it (Type=notify), so that it says when it
+    // is ready and that it is now the service's main process.
+    let notify_path = stack.dir.path().join("notify.sock");
+    let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).expect("notify socket");
+    notify
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
     let config = stack.dir.path().join("gateway.toml");
     let new_log = stack.dir.path().join("gateway-new.log");
     let log_file = std::fs::File::create(&new_log).expect("log");
-    let new = NewGateway(
-        Command::new(env!("CARGO_BIN_EXE_esia-gate"))
-            .args(["run", "--upgrade", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "info")
-            .stdout(log_file.try_clone().expect("log"))
-            .stderr(log_file)
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("start the new gateway"),
-    );
     let sock = stack.dir.path().join("esia-gate-upgrade.sock");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !sock.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the new process never opened {}:\n{}",
-            sock.display(),
-            std::fs::read_to_string(&new_log).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-
-    // SIGQUIT: the old process hands its listeners over and drains.
     let old_pid = stack.gateway.id().to_string();
-    let quit = Command::new("kill")
-        .args(["-QUIT", &old_pid])
-        .status()
-        .expect("kill");
-    assert!(quit.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = stack.gateway.try_wait().expect("wait") {
-            break status;
+    let (new, status) = match how {
+        Handover::ByHand => {
+            let child = Command::new(env!("CARGO_BIN_EXE_esia-gate"))
+                .args(["run", "--upgrade", "--config"])
+                .arg(&config)
+                .env("RUST_LOG", "info")
+                .env("NOTIFY_SOCKET", &notify_path)
+                .stdout(log_file.try_clone().expect("log"))
+                .stderr(log_file)
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("start the new gateway");
+            let new = NewGateway {
+                pid: child.id(),
+                child: Some(child),
+            };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !sock.exists() {
+                assert!(
+                    Instant::now() < deadline,
+                    "the new process never opened {}:\n{}",
+                    sock.display(),
+                    std::fs::read_to_string(&new_log).unwrap_or_default()
+                );
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            // SIGQUIT: the old process hands its listeners over and drains.
+            let quit = Command::new("kill")
+                .args(["-QUIT", &old_pid])
+                .status()
+                .expect("kill");
+            assert!(quit.success());
+            let status = wait_exit(&mut stack.gateway, &stack.log).await;
+            (new, status)
         }
-        assert!(
-            Instant::now() < deadline,
-            "the old process did not exit:\n{}",
-            stack.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        Handover::Script => {
+            let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("config")
+                .join("esia-gate-upgrade");
+            let mut upgrade = Command::new(&script)
+                .arg(&old_pid)
+                .arg(&config)
+                .arg(&sock)
+                .env("ESIA_GATE_BIN", env!("CARGO_BIN_EXE_esia-gate"))
+                .env("RUST_LOG", "info")
+                .env("NOTIFY_SOCKET", &notify_path)
+                .stdout(log_file.try_clone().expect("log"))
+                .stderr(log_file)
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("run config/esia-gate-upgrade");
+            let status = wait_exit(&mut stack.gateway, &stack.log).await;
+            let script_done = wait_exit(&mut upgrade, &new_log).await;
+            let out = std::fs::read_to_string(&new_log).unwrap_or_default();
+            assert!(script_done.success(), "esia-gate-upgrade failed:\n{out}");
+            let pid = out
+                .lines()
+                .find_map(|l| l.trim().parse::<u32>().ok())
+                .unwrap_or_else(|| panic!("the script prints the new pid:\n{out}"));
+            (NewGateway { pid, child: None }, status)
+        }
     };
     old_gone.store(true, Ordering::Relaxed);
     assert!(status.success(), "the old process exited with {status}");
@@ -183,12 +261,23 @@ async fn a_graceful_upgrade_loses_no_request() {
     );
     let errors = tally.errors.lock().map(|e| e.clone()).unwrap_or_default();
     assert_eq!(
-        failed, 0,
+        failed,
+        0,
         "{failed} of {} requests failed: {errors:?}",
         ok + failed
     );
+    eprintln!("{ok} requests answered, {after} of them after the old process exited");
     assert!(ok > 100, "{ok} requests");
     assert!(after > 10, "the new process answered {after} requests");
+
+    let mut buf = [0u8; 256];
+    let n = notify.recv(&mut buf).expect("a notification to systemd");
+    let message = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(message.contains("READY=1\n"), "{message}");
+    assert!(
+        message.contains(&format!("MAINPID={}\n", new.pid)),
+        "{message}"
+    );
 
     let new_text = std::fs::read_to_string(&new_log).unwrap_or_default();
     assert!(new_text.contains("esia-gate listening"), "{new_text}");
@@ -196,7 +285,11 @@ async fn a_graceful_upgrade_loses_no_request() {
         .await
         .expect("the admin listener was handed over too");
     assert_eq!(healthz.status(), 200);
-    assert!(!stack.log_text().contains("panicked"), "{}", stack.log_text());
+    assert!(
+        !stack.log_text().contains("panicked"),
+        "{}",
+        stack.log_text()
+    );
     assert!(!new_text.contains("panicked"), "{new_text}");
     drop(new);
 }

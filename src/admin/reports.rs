@@ -421,7 +421,7 @@ pub fn match_failures(
     columns.push(Column::new("snils", "СНИЛС в дневнике"));
     let empty_account = || -> Vec<Value> { vec![Value::Null; 8] };
     let mut sorted: Vec<&MatchFailure> = failures.iter().collect();
-    sorted.sort_by(|a, b| b.at.cmp(&a.at));
+    sorted.sort_by_key(|f| std::cmp::Reverse(f.at));
     let mut rows = Vec::new();
     for f in sorted {
         let head = || {

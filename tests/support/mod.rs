@@ -7,7 +7,7 @@
 
 use std::net::TcpListener as StdListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use esia_gate::demo::{self, Ports};
