@@ -29,7 +29,7 @@ async fn load(http: reqwest::Client, url: String, headers: Vec<(&'static str, St
         for (k, v) in &headers {
             r = r.header(*k, v);
         }
-        let _ = r.send().await.and_then(|r| Ok(r.status()));
+        let _ = r.send().await.map(|r| r.status());
     }
     let started = Instant::now();
     let mut workers = Vec::new();

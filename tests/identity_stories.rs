@@ -20,14 +20,11 @@ async fn follow_location(b: &Browser, stack: &Stack, a: &Answer) -> Answer {
     let loc = a
         .location()
         .unwrap_or_else(|| panic!("a redirect, got {}: {}", a.status, a.body));
-    b.follow(
-        &reqwest::Url::parse(&stack.public_url)
-            .expect("url")
-            .join(&loc)
-            .expect("join")
-            .to_string(),
-    )
-    .await
+    let url = reqwest::Url::parse(&stack.public_url)
+        .expect("url")
+        .join(&loc)
+        .expect("join");
+    b.follow(url.as_str()).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
