@@ -20,6 +20,7 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches
+COPY policies ./policies
 # The registry and the target directory are cache mounts: a change in src/
 # does not download or rebuild the dependencies.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

@@ -240,16 +240,44 @@ fn notify_systemd_when_ready(admin: std::net::SocketAddr) {
     }
 }
 
-/// One datagram to systemd's notification socket (a path, or an abstract
-/// name when it starts with `@`).
+/// One datagram to systemd's notification socket (a path, or on Linux an
+/// abstract name when it starts with `@`).
 fn sd_notify(socket: &std::ffi::OsStr, message: &[u8]) -> std::io::Result<usize> {
-    use std::os::linux::net::SocketAddrExt as _;
     use std::os::unix::ffi::OsStrExt as _;
     use std::os::unix::net::{SocketAddr, UnixDatagram};
-    let bytes = socket.as_bytes();
-    let addr = match bytes.strip_prefix(b"@") {
-        Some(name) => SocketAddr::from_abstract_name(name)?,
+    let addr = match socket.as_bytes().strip_prefix(b"@") {
+        #[cfg(target_os = "linux")]
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt as _;
+            SocketAddr::from_abstract_name(name)?
+        }
+        #[cfg(not(target_os = "linux"))]
+        Some(_) => return Err(std::io::Error::other("abstract sockets need Linux")),
         None => SocketAddr::from_pathname(std::path::Path::new(socket))?,
     };
     UnixDatagram::unbound()?.send_to_addr(message, &addr)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn systemd_is_notified_on_a_path_or_an_abstract_socket() {
+        use std::os::linux::net::SocketAddrExt as _;
+        use std::os::unix::net::{SocketAddr, UnixDatagram};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("notify");
+        let bound = UnixDatagram::bind(&path).expect("bind");
+        sd_notify(path.as_os_str(), b"READY=1\n").expect("send");
+        let mut buf = [0u8; 64];
+        let n = bound.recv(&mut buf).expect("recv");
+        assert_eq!(&buf[..n], b"READY=1\n");
+        let name = format!("esia-gate-test-{}", std::process::id());
+        let addr = SocketAddr::from_abstract_name(name.as_bytes()).expect("name");
+        let bound = UnixDatagram::bind_addr(&addr).expect("bind abstract");
+        sd_notify(std::ffi::OsStr::new(&format!("@{name}")), b"MAINPID=1\n").expect("send");
+        let n = bound.recv(&mut buf).expect("recv");
+        assert_eq!(&buf[..n], b"MAINPID=1\n");
+    }
 }

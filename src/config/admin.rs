@@ -125,6 +125,38 @@ mod tests {
     }
 
     #[test]
+    fn a_configuration_with_a_public_admin_listener_and_no_token_does_not_load() {
+        let text = r#"
+[listen]
+public = "0.0.0.0:8080"
+admin = "0.0.0.0:9090"
+[upstream]
+url = "http://127.0.0.1:8000"
+[gateway]
+public_url = "https://dnevnik.example.ru"
+[esia]
+mode = "v2"
+base_url = "https://esia.gosuslugi.ru"
+client_id = "DIARY"
+scope = "openid fullname snils"
+certificate = "c.pem"
+private_key = "k.pem"
+trusted_certificates = ["e.pem"]
+[directory]
+csv = "a.csv"
+"#;
+        let parse = |t: &str| crate::config::parse(t, "gateway.toml", "/etc/esia-gate".into());
+        let e = parse(text).expect_err("public admin without a token");
+        assert!(e.to_string().contains("admin.token_file"), "{e}");
+        let with_token = format!("{text}[admin]\ntoken_file = \"admin-token\"\n");
+        let r = parse(&with_token).expect("with a token it loads");
+        assert_eq!(
+            r.settings.admin.token_file.as_deref(),
+            Some(std::path::Path::new("admin-token"))
+        );
+    }
+
+    #[test]
     fn a_bad_time_zone_is_named() {
         let a = AdminSettings {
             time_zone: "Moscow".into(),

@@ -3,7 +3,12 @@
 //! shim before it) can check they came from the gateway. Its public key is
 //! served as a JWKS under the gateway's prefix.
 
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Mutex;
+
+const SHARDS: usize = 16;
+const MAX_PER_SHARD: usize = 8192;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -12,6 +17,9 @@ use openssl::pkey::{Id, PKey, Private};
 use serde::Serialize;
 
 pub struct AssertionSigner {
+    /// Signed assertions reused while more than half their life is left:
+    /// signing on every request would cost more than the rest of the proxy.
+    cache: [Mutex<HashMap<String, (String, i64)>>; SHARDS],
     key: EncodingKey,
     kid: String,
     jwks: String,
@@ -55,6 +63,7 @@ impl AssertionSigner {
         }]})
         .to_string();
         Ok(Self {
+            cache: std::array::from_fn(|_| Mutex::new(HashMap::new())),
             key,
             kid,
             jwks,
@@ -65,6 +74,36 @@ impl AssertionSigner {
 
     pub fn jwks(&self) -> &str {
         &self.jwks
+    }
+
+    /// [`Self::sign`], reusing this session's last assertion for the same
+    /// claims while more than half of its lifetime is left.
+    pub fn sign_cached(
+        &self,
+        session_id: &str,
+        now: i64,
+        login: &str,
+        oid: &str,
+        trusted: bool,
+        role: &str,
+    ) -> String {
+        let key = format!("{session_id}\u{1f}{login}\u{1f}{role}\u{1f}{trusted}");
+        let shard = (fxhash(session_id.as_bytes()) as usize) % SHARDS;
+        let mut map = self.cache[shard].lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((jwt, fresh_until)) = map.get(&key)
+            && *fresh_until > now
+        {
+            return jwt.clone();
+        }
+        let jwt = self.sign(now, login, oid, trusted, role);
+        if map.len() >= MAX_PER_SHARD {
+            map.retain(|_, (_, f)| *f > now);
+            if map.len() >= MAX_PER_SHARD {
+                map.clear();
+            }
+        }
+        map.insert(key, (jwt.clone(), now + self.ttl_seconds / 2));
+        jwt
     }
 
     pub fn sign(&self, now: i64, login: &str, oid: &str, trusted: bool, role: &str) -> String {
@@ -85,6 +124,13 @@ impl AssertionSigner {
         // would make the diary refuse the request rather than trust it.
         jsonwebtoken::encode(&h, &claims, &self.key).unwrap_or_default()
     }
+}
+
+/// A small fixed hash to pick a shard (no security role).
+fn fxhash(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 #[cfg(test)]
@@ -109,5 +155,24 @@ mod tests {
         let d = jsonwebtoken::decode::<serde_json::Value>(&t, &key, &v).expect("valid");
         assert_eq!(d.claims["sub"], "ivanova");
         assert_eq!(d.claims["method"], "esia");
+    }
+
+    #[test]
+    fn a_session_reuses_its_assertion_until_half_its_life() {
+        let s = AssertionSigner::new(None, "http://gw", 60).expect("signer");
+        let a = s.sign_cached("sid", 1000, "ivanova", "1", true, "parent");
+        assert_eq!(
+            s.sign_cached("sid", 1029, "ivanova", "1", true, "parent"),
+            a
+        );
+        assert_ne!(
+            s.sign_cached("sid", 1031, "ivanova", "1", true, "parent"),
+            a
+        );
+        // Another account in the same session gets its own assertion.
+        assert_ne!(
+            s.sign_cached("sid", 1001, "ivanova.t", "1", true, "staff"),
+            a
+        );
     }
 }

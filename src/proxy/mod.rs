@@ -72,6 +72,7 @@ pub struct Ctx {
     started: Instant,
     route: &'static str,
     session: Option<SessionRecord>,
+    session_id: String,
     /// The diary session's login, when the gateway knows it.
     password_session: Option<LegacyLogin>,
     /// The login named in a diary login form submission.
@@ -201,21 +202,6 @@ impl Gateway {
             .filter_map(|v| v.to_str().ok())
             .collect::<Vec<_>>()
             .join("; ")
-    }
-
-    async fn session_of(&self, req: &RequestHeader, request_id: &str) -> Option<SessionRecord> {
-        let cookies = Self::cookies(req);
-        let sid = cookie_value(&cookies, &self.cfg.settings.session.cookie_name)?;
-        if sid.is_empty() || sid.len() > 128 {
-            return None;
-        }
-        match self.store.get_session(sid).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::error!(request_id, error = %e, "session look-up failed");
-                None
-            }
-        }
     }
 
     async fn current(&self, req: &RequestHeader, request_id: &str) -> Option<Current> {
@@ -417,6 +403,7 @@ impl ProxyHttp for Gateway {
             started: Instant::now(),
             route: "diary",
             session: None,
+            session_id: String::new(),
             password_session: None,
             password_attempt: None,
             injection: enforce::Injection::default(),
@@ -431,7 +418,10 @@ impl ProxyHttp for Gateway {
             self.gate_route(session, ctx).await?;
             return Ok(true);
         }
-        ctx.session = self.session_of(session.req_header(), &ctx.request_id).await;
+        if let Some(c) = self.current(session.req_header(), &ctx.request_id).await {
+            ctx.session_id = c.id;
+            ctx.session = Some(c.record);
+        }
         let unfinished = match &ctx.session {
             Some(s) if s.active.is_none() => Some(self.next_step(s)),
             _ => None,
@@ -521,7 +511,8 @@ impl ProxyHttp for Gateway {
             if let Some(child) = &s.child {
                 upstream.insert_header(h.child.clone(), child.0.as_str())?;
             }
-            let jwt = self.assertion.sign(
+            let jwt = self.assertion.sign_cached(
+                &ctx.session_id,
                 (self.clock)().timestamp(),
                 &login.0,
                 &s.oid.0,
