@@ -5,9 +5,7 @@
 //! a bounded request loop and started again: people already in keep
 //! working, a new login gets the 503 page, `/readyz` says so, errors are
 //! counted, nothing panics, and every link written before is still there.
-//!
-//! The rate-limit-across-instances part of the issue needs the manual
-//! linking form, which lands separately; it is not tested here.
+//! (c) The brute-force limit of manual linking counts across instances.
 
 mod support;
 
@@ -261,5 +259,47 @@ async fn a_redis_outage_degrades_gracefully_and_loses_no_link() {
             api.links_of(&l.oid).await.expect("links after the outage"),
             vec![l.clone()]
         );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_brute_force_limit_of_manual_linking_counts_across_instances() {
+    let redis = redis_server();
+    let stack = Stack::start_with(Options {
+        config_extra: redis_store_section(&redis, 500),
+        peers: 1,
+        ..Options::default()
+    })
+    .await;
+    let b = &stack.peers[0];
+    let browser = Browser::new();
+    // Сидоров is not in the diary: the linking page, on instance A.
+    let link = browser.login(&stack, "/grades", persons::SIDOROV).await;
+    assert!(link.url.ends_with("/esia-gate/link"), "{}", link.url);
+    let csrf = support::hidden_value(&link.body, "csrf").expect("csrf");
+    let wrong = [
+        ("csrf", csrf.as_str()),
+        ("login", "kuznetsova.o"),
+        ("password", "wrong"),
+    ];
+    // Cookies ignore the port: the same session reaches both instances.
+    for url in [
+        stack.url("/esia-gate/link"),
+        b.url("/esia-gate/link"),
+        stack.url("/esia-gate/link"),
+        b.url("/esia-gate/link"),
+        stack.url("/esia-gate/link"),
+    ] {
+        let a = browser.post_form(&url, &wrong).await;
+        assert_eq!(a.status, 400, "{url}: {}", a.body);
+    }
+    let right = [
+        ("csrf", csrf.as_str()),
+        ("login", "kuznetsova.o"),
+        ("password", "demo"),
+    ];
+    for url in [b.url("/esia-gate/link"), stack.url("/esia-gate/link")] {
+        let sixth = browser.post_form(&url, &right).await;
+        assert_eq!(sixth.status, 429, "{url}: {}", sixth.body);
     }
 }
