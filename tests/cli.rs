@@ -54,6 +54,11 @@ fn mistakes_fail_with_the_key_named() {
             "esia.trusted_certificates",
         ),
         ("csv = \"", "csv = \"/nonexistent/", "directory.csv"),
+        (
+            "[directory]",
+            "[store]\nbackend = \"redis\"\n\n[directory]",
+            "store.url",
+        ),
     ] {
         assert!(text.contains(from), "fixture lacks {from}");
         std::fs::write(&path, text.replacen(from, to, 1)).expect("write");

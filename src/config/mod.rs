@@ -472,6 +472,9 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
             format!("`{}` is not a log level", settings.log.level),
         ));
     }
+    if let Some((key, message)) = settings.store.problems().into_iter().next() {
+        return Err(bad(key, message));
+    }
     for p in &settings.gateway.trusted_proxies {
         crate::proxy::client_ip::Net::parse(p).map_err(|m| bad("gateway.trusted_proxies", m))?;
     }
