@@ -21,7 +21,9 @@ pub struct Ports {
 impl Ports {
     pub const DEMO: Ports = Ports {
         gateway: 8080,
-        admin: 9090,
+        // Not 9090: Debian's prometheus package (installed by scripts/test for
+        // promtool) starts a Prometheus server there on systemd machines.
+        admin: 9190,
         diary: 8000,
         emulator: 8001,
     };

@@ -141,7 +141,12 @@ impl Gateway {
 
     /// Make `login` the account in use, with its role; a parent with one
     /// child looks at that child at once.
-    pub(crate) async fn activate(&self, record: &mut SessionRecord, login: &LegacyLogin) {
+    pub(crate) async fn activate(
+        &self,
+        record: &mut SessionRecord,
+        login: &LegacyLogin,
+        request_id: &str,
+    ) {
         let dir = self.directory.load();
         record.role = dir.by_login(&login.0).map(|a| a.role);
         record.active = Some(login.clone());
@@ -157,7 +162,11 @@ impl Gateway {
         if let Err(e) = self.store.record_login(&r).await {
             tracing::error!(error = %e, "cannot record the login");
         }
-        tracing::info!(target: "audit", event = "account_active", login = %login, oid = %record.oid);
+        metrics::get()
+            .account_logins
+            .with_label_values(&["esia", metrics::role_label(record.role)])
+            .inc();
+        tracing::info!(target: "audit", event = "account_active", request_id, login = %login, oid = %record.oid);
     }
 
     /// Where the person goes next: choose, link, pick a child, or on.
@@ -283,7 +292,7 @@ impl Gateway {
             tracing::warn!(request_id, "account choice outside the person's accounts");
             return Self::page(account_pages::form_expired());
         }
-        self.activate(&mut current.record, &login).await;
+        self.activate(&mut current.record, &login, request_id).await;
         self.save_and_go(&current, request_id).await
     }
 
@@ -478,7 +487,7 @@ impl Gateway {
         tracing::info!(target: "audit", event = "link_made", request_id, login = %login, oid = %current.record.oid);
         push_unique(&mut current.record.accounts, login.clone());
         current.record.unmatched_reason = None;
-        self.activate(&mut current.record, &login).await;
+        self.activate(&mut current.record, &login, request_id).await;
         self.save_and_go(&current, request_id).await
     }
 

@@ -326,6 +326,11 @@ impl Gateway {
                 tracing::error!(request_id, error = %e, "cannot record the password login");
             }
             metrics::get().logins.with_label_values(&["password"]).inc();
+            let role = self.directory.load().by_login(&login.0).map(|a| a.role);
+            metrics::get()
+                .account_logins
+                .with_label_values(&["password", metrics::role_label(role)])
+                .inc();
             tracing::info!(target: "audit", event = "password_login", request_id, login = %login);
             return;
         }

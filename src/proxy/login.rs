@@ -209,6 +209,8 @@ impl Gateway {
             .matches
             .with_label_values(&[found.outcome.label()])
             .inc();
+        tracing::info!(target: "audit", event = "match", request_id, oid = %person.oid,
+            outcome = found.outcome.label(), accounts = found.own.len());
         if found.own.is_empty() {
             self.remember_failure(&person, &found.outcome).await;
             tracing::info!(request_id, oid = %person.oid, outcome = found.outcome.label(), "no diary account for the ESIA person");
@@ -236,7 +238,7 @@ impl Gateway {
         }
         if let [only] = record.accounts.as_slice() {
             let only = only.clone();
-            self.activate(&mut record, &only).await;
+            self.activate(&mut record, &only, request_id).await;
         }
         let current = Current {
             id: random_id(),
@@ -300,13 +302,18 @@ impl Gateway {
     /// `/esia-gate/logout`: end the session here and at ESIA.
     pub async fn logout(&self, cookies: &str, request_id: &str) -> Reply {
         let name = &self.cfg.settings.session.cookie_name;
-        if let Some(sid) = cookie_value(cookies, name)
-            && let Err(e) = self.store.delete_session(sid).await
-        {
-            tracing::error!(request_id, error = %e, "cannot delete the session at logout");
+        let mut who = (String::from("-"), String::from("-"));
+        if let Some(sid) = cookie_value(cookies, name) {
+            if let Ok(Some(s)) = self.store.get_session(sid).await {
+                who = (s.active.map(|l| l.0).unwrap_or_else(|| "-".into()), s.oid.0);
+            }
+            if let Err(e) = self.store.delete_session(sid).await {
+                tracing::error!(request_id, error = %e, "cannot delete the session at logout");
+            }
         }
         metrics::get().logins.with_label_values(&["logout"]).inc();
-        self.audit("logout", request_id, "ok");
+        tracing::info!(target: "audit", event = "logout", request_id, outcome = "ok",
+            login = %who.0, oid = %who.1);
         let back = self.absolute(&format!("{GATE_PREFIX}/logged-out"));
         let mut cookies = vec![self.expired_cookie(name, "/")];
         // The diary's own session ends too, or the next person at a shared

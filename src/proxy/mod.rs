@@ -81,6 +81,8 @@ pub struct Ctx {
     injection: enforce::Injection,
     /// The answer's body, collected while it is being changed.
     body: Option<BodyEdit>,
+    /// When the request went to the diary.
+    upstream_sent: Option<Instant>,
 }
 
 /// A diary answer whose body is being collected to insert content.
@@ -408,6 +410,7 @@ impl ProxyHttp for Gateway {
             password_attempt: None,
             injection: enforce::Injection::default(),
             body: None,
+            upstream_sent: None,
         }
     }
 
@@ -521,6 +524,11 @@ impl ProxyHttp for Gateway {
             );
             upstream.insert_header(h.assertion.clone(), jwt)?;
         }
+        let now = Instant::now();
+        metrics::get()
+            .proxy_overhead
+            .observe(now.duration_since(ctx.started).as_secs_f64());
+        ctx.upstream_sent = Some(now);
         Ok(())
     }
 
@@ -530,6 +538,11 @@ impl ProxyHttp for Gateway {
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        if let Some(t) = ctx.upstream_sent.take() {
+            metrics::get()
+                .upstream_duration
+                .observe(t.elapsed().as_secs_f64());
+        }
         if let Some(login) = ctx.password_attempt.clone() {
             self.learn_password_session(resp, &login, &ctx.request_id)
                 .await;
