@@ -246,3 +246,96 @@ async fn a_parent_logs_in_through_esia_in_a_real_browser() {
     d.screenshot("login-story-refused.png").await;
     d.quit().await;
 }
+
+async fn type_into(d: &Driver, css: &str, text: &str) {
+    let id = d.find(css).await;
+    d.cmd(
+        reqwest::Method::POST,
+        &format!("/element/{id}/value"),
+        Some(json!({"text": text})),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn choosing_an_account_and_linking_one_in_a_real_browser() {
+    let stack = Stack::start().await;
+    let d = Driver::start().await;
+
+    // A teacher who is also a parent chooses.
+    d.goto(&stack.url("/grades")).await;
+    d.click(&format!(
+        "button[name=\"oid\"][value=\"{}\"]",
+        persons::PETROV
+    ))
+    .await;
+    d.click("button[name=\"decision\"][value=\"allow\"]").await;
+    assert_eq!(d.text("h1").await, "Выбор учётной записи");
+    d.screenshot("identity-account-choice.png").await;
+    d.click("button[name=\"login\"][value=\"petrov.parent\"]")
+        .await;
+    assert_eq!(d.text("#remote-user").await, "petrov.parent");
+
+    // Someone without SNILS links by diary login and password.
+    d.clear_cookies().await;
+    d.goto(&stack.url("/grades")).await;
+    d.click(&format!(
+        "button[name=\"oid\"][value=\"{}\"]",
+        persons::KUZNETSOVA
+    ))
+    .await;
+    d.click("button[name=\"decision\"][value=\"allow\"]").await;
+    assert_eq!(d.text("h1").await, "Привязка учётной записи дневника");
+    type_into(&d, "#login", "kuznetsova.o").await;
+    type_into(&d, "#password", "wrong").await;
+    d.click("button.primary").await;
+    assert!(d.text(".error").await.contains("Неверный логин или пароль"));
+    d.screenshot("identity-link-wrong-password.png").await;
+    type_into(&d, "#login", "kuznetsova.o").await;
+    type_into(&d, "#password", "demo").await;
+    d.click("button.primary").await;
+    assert_eq!(d.text("#remote-user").await, "kuznetsova.o");
+    d.quit().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn yaroslavl_banner_and_closed_grades_in_a_real_browser() {
+    let stack = Stack::start_with(support::Options {
+        config_extra: format!(
+            "\n[policy]\nfile = \"{}/policies/yaroslavl-2019.toml\"\nrehearse_date = \"2018-12-15\"\n",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+        ..support::Options::default()
+    })
+    .await;
+    let d = Driver::start().await;
+    // The diary's own login page, with the gateway's button in it.
+    d.goto(&stack.url("/login")).await;
+    assert!(
+        d.text("#esia-gate-login")
+            .await
+            .contains("Войти через госуслуги")
+    );
+    d.screenshot("policy-login-page-button.png").await;
+    type_into(&d, "input[name=\"login\"]", "petrov.teacher").await;
+    type_into(&d, "input[name=\"password\"]", "demo").await;
+    d.click("form[action=\"/login\"] button, form[action=\"/login\"] input[type=\"submit\"]")
+        .await;
+    assert!(d.text("#esia-gate-banner").await.contains("С 01.01.2019"));
+    d.screenshot("policy-banner-before-cut-over.png").await;
+
+    // After the cut-over the same session gets the closed-grades page.
+    let r = reqwest::Client::new()
+        .put(stack.admin_url("/rehearse-date?date=2019-01-02"))
+        .send()
+        .await
+        .expect("rehearse");
+    assert!(r.status().is_success());
+    d.goto(&stack.url("/grades")).await;
+    assert_eq!(
+        d.text("h1").await,
+        "Оценки доступны после входа через Госуслуги"
+    );
+    d.screenshot("policy-grades-closed.png").await;
+    d.quit().await;
+}

@@ -60,7 +60,13 @@ impl Page {
         }
         let mut actions = String::new();
         for (i, (href, label)) in self.actions.iter().enumerate() {
-            let class = if i == 0 { "btn" } else { "btn secondary" };
+            // A page with its own form keeps one primary button: the form's.
+            let form_primary = self.extra.contains("class=\"primary\"");
+            let class = if i == 0 && !form_primary {
+                "btn"
+            } else {
+                "btn secondary"
+            };
             actions.push_str(&format!(
                 "<a class=\"{class}\" href=\"{}\">{}</a>",
                 escape(href),
