@@ -110,6 +110,8 @@ impl Gateway {
         let cookies = Self::cookies(req);
         let date = self.policy_date(p);
         let route = p.policy.classify(&method, &path);
+        // Class names are the policy's own, so the label stays bounded.
+        ctx.route = route.name().to_string().into();
         let rid = ctx.request_id.clone();
 
         // Who is asking.

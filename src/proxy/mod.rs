@@ -70,7 +70,8 @@ pub struct Gateway {
 pub struct Ctx {
     request_id: String,
     started: Instant,
-    route: &'static str,
+    /// Route class for metrics: `gate`, `diary`, or the policy's class.
+    route: std::borrow::Cow<'static, str>,
     session: Option<SessionRecord>,
     session_id: String,
     /// The diary session's login, when the gateway knows it.
@@ -403,7 +404,7 @@ impl ProxyHttp for Gateway {
         Ctx {
             request_id: uuid::Uuid::new_v4().simple().to_string(),
             started: Instant::now(),
-            route: "diary",
+            route: "diary".into(),
             session: None,
             session_id: String::new(),
             password_session: None,
@@ -417,7 +418,7 @@ impl ProxyHttp for Gateway {
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let path = session.req_header().uri.path();
         if path == GATE_PREFIX || path.starts_with(&format!("{GATE_PREFIX}/")) {
-            ctx.route = "gate";
+            ctx.route = "gate".into();
             self.gate_route(session, ctx).await?;
             return Ok(true);
         }
@@ -681,10 +682,10 @@ impl ProxyHttp for Gateway {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let m = metrics::get();
         m.requests
-            .with_label_values(&[ctx.route, status_class(status)])
+            .with_label_values(&[&*ctx.route, status_class(status)])
             .inc();
         m.request_duration
-            .with_label_values(&[ctx.route])
+            .with_label_values(&[&*ctx.route])
             .observe(ctx.started.elapsed().as_secs_f64());
     }
 }
