@@ -275,6 +275,12 @@ async fn choosing_an_account_and_linking_one_in_a_real_browser() {
     d.click("button[name=\"login\"][value=\"petrov.parent\"]")
         .await;
     assert_eq!(d.text("#remote-user").await, "petrov.parent");
+    assert!(
+        d.text("#esia-gate-account")
+            .await
+            .contains("Сменить учётную запись")
+    );
+    d.screenshot("identity-account-bar.png").await;
 
     // Someone without SNILS links by diary login and password.
     d.clear_cookies().await;

@@ -61,6 +61,13 @@ async fn a_teacher_who_is_also_a_parent_chooses_the_parent_account_then_switches
         element_text(&page.body, "remote-user").as_deref(),
         Some("petrov.parent")
     );
+    // The diary's pages carry the gateway's bar to switch later.
+    assert!(
+        page.body.contains("id=\"esia-gate-account\""),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("/esia-gate/accounts"));
 
     // Later: switch to the teacher account from the gateway page, no new login.
     let again = b.get(&stack.url("/esia-gate/accounts")).await;

@@ -87,6 +87,41 @@ impl Page {
     }
 }
 
+/// The bar inserted at the top of the diary's pages for a person with
+/// several accounts or children: who they are, and where to switch.
+pub fn account_bar(
+    name: &str,
+    role: &str,
+    child: Option<&str>,
+    accounts: bool,
+    children: bool,
+) -> String {
+    let mut links = Vec::new();
+    if accounts {
+        links.push(format!(
+            "<a href=\"{GATE_PREFIX}/accounts\" style=\"color:#fff\">Сменить учётную запись</a>"
+        ));
+    }
+    if children {
+        links.push(format!(
+            "<a href=\"{GATE_PREFIX}/children\" style=\"color:#fff\">Выбрать ребёнка</a>"
+        ));
+    }
+    links.push(format!(
+        "<a href=\"{GATE_PREFIX}/logout\" style=\"color:#fff\">Выйти</a>"
+    ));
+    let child = child
+        .map(|c| format!(", дневник: <b>{}</b>", escape(c)))
+        .unwrap_or_default();
+    format!(
+        "<div id=\"esia-gate-account\" style=\"box-sizing:border-box;margin:0;padding:8px 16px;\
+background:#0d4cd3;color:#fff;font:14px/1.5 sans-serif;text-align:left\">Госуслуги: <b>{}</b> ({}){child} · {}</div>",
+        escape(name),
+        escape(role),
+        links.join(" · ")
+    )
+}
+
 fn login_again(return_to: &str) -> (String, &'static str) {
     (login_href(return_to), "Войти через Госуслуги")
 }

@@ -28,6 +28,15 @@ pub struct Injection {
     pub banner: Option<Arc<str>>,
     pub esia_button: bool,
     pub button_after: Option<String>,
+    /// The gateway's account bar (switch account or child, log out) for an
+    /// ESIA session with more than one account or with children.
+    pub account_bar: Option<String>,
+}
+
+impl Injection {
+    pub fn any(&self) -> bool {
+        self.banner.is_some() || self.esia_button || self.account_bar.is_some()
+    }
 }
 
 /// Largest login form body the gateway reads to learn the login.
@@ -214,11 +223,9 @@ impl Gateway {
         };
         match &d.action {
             Action::Show => {
-                ctx.injection = Injection {
-                    banner: d.banner.clone(),
-                    esia_button: d.inject_esia_button,
-                    button_after: p.policy.esia_button_after.clone(),
-                };
+                ctx.injection.banner = d.banner.clone();
+                ctx.injection.esia_button = d.inject_esia_button;
+                ctx.injection.button_after = p.policy.esia_button_after.clone();
                 None
             }
             Action::Login => Some(if navigation {

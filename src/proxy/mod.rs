@@ -311,6 +311,31 @@ impl Gateway {
         !wants_json && h("x-requested-with").is_empty()
     }
 
+    /// People with several accounts or children see where to switch.
+    fn set_account_bar(&self, ctx: &mut Ctx) {
+        let Some(s) = &ctx.session else { return };
+        let accounts = s.accounts.len() > 1;
+        let children = !s.children.is_empty();
+        if s.active.is_none() || !(accounts || children) {
+            return;
+        }
+        let role = s.role.map(|r| r.russian()).unwrap_or("учётная запись");
+        let child = s.child.as_ref().map(|c| {
+            self.directory
+                .load()
+                .by_login(&c.0)
+                .map(|a| format!("{} {}", a.first_name, a.last_name))
+                .unwrap_or_else(|| c.0.clone())
+        });
+        ctx.injection.account_bar = Some(pages::account_bar(
+            &s.display_name,
+            role,
+            child.as_deref(),
+            accounts,
+            children,
+        ));
+    }
+
     /// The browser's address (see [`client_ip`]).
     fn client_of(&self, session: &Session) -> String {
         let Some(peer) = session
@@ -439,10 +464,14 @@ impl ProxyHttp for Gateway {
             }
         } else if let Some(p) = self.policy.load_full() {
             match self.enforce(session, ctx, &p).await {
-                None => return Ok(false),
+                None => {
+                    self.set_account_bar(ctx);
+                    return Ok(false);
+                }
                 Some(reply) => reply,
             }
         } else if ctx.session.as_ref().is_some_and(|s| s.active.is_some()) {
+            self.set_account_bar(ctx);
             return Ok(false);
         } else if Self::is_navigation(req) {
             // Without a policy every diary route needs a gateway session.
@@ -549,7 +578,7 @@ impl ProxyHttp for Gateway {
                 .await;
         }
         let inj = &ctx.injection;
-        if (inj.banner.is_some() || inj.esia_button) && resp.status.as_u16() == 200 {
+        if inj.any() && resp.status.as_u16() == 200 {
             let header = |n: http::HeaderName| {
                 resp.headers
                     .get(n)
@@ -604,6 +633,7 @@ impl ProxyHttp for Gateway {
         let inj = &ctx.injection;
         let mut out = edit.buf;
         let steps = [
+            inj.account_bar.clone().map(|b| (b, None)),
             inj.banner
                 .as_deref()
                 .map(|b| (inject::banner_snippet(b), None)),
