@@ -139,8 +139,19 @@ fn bind(a: SocketAddr, what: &str) -> anyhow::Result<std::net::TcpListener> {
     Ok(l)
 }
 
-pub fn run(dir: &Path) -> anyhow::Result<()> {
+pub fn run(dir: &Path, policy: Option<&Path>, date: Option<&str>) -> anyhow::Result<()> {
     let p = prepare(dir, Ports::DEMO)?;
+    if let Some(file) = policy {
+        let file = file
+            .canonicalize()
+            .with_context(|| format!("cannot find the policy {}", file.display()))?;
+        let mut text = std::fs::read_to_string(&p.gateway_config)?;
+        text.push_str(&format!("\n[policy]\nfile = \"{}\"\n", file.display()));
+        if let Some(d) = date {
+            text.push_str(&format!("rehearse_date = \"{d}\"\n"));
+        }
+        std::fs::write(&p.gateway_config, text)?;
+    }
     let r = crate::config::load(&p.gateway_config)?;
     // Bind everything first, so a busy port is reported before anything runs.
     let emu_l = bind(p.emulator.listen, "ESIA emulator")?;
@@ -207,6 +218,18 @@ pub fn run(dir: &Path) -> anyhow::Result<()> {
             "  - {} {} {} (oid {}, {kind})",
             person.last_name, person.first_name, person.middle_name, person.oid
         );
+    }
+    if let Some(pol) = r.settings.policy.as_ref() {
+        let when = pol
+            .rehearse_date
+            .map(|d| {
+                format!(
+                    ", as if it were {d} (move the date: curl -X PUT 'http://{}/rehearse-date?date=YYYY-MM-DD')",
+                    r.settings.listen.admin
+                )
+            })
+            .unwrap_or_default();
+        println!("\nPolicy: {}{when}", pol.file.display());
     }
     println!(
         "\nDiary passwords for direct login: `demo`. Files: {}\nPress Ctrl-C to stop.\n",

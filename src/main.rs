@@ -40,6 +40,12 @@ enum Command {
         /// Where keys, fixtures and configuration are written.
         #[arg(long, default_value = "demo-data")]
         dir: PathBuf,
+        /// A regional policy to enforce (e.g. policies/yaroslavl-2019.toml).
+        #[arg(long)]
+        policy: Option<PathBuf>,
+        /// With --policy: pretend it is this date (YYYY-MM-DD), to see a cut-over.
+        #[arg(long, requires = "policy")]
+        date: Option<String>,
     },
     /// Explain or print a regional policy file (non-zero exit when invalid).
     Policy {
@@ -150,13 +156,13 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Demo { dir } => {
+        Command::Demo { dir, policy, date } => {
             let _ = init_logs("info", "text", None);
             if let Err(e) = engine {
                 eprintln!("{e}");
                 return ExitCode::FAILURE;
             }
-            match demo::run(&dir) {
+            match demo::run(&dir, policy.as_deref(), date.as_deref()) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("esia-gate demo: {e:#}");
