@@ -256,6 +256,22 @@ impl Gateway {
             .collect()
     }
 
+    /// The login a form of the gateway's pages names, after its csrf token
+    /// is checked; `Err` is the answer to give instead.
+    fn form_login(
+        &self,
+        current: &Current,
+        form: &HashMap<String, String>,
+        back: &str,
+    ) -> Result<LegacyLogin, Reply> {
+        if !csrf_ok(&current.record, form) {
+            return Err(Self::page(account_pages::form_expired()));
+        }
+        form.get("login")
+            .map(|l| LegacyLogin(l.clone()))
+            .ok_or_else(|| self.go(&format!("{GATE_PREFIX}{back}")))
+    }
+
     /// GET `/accounts`.
     pub async fn accounts_page(&self, current: &Current) -> Reply {
         if current.record.accounts.is_empty() {
@@ -281,11 +297,9 @@ impl Gateway {
         form: &HashMap<String, String>,
         request_id: &str,
     ) -> Reply {
-        if !csrf_ok(&current.record, form) {
-            return Self::page(account_pages::form_expired());
-        }
-        let Some(login) = form.get("login").map(|l| LegacyLogin(l.clone())) else {
-            return self.go(&format!("{GATE_PREFIX}/accounts"));
+        let login = match self.form_login(&current, form, "/accounts") {
+            Ok(l) => l,
+            Err(reply) => return reply,
         };
         // Only an account this person may use; anything else is a forgery.
         if !current.record.accounts.contains(&login) {
@@ -303,11 +317,9 @@ impl Gateway {
         form: &HashMap<String, String>,
         request_id: &str,
     ) -> Reply {
-        if !csrf_ok(&current.record, form) {
-            return Self::page(account_pages::form_expired());
-        }
-        let Some(login) = form.get("login").map(|l| LegacyLogin(l.clone())) else {
-            return self.go(&format!("{GATE_PREFIX}/accounts"));
+        let login = match self.form_login(&current, form, "/accounts") {
+            Ok(l) => l,
+            Err(reply) => return reply,
         };
         if !self
             .password_links(&current, LinkKind::Own)
@@ -514,11 +526,9 @@ impl Gateway {
         form: &HashMap<String, String>,
         request_id: &str,
     ) -> Reply {
-        if !csrf_ok(&current.record, form) {
-            return Self::page(account_pages::form_expired());
-        }
-        let Some(login) = form.get("login").map(|l| LegacyLogin(l.clone())) else {
-            return self.go(&format!("{GATE_PREFIX}/children"));
+        let login = match self.form_login(&current, form, "/children") {
+            Ok(l) => l,
+            Err(reply) => return reply,
         };
         if !current.record.children.contains(&login) {
             return Self::page(account_pages::form_expired());
@@ -603,11 +613,9 @@ impl Gateway {
         form: &HashMap<String, String>,
         request_id: &str,
     ) -> Reply {
-        if !csrf_ok(&current.record, form) {
-            return Self::page(account_pages::form_expired());
-        }
-        let Some(login) = form.get("login").map(|l| LegacyLogin(l.clone())) else {
-            return self.go(&format!("{GATE_PREFIX}/children"));
+        let login = match self.form_login(&current, form, "/children") {
+            Ok(l) => l,
+            Err(reply) => return reply,
         };
         if !self
             .password_links(&current, LinkKind::Child)
