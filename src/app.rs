@@ -26,9 +26,25 @@ use crate::proxy::{Clock, Gateway};
 pub fn build_gateway(r: Resolved, clock: Clock) -> anyhow::Result<Gateway> {
     crate::config::check_files(&r)?;
     let s = &r.settings;
-    let signer =
-        OpensslGostSigner::from_files(&r.path(&s.esia.certificate), &r.path(&s.esia.private_key))
-            .context("esia.certificate / esia.private_key")?;
+    let signer: Arc<dyn crate::esia::signer::Signer> = match (&s.esia.signer, &s.esia.private_key) {
+        (None, Some(key)) => Arc::new(
+            OpensslGostSigner::from_files(&r.path(&s.esia.certificate), &r.path(key))
+                .context("esia.certificate / esia.private_key")?,
+        ),
+        (None, None) => {
+            anyhow::bail!("esia.private_key: required (or an external signer in [esia.signer])")
+        }
+        (Some(c), _) => Arc::new(
+            crate::esia::signer::CommandSigner::new(
+                c.command.clone(),
+                c.output == "base64",
+                c.reverse,
+                Duration::from_secs(c.timeout_seconds),
+                &r.path(&s.esia.certificate),
+            )
+            .context("esia.signer / esia.certificate")?,
+        ),
+    };
     let mut pems = Vec::new();
     for c in &s.esia.trusted_certificates {
         let p = r.path(c);
@@ -51,7 +67,7 @@ pub fn build_gateway(r: Resolved, clock: Clock) -> anyhow::Result<Gateway> {
                 timeout: Duration::from_secs(s.esia.timeout_seconds),
                 leeway_seconds: s.esia.leeway_seconds,
             },
-            Arc::new(signer),
+            signer,
             keys,
         )
         .map_err(|e| anyhow::anyhow!("ESIA client: {e}"))?,

@@ -510,3 +510,32 @@ async fn logout_ends_the_session_the_diary_cookie_and_goes_through_esia() {
         1.0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_signing_command_signs_a_login_esia_accepts() {
+    let mut stack = Stack::start().await;
+    // Replace the in-process signer with the openssl command (as a region
+    // would plug in CryptoPro's csptest), without a private_key entry.
+    let config = stack.config_path();
+    let key = stack.dir.path().join("keys/client-key.pem");
+    let text = std::fs::read_to_string(&config).expect("config");
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("private_key"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let text = format!(
+        "{text}\n[esia.signer]\ncommand = [\"openssl\", \"dgst\", \"-engine\", \"gost\", \"-md_gost12_256\", \"-sign\", \"{}\"]\n",
+        key.display()
+    );
+    std::fs::write(&config, text).expect("config");
+    stack.kill9_and_restart().await;
+    let page = Browser::new()
+        .login(&stack, "/grades", persons::SMIRNOV)
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        element_text(&page.body, "remote-user").as_deref(),
+        Some("smirnov.d")
+    );
+}

@@ -131,7 +131,10 @@ pub struct Esia {
     #[serde(default)]
     pub scope_org: String,
     pub certificate: PathBuf,
-    pub private_key: PathBuf,
+    /// The key in a PEM file, for the in-process signer; not needed when an
+    /// external `[esia.signer]` holds the key (a CryptoPro container).
+    #[serde(default)]
+    pub private_key: Option<PathBuf>,
     pub trusted_certificates: Vec<PathBuf>,
     #[serde(default)]
     pub issuer: Option<String>,
@@ -143,6 +146,10 @@ pub struct Esia {
     /// Allowed clock difference when checking token times.
     #[serde(default = "default_leeway")]
     pub leeway_seconds: u64,
+    /// Who signs the client secret: the in-process OpenSSL GOST engine
+    /// (default), or an external command (CryptoPro `csptest`, an HSM tool).
+    #[serde(default)]
+    pub signer: Option<SignerSettings>,
 }
 
 fn default_esia_timeout() -> u64 {
@@ -154,6 +161,32 @@ fn default_leeway() -> u64 {
 
 pub mod directory;
 pub use directory::Directory;
+
+/// An external signing command: the bytes to sign on its standard input,
+/// the signature on its standard output.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignerSettings {
+    /// Program and arguments, e.g. `["openssl", "dgst", "-engine", "gost",
+    /// "-md_gost12_256", "-sign", "keys/client-key.pem"]`.
+    pub command: Vec<String>,
+    /// `raw` bytes (default) or `base64` text on standard output.
+    #[serde(default = "default_signer_output")]
+    pub output: String,
+    /// Reverse the signature's bytes (CryptoPro `csptest` writes them in
+    /// the opposite order to what ESIA expects).
+    #[serde(default)]
+    pub reverse: bool,
+    #[serde(default = "default_signer_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn default_signer_output() -> String {
+    "raw".into()
+}
+fn default_signer_timeout() -> u64 {
+    5
+}
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -405,6 +438,23 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
     if settings.esia.scope.split_whitespace().next().is_none() {
         return Err(bad("esia.scope", "must name at least one scope".into()));
     }
+    if settings.esia.signer.is_none() && settings.esia.private_key.is_none() {
+        return Err(bad(
+            "esia.private_key",
+            "required (or an external signer in [esia.signer])".into(),
+        ));
+    }
+    if let Some(sg) = &settings.esia.signer {
+        if sg.command.first().is_none_or(|c| c.trim().is_empty()) {
+            return Err(bad("esia.signer.command", "must name a program".into()));
+        }
+        if !matches!(sg.output.as_str(), "raw" | "base64") {
+            return Err(bad(
+                "esia.signer.output",
+                "must be \"raw\" or \"base64\"".into(),
+            ));
+        }
+    }
     if settings.esia.trusted_certificates.is_empty() {
         return Err(bad(
             "esia.trusted_certificates",
@@ -516,10 +566,10 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
 /// Check that every file the configuration names exists and is readable.
 pub fn check_files(r: &Resolved) -> Result<(), ConfigError> {
     let s = &r.settings;
-    let mut files = vec![
-        ("esia.certificate", &s.esia.certificate),
-        ("esia.private_key", &s.esia.private_key),
-    ];
+    let mut files = vec![("esia.certificate", &s.esia.certificate)];
+    if let Some(k) = &s.esia.private_key {
+        files.push(("esia.private_key", k));
+    }
     if let Some(csv) = &s.directory.csv {
         files.push(("directory.csv", csv));
     }
