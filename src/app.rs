@@ -148,15 +148,34 @@ pub fn run(r: Resolved, gateway: Gateway, opt: Option<Opt>) -> anyhow::Result<()
         adoption_refresh: Duration::from_secs(admin.adoption_refresh_seconds),
     };
     let upgrading = opt.as_ref().is_some_and(|o| o.upgrade);
+    let mut reloadable = Vec::new();
+    let mut every = Duration::from_secs(5);
     if let Some(ps) = &r.settings.policy {
-        let every = Duration::from_secs(ps.check_seconds.max(1));
-        crate::config::policy::spawn_watcher(
-            gateway.policy_slot().clone(),
-            r.path(&ps.file),
-            every,
-        )
-        .context("policy reload thread")?;
+        every = Duration::from_secs(ps.check_seconds.max(1));
+        let slot = gateway.policy_slot().clone();
+        let path = r.path(&ps.file);
+        reloadable.push(crate::config::reload::Reloadable {
+            name: "policy",
+            files: vec![path.clone()],
+            reload: Box::new(move |why| {
+                crate::config::policy::reload(&slot, &path, why);
+            }),
+        });
     }
+    let certs: Vec<std::path::PathBuf> = r
+        .settings
+        .esia
+        .trusted_certificates
+        .iter()
+        .map(|c| r.path(c))
+        .collect();
+    let esia = gateway.esia().clone();
+    reloadable.push(crate::config::reload::Reloadable {
+        name: "esia.trusted_certificates",
+        files: certs.clone(),
+        reload: Box::new(move |why| reload_trusted(&esia, &certs, why)),
+    });
+    crate::config::reload::spawn(reloadable, every).context("reload thread")?;
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
     let admin_app = AdminApp {
@@ -272,6 +291,26 @@ fn sd_notify(socket: &std::ffi::OsStr, message: &[u8]) -> std::io::Result<usize>
         None => SocketAddr::from_pathname(std::path::Path::new(socket))?,
     };
     UnixDatagram::unbound()?.send_to_addr(message, &addr)
+}
+
+/// Read ESIA's token certificates again (a key rotation); keep the old set
+/// when the new one cannot be used.
+fn reload_trusted(esia: &EsiaClient, files: &[std::path::PathBuf], why: &str) {
+    let m = crate::admin::metrics::get();
+    let pems: Result<Vec<Vec<u8>>, String> = files
+        .iter()
+        .map(|p| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display())))
+        .collect();
+    match pems.and_then(|p| esia.reload_trusted(&p)) {
+        Ok(()) => {
+            tracing::info!(why, count = files.len(), "ESIA trusted certificates loaded");
+            m.trust_reloads.with_label_values(&["ok"]).inc();
+        }
+        Err(e) => {
+            tracing::error!(why, error = %e, "ESIA trusted certificates rejected; the previous ones stay in use");
+            m.trust_reloads.with_label_values(&["error"]).inc();
+        }
+    }
 }
 
 #[cfg(test)]

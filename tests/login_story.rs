@@ -539,3 +539,66 @@ async fn an_external_signing_command_signs_a_login_esia_accepts() {
         Some("smirnov.d")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn esias_token_certificate_rotates_on_sighup_and_a_bad_file_changes_nothing() {
+    let stack = Stack::start().await;
+    let pid = stack.gateway.id().to_string();
+    let hup = || {
+        std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .expect("kill -HUP")
+    };
+    let cert = stack.dir.path().join("keys/esia.pem");
+    let good = std::fs::read(&cert).expect("cert");
+
+    // A broken file: refused, the old certificate stays, logins work.
+    std::fs::write(&cert, b"not a certificate").expect("write");
+    hup();
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let page = Browser::new()
+        .login(&stack, "/grades", persons::SMIRNOV)
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let scrape = stack.metrics().await;
+    assert!(counter(&scrape, "esia_gate_trust_reloads_total{result=\"error\"}") >= 1.0);
+
+    // Another certificate (ESIA rotated its key, ours is not updated yet):
+    // tokens signed with the old key are no longer trusted.
+    let other = stack.dir.path().join("other");
+    let status = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=ESIA",
+        ])
+        .arg("-keyout")
+        .arg(other.with_extension("key"))
+        .arg("-out")
+        .arg(other.with_extension("pem"))
+        .output()
+        .expect("openssl");
+    assert!(status.status.success());
+    std::fs::copy(other.with_extension("pem"), &cert).expect("copy");
+    hup();
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let page = Browser::new()
+        .login(&stack, "/grades", persons::SMIRNOV)
+        .await;
+    assert_eq!(page.status, 502, "{}", page.body);
+    assert!(page.body.contains("Не удалось проверить вход"));
+
+    // And back: the right certificate is picked up without a restart.
+    std::fs::write(&cert, good).expect("write");
+    hup();
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let page = Browser::new()
+        .login(&stack, "/grades", persons::SMIRNOV)
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        counter(
+            &stack.metrics().await,
+            "esia_gate_trust_reloads_total{result=\"ok\"}"
+        ) >= 2.0
+    );
+}

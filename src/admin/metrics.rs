@@ -34,6 +34,8 @@ pub struct Metrics {
     pub policy_decisions: IntCounterVec,
     /// Policy file loads by result (`ok`, `error`).
     pub policy_reloads: IntCounterVec,
+    /// ESIA trusted certificate reloads by result (`ok`, `error`).
+    pub trust_reloads: IntCounterVec,
     /// The policy in force: name and hash, value = load time (Unix seconds).
     pub policy_info: IntGaugeVec,
     /// Failed store calls by backend (`embedded`, `redis`) and operation.
@@ -220,6 +222,11 @@ impl Metrics {
             "Policy file loads by result.",
             &["result"],
         );
+        let trust_reloads = counter(
+            "esia_gate_trust_reloads_total",
+            "Reloads of ESIA's trusted token certificates by result.",
+            &["result"],
+        );
         let policy_info = IntGaugeVec::new(
             Opts::new(
                 "esia_gate_policy_info",
@@ -306,6 +313,7 @@ impl Metrics {
             links,
             policy_decisions,
             policy_reloads,
+            trust_reloads,
             policy_info,
             requests,
             request_duration,

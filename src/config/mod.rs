@@ -12,6 +12,7 @@ use url::Url;
 pub mod admin;
 pub mod linking;
 pub mod policy;
+pub mod reload;
 
 /// The reserved path prefix of the gateway's own pages.
 pub const GATE_PREFIX: &str = "/esia-gate";

@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwapOption;
 use chrono::NaiveDate;
@@ -43,11 +42,6 @@ pub struct ActivePolicy {
 
 pub type PolicySlot = Arc<ArcSwapOption<ActivePolicy>>;
 
-fn file_stamp(path: &Path) -> Option<(SystemTime, u64)> {
-    let m = std::fs::metadata(path).ok()?;
-    Some((m.modified().ok()?, m.len()))
-}
-
 /// Read and check the file; the error names file, line and column.
 pub fn load_active(path: &Path) -> Result<ActivePolicy, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -84,57 +78,4 @@ pub fn reload(slot: &PolicySlot, path: &Path, why: &str) -> bool {
             false
         }
     }
-}
-
-/// Watch the file (mtime and size) and SIGHUP, on a thread of its own so
-/// that it does not depend on Pingora's runtimes.
-pub fn spawn_watcher(slot: PolicySlot, path: PathBuf, every: Duration) -> std::io::Result<()> {
-    std::thread::Builder::new()
-        .name("policy-reload".into())
-        .spawn(move || {
-            let rt = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(rt) => rt,
-                Err(e) => {
-                    tracing::error!(error = %e, "policy reload disabled: no runtime");
-                    return;
-                }
-            };
-            rt.block_on(async move {
-                let mut hup =
-                    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
-                        Ok(s) => Some(s),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "SIGHUP reload unavailable");
-                            None
-                        }
-                    };
-                let mut seen = file_stamp(&path);
-                let mut tick = tokio::time::interval(every.max(Duration::from_millis(200)));
-                loop {
-                    let hup_fired = async {
-                        match hup.as_mut() {
-                            Some(h) => h.recv().await,
-                            None => std::future::pending().await,
-                        }
-                    };
-                    tokio::select! {
-                        _ = tick.tick() => {
-                            let now = file_stamp(&path);
-                            if now != seen {
-                                seen = now;
-                                reload(&slot, &path, "file changed");
-                            }
-                        }
-                        _ = hup_fired => {
-                            seen = file_stamp(&path);
-                            reload(&slot, &path, "SIGHUP");
-                        }
-                    }
-                }
-            });
-        })
-        .map(|_| ())
 }

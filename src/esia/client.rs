@@ -95,7 +95,8 @@ pub struct EsiaSettings {
 pub struct EsiaClient {
     s: EsiaSettings,
     signer: Arc<dyn Signer>,
-    keys: TrustedKeys,
+    /// ESIA rotates its keys about yearly: swapped in on reload.
+    keys: arc_swap::ArcSwap<TrustedKeys>,
     http: reqwest::Client,
 }
 
@@ -154,7 +155,7 @@ impl EsiaClient {
         Ok(Self {
             s,
             signer,
-            keys,
+            keys: arc_swap::ArcSwap::from_pointee(keys),
             http,
         })
     }
@@ -281,9 +282,9 @@ impl EsiaClient {
             return Err(EsiaError::StateMismatch);
         }
         let (oid, _claims) =
-            token::check_access_token(&answer.access_token, &self.keys, &self.expect())?;
+            token::check_access_token(&answer.access_token, &self.keys.load(), &self.expect())?;
         let confirmed_by_id_token = match &answer.id_token {
-            Some(t) => token::check_id_token(t, &self.keys, &self.expect())?.confirmed(),
+            Some(t) => token::check_id_token(t, &self.keys.load(), &self.expect())?.confirmed(),
             None => false,
         };
         let person = self
@@ -405,6 +406,14 @@ fn person_of(oid: &str, a: PersonAnswer) -> Person {
 }
 
 impl EsiaClient {
+    /// Replace the trusted token certificates (a key rotation); a bad set
+    /// keeps the old one.
+    pub fn reload_trusted(&self, pems: &[Vec<u8>]) -> Result<(), String> {
+        let keys = TrustedKeys::from_certificates(pems)?;
+        self.keys.store(std::sync::Arc::new(keys));
+        Ok(())
+    }
+
     /// Is ESIA reachable at all (for `/readyz`)? Any HTTP answer counts.
     pub async fn reachable(&self) -> bool {
         self.http
