@@ -42,10 +42,9 @@ fn choice_list(items: &[AccountView], select: &str, remove: &str, csrf: &str) ->
     let mut html = String::new();
     for a in items {
         let choose = format!(
-            "<form class=\"choice\" method=\"post\" action=\"{GATE_PREFIX}{select}\">{}{}\
+            "<form class=\"choice\" method=\"post\" action=\"{GATE_PREFIX}{select}\">{}\
 <button type=\"submit\" name=\"login\" value=\"{login}\"><b>{name}</b><small>{desc}</small></button></form>",
             hidden("csrf", csrf),
-            "",
             login = escape(&a.login),
             name = escape(&a.name),
             desc = describe(a),
