@@ -1,7 +1,10 @@
 //! The Pingora glue: one type implementing `ProxyHttp`, each hook doing one
-//! visible thing and calling into the pure modules. Auth is decided in
-//! `request_filter`, identity set in `upstream_request_filter`, counting
-//! done in `logging`.
+//! visible thing and calling into the modules beside it. The gateway's own
+//! routes (login, callback, accounts, linking, children) and the policy's
+//! decision are in `request_filter`; identity is set in
+//! `upstream_request_filter`; the diary's password sessions are learned in
+//! `response_filter`; content is inserted in `response_body_filter`;
+//! counting is done in `logging`.
 
 pub mod accounts;
 pub mod assertion;
