@@ -360,7 +360,16 @@ impl Gateway {
         let doomed: Vec<http::HeaderName> = req
             .headers
             .keys()
-            .filter(|k| self.identity_keys.contains(&header_key(k.as_str())))
+            .filter(|k| {
+                // Header names arrive lower-cased; only `_` spellings need
+                // rewriting (no allocation for the usual header).
+                let name = k.as_str();
+                if name.contains('_') {
+                    self.identity_keys.contains(&header_key(name))
+                } else {
+                    self.identity_keys.contains(name)
+                }
+            })
             .cloned()
             .collect();
         for name in doomed {
@@ -445,7 +454,10 @@ impl ProxyHttp for Gateway {
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
         let path = session.req_header().uri.path();
-        if path == GATE_PREFIX || path.starts_with(&format!("{GATE_PREFIX}/")) {
+        if path
+            .strip_prefix(GATE_PREFIX)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+        {
             ctx.route = "gate".into();
             self.gate_route(session, ctx).await?;
             return Ok(true);
