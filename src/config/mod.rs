@@ -275,7 +275,8 @@ impl IdentityHeaders {
 pub struct Session {
     #[serde(default = "default_cookie")]
     pub cookie_name: String,
-    /// Idle lifetime of a gateway session.
+    /// Lifetime of a gateway session from its login (not extended by use:
+    /// on a shared school computer a session must end by itself).
     #[serde(default = "default_session_ttl")]
     pub ttl_seconds: u64,
     /// How long a started login may take (ESIA login + consent).
