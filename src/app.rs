@@ -13,11 +13,12 @@ use arc_swap::ArcSwapOption;
 
 use crate::admin::access::AdminToken;
 use crate::admin::{AdminApp, ReportSettings};
+use crate::config::EsiaMode;
 use crate::config::Resolved;
 use crate::config::policy::PolicySlot;
 use crate::esia::signer::OpensslGostSigner;
 use crate::esia::token::TrustedKeys;
-use crate::esia::{EsiaClient, EsiaSettings};
+use crate::esia::{EsiaClient, EsiaSettings, Way};
 use crate::identity::DirectorySource;
 use crate::proxy::assertion::AssertionSigner;
 use crate::proxy::{Clock, Gateway};
@@ -26,25 +27,7 @@ use crate::proxy::{Clock, Gateway};
 pub fn build_gateway(r: Resolved, clock: Clock) -> anyhow::Result<Gateway> {
     crate::config::check_files(&r)?;
     let s = &r.settings;
-    let signer: Arc<dyn crate::esia::signer::Signer> = match (&s.esia.signer, &s.esia.private_key) {
-        (None, Some(key)) => Arc::new(
-            OpensslGostSigner::from_files(&r.path(&s.esia.certificate), &r.path(key))
-                .context("esia.certificate / esia.private_key")?,
-        ),
-        (None, None) => {
-            anyhow::bail!("esia.private_key: required (or an external signer in [esia.signer])")
-        }
-        (Some(c), _) => Arc::new(
-            crate::esia::signer::CommandSigner::new(
-                c.command.clone(),
-                c.output == "base64",
-                c.reverse,
-                Duration::from_secs(c.timeout_seconds),
-                &r.path(&s.esia.certificate),
-            )
-            .context("esia.signer / esia.certificate")?,
-        ),
-    };
+    let way = esia_way(&r)?;
     let mut pems = Vec::new();
     for c in &s.esia.trusted_certificates {
         let p = r.path(c);
@@ -67,7 +50,7 @@ pub fn build_gateway(r: Resolved, clock: Clock) -> anyhow::Result<Gateway> {
                 timeout: Duration::from_secs(s.esia.timeout_seconds),
                 leeway_seconds: s.esia.leeway_seconds,
             },
-            signer,
+            way,
             keys,
         )
         .map_err(|e| anyhow::anyhow!("ESIA client: {e}"))?,
@@ -102,6 +85,65 @@ pub fn build_gateway(r: Resolved, clock: Clock) -> anyhow::Result<Gateway> {
     Ok(Gateway::new(
         r, esia, store, directory, assertion, policy, clock,
     ))
+}
+
+/// Direct (with the configured signer) or through a broker.
+fn esia_way(r: &Resolved) -> anyhow::Result<Way> {
+    let s = &r.settings;
+    if s.esia.mode == EsiaMode::Broker {
+        let b = s
+            .esia
+            .broker
+            .as_ref()
+            .context("esia.broker: required in mode \"broker\"")?;
+        let path = r.path(&b.client_secret_file);
+        let secret = std::fs::read_to_string(&path)
+            .with_context(|| format!("esia.broker.client_secret_file: {}", path.display()))?
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        anyhow::ensure!(
+            !secret.is_empty(),
+            "esia.broker.client_secret_file: {} is empty",
+            path.display()
+        );
+        return Ok(Way::Broker(crate::esia::broker::BrokerConfig {
+            authorize_url: b.authorize_url.clone(),
+            token_url: b.token_url.clone(),
+            userinfo_url: b.userinfo_url.clone(),
+            logout_url: b.logout_url.clone(),
+            client_secret: secret,
+            claims: b.claims.clone(),
+        }));
+    }
+    let cert = r.path(
+        s.esia
+            .certificate
+            .as_ref()
+            .context("esia.certificate: required in mode \"v2\"")?,
+    );
+    let signer: Arc<dyn crate::esia::signer::Signer> = match (&s.esia.signer, &s.esia.private_key) {
+        (None, Some(key)) => Arc::new(
+            OpensslGostSigner::from_files(&cert, &r.path(key))
+                .context("esia.certificate / esia.private_key")?,
+        ),
+        (None, None) => {
+            anyhow::bail!("esia.private_key: required (or an external signer in [esia.signer])")
+        }
+        (Some(c), _) => Arc::new(
+            crate::esia::signer::CommandSigner::new(
+                c.command.clone(),
+                c.output == "base64",
+                c.reverse,
+                Duration::from_secs(c.timeout_seconds),
+                &cert,
+            )
+            .context("esia.signer / esia.certificate")?,
+        ),
+    };
+    Ok(Way::Direct(signer))
 }
 
 pub fn system_clock() -> Clock {

@@ -131,7 +131,10 @@ pub struct Esia {
     pub scope: String,
     #[serde(default)]
     pub scope_org: String,
-    pub certificate: PathBuf,
+    /// The system's certificate registered at ESIA (direct mode; not used
+    /// with a broker).
+    #[serde(default)]
+    pub certificate: Option<PathBuf>,
     /// The key in a PEM file, for the in-process signer; not needed when an
     /// external `[esia.signer]` holds the key (a CryptoPro container).
     #[serde(default)]
@@ -147,6 +150,9 @@ pub struct Esia {
     /// Allowed clock difference when checking token times.
     #[serde(default = "default_leeway")]
     pub leeway_seconds: u64,
+    /// `mode = "broker"`: the broker's OAuth2/OIDC endpoints and secret.
+    #[serde(default)]
+    pub broker: Option<BrokerSettings>,
     /// Who signs the client secret: the in-process OpenSSL GOST engine
     /// (default), or an external command (CryptoPro `csptest`, an HSM tool).
     #[serde(default)]
@@ -162,6 +168,50 @@ fn default_leeway() -> u64 {
 
 pub mod directory;
 pub use directory::Directory;
+
+/// A certified ESIA broker (Keycloak with an ESIA plugin, a regional
+/// "шлюз ЕСИА"): plain OAuth2/OIDC with a static client secret.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerSettings {
+    pub authorize_url: String,
+    pub token_url: String,
+    pub userinfo_url: String,
+    /// Where the user is sent at logout (optional `end_session_endpoint`).
+    #[serde(default)]
+    pub logout_url: Option<String>,
+    /// A file holding the client secret (first line).
+    pub client_secret_file: PathBuf,
+    /// Which userinfo claims carry the person's data.
+    #[serde(default)]
+    pub claims: BrokerClaims,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BrokerClaims {
+    pub last_name: String,
+    pub first_name: String,
+    pub middle_name: String,
+    pub snils: String,
+    /// `YYYY-MM-DD` or `DD.MM.YYYY`.
+    pub birth_date: String,
+    /// A boolean: a confirmed ESIA account.
+    pub trusted: String,
+}
+
+impl Default for BrokerClaims {
+    fn default() -> Self {
+        Self {
+            last_name: "family_name".into(),
+            first_name: "given_name".into(),
+            middle_name: "middle_name".into(),
+            snils: "snils".into(),
+            birth_date: "birthdate".into(),
+            trusted: "trusted".into(),
+        }
+    }
+}
 
 /// An external signing command: the bytes to sign on its standard input,
 /// the signature on its standard output.
@@ -423,12 +473,42 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
             "must differ from listen.public: metrics never go on the public port".into(),
         ));
     }
-    if settings.esia.mode != EsiaMode::V2 {
-        return Err(bad(
-            "esia.mode",
-            "only \"v2\" is implemented in this version (\"legacy\" and \"broker\" come later)"
-                .into(),
-        ));
+    match settings.esia.mode {
+        EsiaMode::V2 => {
+            if settings.esia.certificate.is_none() {
+                return Err(bad(
+                    "esia.certificate",
+                    "required in mode \"v2\": the system's certificate registered at ESIA".into(),
+                ));
+            }
+        }
+        EsiaMode::Broker => {
+            let Some(b) = &settings.esia.broker else {
+                return Err(bad(
+                    "esia.broker",
+                    "mode \"broker\" needs an [esia.broker] section".into(),
+                ));
+            };
+            http_url("esia.broker.authorize_url", &b.authorize_url)?;
+            http_url("esia.broker.token_url", &b.token_url)?;
+            http_url("esia.broker.userinfo_url", &b.userinfo_url)?;
+            if let Some(l) = &b.logout_url {
+                http_url("esia.broker.logout_url", l)?;
+            }
+            if settings.esia.issuer.as_deref().is_none_or(str::is_empty) {
+                return Err(bad(
+                    "esia.issuer",
+                    "required in mode \"broker\": the broker's token issuer".into(),
+                ));
+            }
+        }
+        EsiaMode::Legacy => {
+            return Err(bad(
+                "esia.mode",
+                "\"legacy\" (PKCS#7 client secret) is not implemented yet; use \"v2\" or \"broker\""
+                    .into(),
+            ));
+        }
     }
     let cid = &settings.esia.client_id;
     if cid.is_empty() || cid.chars().any(|c| c.is_whitespace()) {
@@ -440,7 +520,10 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
     if settings.esia.scope.split_whitespace().next().is_none() {
         return Err(bad("esia.scope", "must name at least one scope".into()));
     }
-    if settings.esia.signer.is_none() && settings.esia.private_key.is_none() {
+    if settings.esia.mode == EsiaMode::V2
+        && settings.esia.signer.is_none()
+        && settings.esia.private_key.is_none()
+    {
         return Err(bad(
             "esia.private_key",
             "required (or an external signer in [esia.signer])".into(),
@@ -568,7 +651,13 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
 /// Check that every file the configuration names exists and is readable.
 pub fn check_files(r: &Resolved) -> Result<(), ConfigError> {
     let s = &r.settings;
-    let mut files = vec![("esia.certificate", &s.esia.certificate)];
+    let mut files = Vec::new();
+    if let Some(c) = &s.esia.certificate {
+        files.push(("esia.certificate", c));
+    }
+    if let Some(b) = &s.esia.broker {
+        files.push(("esia.broker.client_secret_file", &b.client_secret_file));
+    }
     if let Some(k) = &s.esia.private_key {
         files.push(("esia.private_key", k));
     }

@@ -38,6 +38,10 @@ use super::html::{document, esc, form_map, found, respond};
 use crate::esia::gost;
 use crate::esia::protocol::{self, codes};
 
+#[path = "broker.rs"]
+mod broker;
+pub use broker::LOGIN_TITLE as BROKER_LOGIN_TITLE;
+
 /// The issuer of the ESIA test stand's tokens.
 pub const DEFAULT_ISSUER: &str = "http://esia-portal1.test.gosuslugi.ru/";
 /// The issuer the `wrong_issuer` fault puts into tokens.
@@ -88,6 +92,18 @@ pub struct RegisteredClient {
     pub certificate: PathBuf,
     /// Allowed `redirect_uri` values (exact matches). Logout accepts any
     /// `redirect_url` on the same origin as one of them.
+    pub redirect_uris: Vec<String>,
+}
+
+/// A relying party of the emulator's OAuth2/OIDC *broker* endpoints
+/// (`/broker/…`, see `mode = "broker"`): a static client secret instead of
+/// GOST signatures.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerClient {
+    pub client_id: String,
+    pub client_secret: String,
+    /// Allowed `redirect_uri` values (exact matches).
     pub redirect_uris: Vec<String>,
 }
 
@@ -356,6 +372,8 @@ struct Faults {
     ac: FaultMode,
     te: FaultMode,
     prns: FaultMode,
+    broker_token: FaultMode,
+    broker_userinfo: FaultMode,
 }
 
 struct Emulator {
@@ -368,6 +386,7 @@ struct Emulator {
     pending: Mutex<HashMap<String, Pending>>,
     grants: Mutex<HashMap<String, Grant>>,
     faults: Mutex<Faults>,
+    broker: broker::Broker,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -377,7 +396,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 type Shared = Arc<Emulator>;
 
 impl Emulator {
-    fn new(cfg: EmulatorConfig) -> anyhow::Result<Self> {
+    fn new(cfg: EmulatorConfig, broker_clients: &[BrokerClient]) -> anyhow::Result<Self> {
         gost::init_engine().context(
             "the ESIA emulator checks GOST signatures (apt-get install libengine-gost-openssl)",
         )?;
@@ -421,6 +440,7 @@ impl Emulator {
         }
         let rogue_key = PKey::from_rsa(Rsa::generate(2048)?)?;
         let persons = load_persons(&cfg.persons)?;
+        let broker = broker::Broker::new(broker_clients)?;
         Ok(Emulator {
             cfg,
             clients,
@@ -430,6 +450,7 @@ impl Emulator {
             pending: Mutex::new(HashMap::new()),
             grants: Mutex::new(HashMap::new()),
             faults: Mutex::new(Faults::default()),
+            broker,
         })
     }
 
@@ -442,6 +463,8 @@ impl Emulator {
         match endpoint {
             "ac" => f.ac,
             "te" => f.te,
+            "broker_token" => f.broker_token,
+            "broker_userinfo" => f.broker_userinfo,
             _ => f.prns,
         }
     }
@@ -621,7 +644,11 @@ fn scope_label(name: &str) -> &str {
 
 /// Build the emulator's router (for embedding); [`serve`] is the usual way.
 pub fn router(cfg: EmulatorConfig) -> anyhow::Result<Router> {
-    let state: Shared = Arc::new(Emulator::new(cfg)?);
+    build_router(cfg, Vec::new())
+}
+
+fn build_router(cfg: EmulatorConfig, broker_clients: Vec<BrokerClient>) -> anyhow::Result<Router> {
+    let state: Shared = Arc::new(Emulator::new(cfg, &broker_clients)?);
     Ok(Router::new()
         .route("/aas/oauth2/v2/ac", get(ac))
         .route("/aas/oauth2/login", post(login))
@@ -631,6 +658,11 @@ pub fn router(cfg: EmulatorConfig) -> anyhow::Result<Router> {
         .route("/rs/prns/:oid/kids", get(kids))
         .route("/rs/prns/:oid/kids/:kid", get(kid))
         .route("/idp/ext/Logout", get(logout))
+        .route("/broker/auth", get(broker::auth))
+        .route("/broker/login", post(broker::login))
+        .route("/broker/token", post(broker::token))
+        .route("/broker/userinfo", get(broker::userinfo))
+        .route("/broker/logout", get(broker::logout))
         .route("/__emulator/fault", post(set_fault))
         .route("/__emulator/health", get(health))
         .fallback(not_found)
@@ -682,10 +714,12 @@ async fn set_fault(State(st): State<Shared>, RawQuery(q): RawQuery) -> Response 
         Some("ac") => f.ac = mode,
         Some("te") => f.te = mode,
         Some("prns") => f.prns = mode,
+        Some("broker_token") => f.broker_token = mode,
+        Some("broker_userinfo") => f.broker_userinfo = mode,
         _ => {
             return (
                 StatusCode::BAD_REQUEST,
-                "endpoint must be one of te|prns|ac\n",
+                "endpoint must be one of te|prns|ac|broker_token|broker_userinfo\n",
             )
                 .into_response();
         }

@@ -92,12 +92,20 @@ pub struct EsiaSettings {
     pub leeway_seconds: u64,
 }
 
+/// How the gateway reaches ESIA.
+pub enum Way {
+    /// Direct v2/v3 with a GOST client secret.
+    Direct(Arc<dyn Signer>),
+    /// Through a certified broker (plain OAuth2/OIDC, static secret).
+    Broker(super::broker::BrokerConfig),
+}
+
 pub struct EsiaClient {
-    s: EsiaSettings,
-    signer: Arc<dyn Signer>,
+    pub(super) s: EsiaSettings,
+    way: Way,
     /// ESIA rotates its keys about yearly: swapped in on reload.
-    keys: arc_swap::ArcSwap<TrustedKeys>,
-    http: reqwest::Client,
+    pub(super) keys: arc_swap::ArcSwap<TrustedKeys>,
+    pub(super) http: reqwest::Client,
 }
 
 /// What a successful login brings back.
@@ -141,11 +149,7 @@ struct PersonAnswer {
 }
 
 impl EsiaClient {
-    pub fn new(
-        s: EsiaSettings,
-        signer: Arc<dyn Signer>,
-        keys: TrustedKeys,
-    ) -> Result<Self, String> {
+    pub fn new(s: EsiaSettings, way: Way, keys: TrustedKeys) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .timeout(s.timeout)
             .connect_timeout(s.timeout)
@@ -154,7 +158,7 @@ impl EsiaClient {
             .map_err(|e| e.to_string())?;
         Ok(Self {
             s,
-            signer,
+            way,
             keys: arc_swap::ArcSwap::from_pointee(keys),
             http,
         })
@@ -170,6 +174,10 @@ impl EsiaClient {
         state: &str,
         now: DateTime<FixedOffset>,
     ) -> Result<String, EsiaError> {
+        let signer = match &self.way {
+            Way::Broker(b) => return self.broker_authorization_url(b, state),
+            Way::Direct(signer) => signer,
+        };
         let ts = format_timestamp(&now);
         let s = &self.s;
         let input = auth_secret_input(
@@ -180,8 +188,7 @@ impl EsiaClient {
             state,
             &s.redirect_uri,
         );
-        let secret = self
-            .signer
+        let secret = signer
             .client_secret(&input)
             .map_err(|e| EsiaError::Signing(e.to_string()))?;
         let mut url =
@@ -193,7 +200,7 @@ impl EsiaClient {
             let mut q = url.query_pairs_mut();
             q.append_pair("client_id", &s.client_id)
                 .append_pair("client_secret", &secret)
-                .append_pair("client_certificate_hash", self.signer.certificate_hash())
+                .append_pair("client_certificate_hash", signer.certificate_hash())
                 .append_pair("redirect_uri", &s.redirect_uri)
                 .append_pair("scope", &s.scope);
             if !s.scope_org.is_empty() {
@@ -207,7 +214,7 @@ impl EsiaClient {
         Ok(url.into())
     }
 
-    fn send_error(endpoint: &'static str, e: reqwest::Error) -> EsiaError {
+    pub(super) fn send_error(endpoint: &'static str, e: reqwest::Error) -> EsiaError {
         if e.is_timeout() {
             EsiaError::Timeout { endpoint }
         } else {
@@ -218,7 +225,7 @@ impl EsiaClient {
         }
     }
 
-    fn expect(&self) -> Expect<'_> {
+    pub(super) fn expect(&self) -> Expect<'_> {
         Expect {
             issuer: &self.s.issuer,
             client_id: &self.s.client_id,
@@ -232,6 +239,10 @@ impl EsiaClient {
         code: &str,
         now: DateTime<FixedOffset>,
     ) -> Result<LoginResult, EsiaError> {
+        let signer = match &self.way {
+            Way::Broker(b) => return self.broker_login(b, code).await,
+            Way::Direct(signer) => signer,
+        };
         let state = uuid::Uuid::new_v4().to_string();
         let ts = format_timestamp(&now);
         let s = &self.s;
@@ -244,15 +255,14 @@ impl EsiaClient {
             &s.redirect_uri,
             code,
         );
-        let secret = self
-            .signer
+        let secret = signer
             .client_secret(&input)
             .map_err(|e| EsiaError::Signing(e.to_string()))?;
         let form = [
             ("client_id", s.client_id.as_str()),
             ("code", code),
             ("grant_type", "authorization_code"),
-            ("client_certificate_hash", self.signer.certificate_hash()),
+            ("client_certificate_hash", signer.certificate_hash()),
             ("client_secret", &secret),
             ("state", &state),
             ("redirect_uri", &s.redirect_uri),
@@ -426,6 +436,9 @@ impl EsiaClient {
 
     /// ESIA's logout URL, back to `redirect_url`.
     pub fn logout_url(&self, redirect_url: &str) -> String {
+        if let Way::Broker(b) = &self.way {
+            return super::broker::logout_url(b, &self.s.client_id, redirect_url);
+        }
         let mut u = match Url::parse(&self.endpoint("/idp/ext/Logout")) {
             Ok(u) => u,
             Err(_) => return redirect_url.to_string(),
@@ -437,7 +450,7 @@ impl EsiaClient {
     }
 }
 
-fn protocol_error(endpoint: &'static str, status: u16, body: &[u8]) -> EsiaError {
+pub(super) fn protocol_error(endpoint: &'static str, status: u16, body: &[u8]) -> EsiaError {
     if let Ok(e) = serde_json::from_slice::<ErrorAnswer>(body)
         && let Some(code) = protocol::error_code(&e.error_description)
     {
