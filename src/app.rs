@@ -109,14 +109,14 @@ fn esia_way(r: &Resolved) -> anyhow::Result<Way> {
             "esia.broker.client_secret_file: {} is empty",
             path.display()
         );
-        return Ok(Way::Broker(crate::esia::broker::BrokerConfig {
+        return Ok(Way::Broker(Box::new(crate::esia::broker::BrokerConfig {
             authorize_url: b.authorize_url.clone(),
             token_url: b.token_url.clone(),
             userinfo_url: b.userinfo_url.clone(),
             logout_url: b.logout_url.clone(),
             client_secret: secret,
             claims: b.claims.clone(),
-        }));
+        })));
     }
     let cert = r.path(
         s.esia

@@ -97,7 +97,7 @@ pub enum Way {
     /// Direct v2/v3 with a GOST client secret.
     Direct(Arc<dyn Signer>),
     /// Through a certified broker (plain OAuth2/OIDC, static secret).
-    Broker(super::broker::BrokerConfig),
+    Broker(Box<super::broker::BrokerConfig>),
 }
 
 pub struct EsiaClient {
