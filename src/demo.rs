@@ -9,6 +9,10 @@ use anyhow::Context as _;
 
 use crate::dev::{diary, emulator, fixtures, keys};
 
+/// The client secret the demo's broker expects (written to
+/// `keys/broker-secret` for a `mode = "broker"` configuration).
+pub const DEMO_BROKER_SECRET: &str = "demo-broker-secret-not-for-production";
+
 /// Where each part of the stack listens.
 #[derive(Debug, Clone, Copy)]
 pub struct Ports {
@@ -49,6 +53,11 @@ pub fn prepare(dir: &Path, ports: Ports) -> anyhow::Result<Prepared> {
         .canonicalize()
         .with_context(|| format!("cannot resolve {}", dir.display()))?;
     let keys = keys::ensure_dev_keys(&dir.join("keys"))?;
+    std::fs::write(
+        dir.join("keys/broker-secret"),
+        format!("{DEMO_BROKER_SECRET}\n"),
+    )
+    .context("cannot write the demo broker secret")?;
     let data = dir.join("data");
     fixtures::write_demo_fixtures(&data)?;
     let public_url = format!("http://127.0.0.1:{}", ports.gateway);
@@ -116,6 +125,13 @@ format = "text"
         persons: data.join("persons.json"),
         code_ttl_seconds: 60,
         timestamp_tolerance_seconds: 300,
+        // The same system, registered at the emulator's broker too, so
+        // `mode = "broker"` can be tried against it.
+        broker_clients: vec![emulator::BrokerClient {
+            client_id: "DIARY".into(),
+            client_secret: DEMO_BROKER_SECRET.into(),
+            redirect_uris: vec![format!("{public_url}/esia-gate/callback")],
+        }],
     };
     let diary = diary::DiaryConfig {
         listen: addr(ports.diary),

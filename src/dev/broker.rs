@@ -567,7 +567,7 @@ pub(super) async fn logout(State(st): State<Shared>, RawQuery(q): RawQuery) -> R
 
 #[cfg(test)]
 mod tests {
-    use super::super::{EmulatorConfig, build_router};
+    use super::super::{EmulatorConfig, serve};
     use super::*;
     use crate::dev::{fixtures, keys};
     use reqwest::header::LOCATION;
@@ -592,21 +592,20 @@ mod tests {
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let cfg = EmulatorConfig::demo(
+        let mut cfg = EmulatorConfig::demo(
             addr,
             &keys,
             dir.path().join(fixtures::PERSONS_FILE),
             "DIARY",
             vec![REDIRECT.to_string()],
         );
-        let clients = vec![BrokerClient {
+        cfg.broker_clients = vec![BrokerClient {
             client_id: CLIENT.into(),
             client_secret: SECRET.into(),
             redirect_uris: vec![REDIRECT.into()],
         }];
-        let app = build_router(cfg, clients).expect("router");
         tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
+            if let Err(e) = serve(cfg, listener).await {
                 panic!("emulator: {e:#}");
             }
         });

@@ -6,6 +6,10 @@
 //! answers with ESIA's error codes, so that the gateway's client can be
 //! tested without the real test stand.
 //!
+//! With `broker_clients` configured it also plays a certified ESIA broker
+//! (plain OAuth2/OIDC with a static client secret under `/broker/`, see
+//! `broker.rs`), for the gateway's `mode = "broker"`.
+//!
 //! Persons come from a JSON file (see [`Person`]); tokens are RS256 JWTs
 //! signed with a configured RSA key. `POST /__emulator/fault` makes an
 //! endpoint misbehave for tests. Nothing here logs a SNILS or a token.
@@ -80,6 +84,10 @@ pub struct EmulatorConfig {
     pub code_ttl_seconds: u64,
     #[serde(default = "default_tolerance")]
     pub timestamp_tolerance_seconds: u64,
+    /// Relying parties of the `/broker/…` OAuth2/OIDC endpoints (none: the
+    /// broker endpoints reject every client).
+    #[serde(default)]
+    pub broker_clients: Vec<BrokerClient>,
 }
 
 /// A system registered at the emulator ("technology portal").
@@ -138,6 +146,7 @@ impl EmulatorConfig {
             persons,
             code_ttl_seconds: default_code_ttl(),
             timestamp_tolerance_seconds: default_tolerance(),
+            broker_clients: Vec::new(),
         }
     }
 }
@@ -396,7 +405,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 type Shared = Arc<Emulator>;
 
 impl Emulator {
-    fn new(cfg: EmulatorConfig, broker_clients: &[BrokerClient]) -> anyhow::Result<Self> {
+    fn new(cfg: EmulatorConfig) -> anyhow::Result<Self> {
         gost::init_engine().context(
             "the ESIA emulator checks GOST signatures (apt-get install libengine-gost-openssl)",
         )?;
@@ -440,7 +449,7 @@ impl Emulator {
         }
         let rogue_key = PKey::from_rsa(Rsa::generate(2048)?)?;
         let persons = load_persons(&cfg.persons)?;
-        let broker = broker::Broker::new(broker_clients)?;
+        let broker = broker::Broker::new(&cfg.broker_clients)?;
         Ok(Emulator {
             cfg,
             clients,
@@ -644,11 +653,7 @@ fn scope_label(name: &str) -> &str {
 
 /// Build the emulator's router (for embedding); [`serve`] is the usual way.
 pub fn router(cfg: EmulatorConfig) -> anyhow::Result<Router> {
-    build_router(cfg, Vec::new())
-}
-
-fn build_router(cfg: EmulatorConfig, broker_clients: Vec<BrokerClient>) -> anyhow::Result<Router> {
-    let state: Shared = Arc::new(Emulator::new(cfg, &broker_clients)?);
+    let state: Shared = Arc::new(Emulator::new(cfg)?);
     Ok(Router::new()
         .route("/aas/oauth2/v2/ac", get(ac))
         .route("/aas/oauth2/login", post(login))

@@ -1,0 +1,95 @@
+//! The same gateway through a certified ESIA broker (plain OAuth2/OIDC with
+//! a static secret), switched by configuration alone: the emulator's
+//! `/broker/*` endpoints play the broker.
+
+mod support;
+
+use support::{Browser, Stack, element_text, hidden_value, persons};
+
+async fn switch_to_broker(stack: &mut Stack, secret_file: &str) {
+    let config = stack.config_path();
+    let text = std::fs::read_to_string(&config).expect("config");
+    let esia = &stack.esia_url;
+    let text = text.replace("mode = \"v2\"", "mode = \"broker\"").replace(
+        "issuer = \"http://esia-portal1.test.gosuslugi.ru/\"",
+        &format!("issuer = \"{esia}/broker\""),
+    );
+    let text = format!(
+        "{text}\n[esia.broker]\nauthorize_url = \"{esia}/broker/auth\"\ntoken_url = \"{esia}/broker/token\"\nuserinfo_url = \"{esia}/broker/userinfo\"\nlogout_url = \"{esia}/broker/logout\"\nclient_secret_file = \"{secret_file}\"\n"
+    );
+    std::fs::write(&config, text).expect("config");
+    stack.kill9_and_restart().await;
+}
+
+async fn broker_login(b: &Browser, stack: &Stack, oid: &str) -> support::Answer {
+    let page = b.follow(&stack.url("/grades")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.url
+            .starts_with(&format!("{}/broker/auth?", stack.esia_url)),
+        "{}",
+        page.url
+    );
+    let request = hidden_value(&page.body, "request").expect("request id");
+    let back = b
+        .post_form(
+            &format!("{}/broker/login", stack.esia_url),
+            &[("request", &request), ("oid", oid)],
+        )
+        .await;
+    assert_eq!(back.status, 302, "{}", back.body);
+    b.follow(&back.location().expect("callback")).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_region_switches_to_a_broker_by_configuration_alone() {
+    let mut stack = Stack::start().await;
+    switch_to_broker(&mut stack, "keys/broker-secret").await;
+    let b = Browser::new();
+    let page = broker_login(&b, &stack, persons::SMIRNOV).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        element_text(&page.body, "remote-user").as_deref(),
+        Some("smirnov.d")
+    );
+    assert_eq!(
+        element_text(&page.body, "esia-trusted").as_deref(),
+        Some("true")
+    );
+
+    // Logout goes through the broker's logout back to the gateway.
+    let out = b.get(&stack.url("/esia-gate/logout")).await;
+    let to = out.location().expect("logout");
+    assert!(
+        to.starts_with(&format!("{}/broker/logout?", stack.esia_url)),
+        "{to}"
+    );
+    let back = b.follow(&to).await;
+    assert!(back.url.ends_with("/esia-gate/logged-out"), "{}", back.url);
+
+    // The rest of the story is the same: no SNILS → manual linking.
+    let link = broker_login(&Browser::new(), &stack, persons::KUZNETSOVA).await;
+    assert!(link.url.ends_with("/esia-gate/link"), "{}", link.url);
+
+    // An id token the trusted certificates do not verify: refused.
+    stack.esia_fault("broker_token", "bad_signature").await;
+    let forged = broker_login(&Browser::new(), &stack, persons::SMIRNOV).await;
+    assert_eq!(forged.status, 502, "{}", forged.body);
+    assert!(forged.body.contains("Не удалось проверить вход"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_broker_secret_is_refused_with_a_page_and_a_log_line() {
+    let mut stack = Stack::start().await;
+    std::fs::write(stack.dir.path().join("keys/wrong-secret"), "nope\n").expect("secret");
+    switch_to_broker(&mut stack, "keys/wrong-secret").await;
+    let page = broker_login(&Browser::new(), &stack, persons::SMIRNOV).await;
+    assert!(
+        page.status.is_server_error(),
+        "{}: {}",
+        page.status,
+        page.body
+    );
+    assert!(page.body.contains("Госуслуги"), "{}", page.body);
+    assert!(stack.log_text().contains("401"), "the reason is logged");
+}
