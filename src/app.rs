@@ -124,6 +124,18 @@ fn esia_way(r: &Resolved) -> anyhow::Result<Way> {
             .as_ref()
             .context("esia.certificate: required in mode \"v2\"")?,
     );
+    if s.esia.mode == EsiaMode::Legacy {
+        let key = r.path(
+            s.esia
+                .private_key
+                .as_ref()
+                .context("esia.private_key: required in mode \"legacy\"")?,
+        );
+        return Ok(Way::Legacy(Box::new(
+            crate::esia::legacy::LegacySigner::from_files(&cert, &key)
+                .context("esia.certificate / esia.private_key")?,
+        )));
+    }
     let signer: Arc<dyn crate::esia::signer::Signer> = match (&s.esia.signer, &s.esia.private_key) {
         (None, Some(key)) => Arc::new(
             OpensslGostSigner::from_files(&cert, &r.path(key))

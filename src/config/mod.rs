@@ -503,11 +503,19 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
             }
         }
         EsiaMode::Legacy => {
-            return Err(bad(
-                "esia.mode",
-                "\"legacy\" (PKCS#7 client secret) is not implemented yet; use \"v2\" or \"broker\""
-                    .into(),
-            ));
+            if settings.esia.certificate.is_none() || settings.esia.private_key.is_none() {
+                return Err(bad(
+                    "esia.private_key",
+                    "mode \"legacy\" signs PKCS#7 in process: certificate and private_key are required"
+                        .into(),
+                ));
+            }
+            if settings.esia.signer.is_some() {
+                return Err(bad(
+                    "esia.signer",
+                    "an external signer is for mode \"v2\" only".into(),
+                ));
+            }
         }
     }
     let cid = &settings.esia.client_id;
@@ -777,7 +785,7 @@ csv = "data/accounts.csv"
                 "admin = \"127.0.0.1:8080\"",
                 "listen.admin",
             ),
-            ("mode = \"v2\"", "mode = \"legacy\"", "esia.mode"),
+            ("mode = \"v2\"", "mode = \"broker\"", "esia.broker"),
             (
                 "url = \"http://127.0.0.1:8000\"",
                 "url = \"ftp://x\"",

@@ -10,6 +10,10 @@
 //! (plain OAuth2/OIDC with a static client secret under `/broker/`, see
 //! `broker.rs`), for the gateway's `mode = "broker"`.
 //!
+//! It also accepts the deprecated legacy pair `GET /aas/oauth2/ac` +
+//! `POST /aas/oauth2/te` (detached PKCS#7 client secret, no certificate
+//! hash; see `legacy.rs`), with the same login, consent and tokens.
+//!
 //! Persons come from a JSON file (see [`Person`]); tokens are RS256 JWTs
 //! signed with a configured RSA key. `POST /__emulator/fault` makes an
 //! endpoint misbehave for tests. Nothing here logs a SNILS or a token.
@@ -34,6 +38,7 @@ use openssl::hash::MessageDigest;
 use openssl::pkey::{Id, PKey, Private, Public};
 use openssl::rsa::Rsa;
 use openssl::sign::{Signer, Verifier};
+use openssl::x509::X509;
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -44,6 +49,8 @@ use crate::esia::protocol::{self, codes};
 
 #[path = "broker.rs"]
 mod broker;
+#[path = "legacy.rs"]
+mod legacy;
 pub use broker::LOGIN_TITLE as BROKER_LOGIN_TITLE;
 
 /// The issuer of the ESIA test stand's tokens.
@@ -291,6 +298,9 @@ pub fn load_persons(path: &FsPath) -> anyhow::Result<Vec<Person>> {
 
 struct Client {
     cert_hash: String,
+    /// The registered certificate: the only signer a legacy (PKCS#7)
+    /// `client_secret` may name.
+    cert: X509,
     public_key: PKey<Public>,
     redirect_uris: Vec<String>,
 }
@@ -337,6 +347,8 @@ struct Pending {
     filter: Option<PersonFilter>,
     oid: Option<u64>,
     created: Instant,
+    /// Which pair of endpoints started it (and must redeem its code).
+    flow: Flow,
 }
 
 /// An issued authorization code.
@@ -349,6 +361,19 @@ struct Grant {
     oid: u64,
     auth_time: i64,
     expires: Instant,
+    /// The flow the code was issued for; the other flow's `te` refuses it.
+    flow: Flow,
+}
+
+/// The two direct ways to ESIA the emulator speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    /// `/aas/oauth2/v2/ac` + `/aas/oauth2/v3/te`: raw GOST signature and
+    /// `client_certificate_hash`.
+    V2,
+    /// Deprecated `/aas/oauth2/ac` + `/aas/oauth2/te`: detached PKCS#7
+    /// SignedData over `scope + timestamp + client_id + state`.
+    Legacy,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -429,6 +454,7 @@ impl Emulator {
                 c.client_id.clone(),
                 Client {
                     cert_hash,
+                    cert,
                     public_key,
                     redirect_uris: c.redirect_uris.clone(),
                 },
@@ -659,6 +685,8 @@ pub fn router(cfg: EmulatorConfig) -> anyhow::Result<Router> {
         .route("/aas/oauth2/login", post(login))
         .route("/aas/oauth2/consent", post(consent))
         .route("/aas/oauth2/v3/te", post(te))
+        .route("/aas/oauth2/ac", get(legacy::ac))
+        .route("/aas/oauth2/te", post(legacy::te))
         .route("/rs/prns/:oid", get(prns))
         .route("/rs/prns/:oid/kids", get(kids))
         .route("/rs/prns/:oid/kids/:kid", get(kid))
@@ -768,6 +796,12 @@ fn error_redirect(
 }
 
 async fn ac(State(st): State<Shared>, RawQuery(q): RawQuery) -> Response {
+    authorize(st, q, Flow::V2).await
+}
+
+/// `ac` of either flow: the same checks, login screen and pending request;
+/// only the client secret (and `client_certificate_hash`) differ.
+async fn authorize(st: Shared, q: Option<String>, flow: Flow) -> Response {
     match st.fault("ac") {
         FaultMode::Status500 => {
             return plain_page(
@@ -793,7 +827,11 @@ async fn ac(State(st): State<Shared>, RawQuery(q): RawQuery) -> Response {
         None => error_page(StatusCode::BAD_REQUEST, error, code, text),
     };
 
-    for name in AC_REQUIRED {
+    let required = match flow {
+        Flow::V2 => AC_REQUIRED,
+        Flow::Legacy => legacy::AC_REQUIRED,
+    };
+    for name in required {
         if get(name).is_none() {
             return fail(
                 "invalid_request",
@@ -864,7 +902,7 @@ async fn ac(State(st): State<Shared>, RawQuery(q): RawQuery) -> Response {
     if let Err(text) = check_timestamp(ts, Utc::now(), st.cfg.timestamp_tolerance_seconds) {
         return fail("invalid_request", codes::BAD_TIMESTAMP, text);
     }
-    if !hash.eq_ignore_ascii_case(&client.cert_hash) {
+    if flow == Flow::V2 && !hash.eq_ignore_ascii_case(&client.cert_hash) {
         tracing::info!(client_id, "ac: certificate hash mismatch");
         return fail(
             "access_denied",
@@ -872,8 +910,19 @@ async fn ac(State(st): State<Shared>, RawQuery(q): RawQuery) -> Response {
             "Хэш сертификата (client_certificate_hash) не совпадает с сертификатом системы",
         );
     }
-    let input = protocol::auth_secret_input(client_id, scope, scope_org, ts, state, redirect_uri);
-    if !secret_ok(&client.public_key, &input, secret) {
+    let signed = match flow {
+        Flow::V2 => {
+            let input =
+                protocol::auth_secret_input(client_id, scope, scope_org, ts, state, redirect_uri);
+            secret_ok(&client.public_key, &input, secret)
+        }
+        Flow::Legacy => legacy::secret_ok(
+            &client.cert,
+            &legacy::secret_input(scope, ts, client_id, state),
+            secret,
+        ),
+    };
+    if !signed {
         tracing::info!(client_id, "ac: client_secret signature rejected");
         return fail(
             "access_denied",
@@ -897,10 +946,11 @@ async fn ac(State(st): State<Shared>, RawQuery(q): RawQuery) -> Response {
                 filter,
                 oid: None,
                 created: Instant::now(),
+                flow,
             },
         );
     }
-    tracing::info!(client_id, "ac: request accepted, login screen shown");
+    tracing::info!(client_id, ?flow, "ac: request accepted, login screen shown");
 
     let mut buttons = String::new();
     for p in st
@@ -1045,6 +1095,7 @@ async fn consent(State(st): State<Shared>, body: Bytes) -> Response {
                 oid,
                 auth_time: Utc::now().timestamp(),
                 expires: Instant::now() + Duration::from_secs(st.cfg.code_ttl_seconds),
+                flow: p.flow,
             },
         );
     }
@@ -1094,6 +1145,13 @@ const TE_REQUIRED: &[&str] = &[
 ];
 
 async fn te(State(st): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    token(st, headers, body, Flow::V2).await
+}
+
+/// `te` of either flow: the same checks and tokens; only the client secret
+/// (and `client_certificate_hash`) differ, and a code is redeemed only by
+/// the flow that issued it.
+async fn token(st: Shared, headers: HeaderMap, body: Bytes, flow: Flow) -> Response {
     let fault = st.fault("te");
     match fault {
         FaultMode::Status500 => {
@@ -1127,7 +1185,11 @@ async fn te(State(st): State<Shared>, headers: HeaderMap, body: Bytes) -> Respon
             state,
         );
     }
-    for name in TE_REQUIRED {
+    let required = match flow {
+        Flow::V2 => TE_REQUIRED,
+        Flow::Legacy => legacy::TE_REQUIRED,
+    };
+    for name in required {
         if get(name).is_none() {
             return te_error(
                 "invalid_request",
@@ -1174,7 +1236,7 @@ async fn te(State(st): State<Shared>, headers: HeaderMap, body: Bytes) -> Respon
     if let Err(text) = check_timestamp(ts, Utc::now(), st.cfg.timestamp_tolerance_seconds) {
         return te_error("invalid_request", codes::BAD_TIMESTAMP, text, state);
     }
-    if !hash.eq_ignore_ascii_case(&client.cert_hash) {
+    if flow == Flow::V2 && !hash.eq_ignore_ascii_case(&client.cert_hash) {
         tracing::info!(client_id, "te: certificate hash mismatch");
         return te_error(
             "access_denied",
@@ -1183,9 +1245,26 @@ async fn te(State(st): State<Shared>, headers: HeaderMap, body: Bytes) -> Respon
             state,
         );
     }
-    let input =
-        protocol::token_secret_input(client_id, scope, scope_org, ts, state, redirect_uri, code);
-    if !secret_ok(&client.public_key, &input, secret) {
+    let signed = match flow {
+        Flow::V2 => {
+            let input = protocol::token_secret_input(
+                client_id,
+                scope,
+                scope_org,
+                ts,
+                state,
+                redirect_uri,
+                code,
+            );
+            secret_ok(&client.public_key, &input, secret)
+        }
+        Flow::Legacy => legacy::secret_ok(
+            &client.cert,
+            &legacy::secret_input(scope, ts, client_id, state),
+            secret,
+        ),
+    };
+    if !signed {
         tracing::info!(client_id, "te: client_secret signature rejected");
         return te_error(
             "access_denied",
@@ -1194,7 +1273,8 @@ async fn te(State(st): State<Shared>, headers: HeaderMap, body: Bytes) -> Respon
             state,
         );
     }
-    let Some(grant) = grant.filter(|g| g.expires > Instant::now() && g.client_id == client_id)
+    let Some(grant) =
+        grant.filter(|g| g.expires > Instant::now() && g.client_id == client_id && g.flow == flow)
     else {
         tracing::info!(client_id, "te: unknown, reused or expired code");
         return te_error(

@@ -98,6 +98,8 @@ pub enum Way {
     Direct(Arc<dyn Signer>),
     /// Through a certified broker (plain OAuth2/OIDC, static secret).
     Broker(Box<super::broker::BrokerConfig>),
+    /// The deprecated direct endpoints with a detached PKCS#7 secret.
+    Legacy(Box<super::legacy::LegacySigner>),
 }
 
 pub struct EsiaClient {
@@ -164,7 +166,7 @@ impl EsiaClient {
         })
     }
 
-    fn endpoint(&self, path: &str) -> String {
+    pub(super) fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.s.base.as_str().trim_end_matches('/'))
     }
 
@@ -176,6 +178,7 @@ impl EsiaClient {
     ) -> Result<String, EsiaError> {
         let signer = match &self.way {
             Way::Broker(b) => return self.broker_authorization_url(b, state),
+            Way::Legacy(l) => return self.legacy_authorization_url(l, state, now),
             Way::Direct(signer) => signer,
         };
         let ts = format_timestamp(&now);
@@ -241,6 +244,7 @@ impl EsiaClient {
     ) -> Result<LoginResult, EsiaError> {
         let signer = match &self.way {
             Way::Broker(b) => return self.broker_login(b, code).await,
+            Way::Legacy(l) => return self.legacy_login(l, code, now).await,
             Way::Direct(signer) => signer,
         };
         let state = uuid::Uuid::new_v4().to_string();
@@ -271,10 +275,21 @@ impl EsiaClient {
             ("timestamp", &ts),
             ("token_type", "Bearer"),
         ];
+        self.exchange("/aas/oauth2/v3/te", &form, &state).await
+    }
+
+    /// Post a token request, check the answer and its tokens, fetch the
+    /// person: the part v3 and the legacy endpoint share.
+    pub(super) async fn exchange(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+        state: &str,
+    ) -> Result<LoginResult, EsiaError> {
         let resp = self
             .http
-            .post(self.endpoint("/aas/oauth2/v3/te"))
-            .form(&form)
+            .post(self.endpoint(path))
+            .form(form)
             .send()
             .await
             .map_err(|e| Self::send_error("te", e))?;

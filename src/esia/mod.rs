@@ -4,6 +4,7 @@
 pub mod broker;
 pub mod client;
 pub mod gost;
+pub mod legacy;
 pub mod protocol;
 pub mod signer;
 pub mod token;

@@ -1,6 +1,7 @@
-//! The same gateway through a certified ESIA broker (plain OAuth2/OIDC with
-//! a static secret), switched by configuration alone: the emulator's
-//! `/broker/*` endpoints play the broker.
+//! The other two ways to reach ESIA, each switched on by configuration
+//! alone: a certified broker (plain OAuth2/OIDC with a static secret; the
+//! emulator's `/broker/*` endpoints play it) and the deprecated legacy
+//! endpoints with a detached PKCS#7 client secret.
 
 mod support;
 
@@ -92,4 +93,29 @@ async fn a_wrong_broker_secret_is_refused_with_a_page_and_a_log_line() {
     );
     assert!(page.body.contains("Госуслуги"), "{}", page.body);
     assert!(stack.log_text().contains("401"), "the reason is logged");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deprecated_legacy_endpoints_still_work_with_a_pkcs7_secret() {
+    let mut stack = Stack::start().await;
+    let config = stack.config_path();
+    let text = std::fs::read_to_string(&config).expect("config");
+    std::fs::write(&config, text.replace("mode = \"v2\"", "mode = \"legacy\"")).expect("config");
+    stack.kill9_and_restart().await;
+    let b = Browser::new();
+    let first = b
+        .get(&stack.url("/esia-gate/login?return_to=/grades"))
+        .await;
+    let ac = first.location().expect("to ESIA");
+    assert!(
+        ac.starts_with(&format!("{}/aas/oauth2/ac?", stack.esia_url)),
+        "the legacy endpoint: {ac}"
+    );
+    assert!(!ac.contains("client_certificate_hash"), "{ac}");
+    let page = b.login(&stack, "/grades", persons::SMIRNOV).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        element_text(&page.body, "remote-user").as_deref(),
+        Some("smirnov.d")
+    );
 }
