@@ -82,11 +82,18 @@ async fn read_grades(
     tally: Arc<Tally>,
 ) {
     while !stop.load(Ordering::Relaxed) {
-        let result = http
-            .get(&url)
-            .header("Sec-Fetch-Mode", "navigate")
-            .send()
-            .await;
+        let send = || http.get(&url).header("Sec-Fetch-Mode", "navigate").send();
+        let mut result = send().await;
+        // An idle keep-alive connection the old process closes at the very
+        // moment a request is written on it fails before any answer; a
+        // browser sends such an idempotent request again on a new
+        // connection (RFC 9110 §9.2.2), so this client does too, once.
+        if let Err(e) = &result
+            && e.is_request()
+            && format!("{e:?}").contains("IncompleteMessage")
+        {
+            result = send().await;
+        }
         let problem = match result {
             Ok(r) if r.status() == 200 => match r.text().await {
                 Ok(body) if body.contains("smirnov.d") => None,

@@ -1,6 +1,8 @@
 //! Checks of ESIA's tokens: signature against the trusted certificates,
-//! algorithm, times, issuer, client. Only RS256 is verified in this version;
-//! `none`, GOST (not yet) and anything unknown are rejected.
+//! algorithm, times, issuer, client. RS256 verifies with `jsonwebtoken`;
+//! `GOST3410_2012_256` (the system chooses at ESIA's technology portal)
+//! with OpenSSL's GOST engine, the signature taken as is (no byte
+//! reversal). `none` and anything unknown are rejected.
 
 use std::collections::HashMap;
 
@@ -32,19 +34,23 @@ pub enum TokenError {
 /// The trusted token signing keys, from ESIA's certificates (PEM).
 pub struct TrustedKeys {
     rsa: Vec<DecodingKey>,
+    gost: Vec<openssl::pkey::PKey<openssl::pkey::Public>>,
 }
 
 impl TrustedKeys {
     pub fn from_certificates(pems: &[Vec<u8>]) -> Result<Self, String> {
         let mut rsa = Vec::new();
+        let mut gost = Vec::new();
         for (i, pem) in pems.iter().enumerate() {
             let cert = openssl::x509::X509::from_pem(pem)
                 .map_err(|e| format!("certificate #{}: not a PEM certificate: {e}", i + 1))?;
             let key = cert
                 .public_key()
                 .map_err(|e| format!("certificate #{}: {e}", i + 1))?;
-            // GOST keys are accepted in the list for later rotation support,
-            // but only RSA keys verify tokens in this version.
+            if key.id() != openssl::pkey::Id::RSA {
+                gost.push(key);
+                continue;
+            }
             if let Ok(r) = key.rsa() {
                 let pem = r
                     .public_key_to_pem_pkcs1()
@@ -55,10 +61,10 @@ impl TrustedKeys {
                 );
             }
         }
-        if rsa.is_empty() {
-            return Err("no RSA certificate among esia.trusted_certificates".into());
+        if rsa.is_empty() && gost.is_empty() {
+            return Err("no usable certificate among esia.trusted_certificates".into());
         }
-        Ok(Self { rsa })
+        Ok(Self { rsa, gost })
     }
 }
 
@@ -120,8 +126,10 @@ fn verify<T: serde::de::DeserializeOwned>(
         return Err(TokenError::Malformed);
     }
     let alg = header_alg(token)?;
-    if alg != "RS256" {
-        return Err(TokenError::Algorithm(alg));
+    match alg.as_str() {
+        "RS256" => {}
+        "GOST3410_2012_256" => return verify_gost(token, keys, expect, audience),
+        _ => return Err(TokenError::Algorithm(alg)),
     }
     let mut v = Validation::new(Algorithm::RS256);
     v.leeway = expect.leeway_seconds;
@@ -160,6 +168,72 @@ fn verify<T: serde::de::DeserializeOwned>(
         }
     }
     Err(last)
+}
+
+/// A GOST-signed token: the signature over `header.payload` with one of the
+/// trusted GOST keys, then the same claim checks as for RS256.
+fn verify_gost<T: serde::de::DeserializeOwned>(
+    token: &str,
+    keys: &TrustedKeys,
+    expect: &Expect<'_>,
+    audience: Option<&str>,
+) -> Result<T, TokenError> {
+    let mut parts = token.split('.');
+    let (Some(head), Some(body), Some(sig)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(TokenError::Malformed);
+    };
+    let sig = URL_SAFE_NO_PAD
+        .decode(sig.trim_end_matches('='))
+        .map_err(|_| TokenError::Malformed)?;
+    let signed = format!("{head}.{body}");
+    let good = keys
+        .gost
+        .iter()
+        .any(|k| super::gost::verify(k, signed.as_bytes(), &sig).unwrap_or(false));
+    if !good {
+        return Err(TokenError::Signature);
+    }
+    let bytes = URL_SAFE_NO_PAD
+        .decode(body.trim_end_matches('='))
+        .map_err(|_| TokenError::Malformed)?;
+    let claims: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)?;
+    check_claims(&claims, expect, audience, chrono::Utc::now().timestamp())?;
+    serde_json::from_value(claims).map_err(|_| TokenError::Malformed)
+}
+
+/// Times, issuer and audience of a decoded token (what `jsonwebtoken`
+/// checks for RS256), as a pure function of the claims and the time.
+fn check_claims(
+    claims: &serde_json::Value,
+    expect: &Expect<'_>,
+    audience: Option<&str>,
+    now: i64,
+) -> Result<(), TokenError> {
+    let leeway = i64::try_from(expect.leeway_seconds).unwrap_or(0);
+    let num = |k: &str| claims.get(k).and_then(|v| v.as_i64());
+    let exp = num("exp").ok_or(TokenError::MissingClaim("exp"))?;
+    if now > exp + leeway || num("nbf").is_some_and(|nbf| nbf > now + leeway) {
+        return Err(TokenError::Time);
+    }
+    let iss = claims
+        .get("iss")
+        .and_then(|v| v.as_str())
+        .ok_or(TokenError::MissingClaim("iss"))?;
+    if iss != expect.issuer {
+        return Err(TokenError::Issuer(iss.to_string()));
+    }
+    if let Some(a) = audience {
+        let ok = match claims.get("aud") {
+            Some(serde_json::Value::String(s)) => s == a,
+            Some(serde_json::Value::Array(v)) => v.iter().any(|x| x.as_str() == Some(a)),
+            _ => false,
+        };
+        if !ok {
+            return Err(TokenError::Client);
+        }
+    }
+    Ok(())
 }
 
 fn claim_str(token: &str, name: &str) -> Option<String> {
@@ -299,7 +373,7 @@ mod tests {
     fn alg_none_and_unknown_algorithms_are_refused() {
         let f = fixture();
         let body = URL_SAFE_NO_PAD.encode(access(ISS, "DIARY", now() + 3600).to_string());
-        for alg in ["none", "HS256", "GOST3410_2012_256"] {
+        for alg in ["none", "HS256", "ES256"] {
             let head = URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"{alg}","typ":"JWT"}}"#));
             let t = format!("{head}.{body}.");
             assert_eq!(
@@ -310,6 +384,46 @@ mod tests {
         assert_eq!(
             check_access_token("garbage", &f.keys, &expect()).err(),
             Some(TokenError::Malformed)
+        );
+    }
+
+    fn gost_token(claims: &serde_json::Value, dir: &std::path::Path) -> (String, TrustedKeys) {
+        crate::esia::gost::init_engine().expect("engine");
+        let keys = crate::dev::keys::ensure_dev_keys(dir).expect("keys");
+        let key = crate::esia::gost::read_private_key(&keys.client_key).expect("key");
+        let head = URL_SAFE_NO_PAD
+            .encode(r#"{"alg":"GOST3410_2012_256","typ":"JWT","sbt":"access","ver":1}"#);
+        let body = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let sig = crate::esia::gost::sign(&key, format!("{head}.{body}").as_bytes()).expect("sign");
+        let pem = std::fs::read(&keys.client_cert).expect("cert");
+        (
+            format!("{head}.{body}.{}", URL_SAFE_NO_PAD.encode(sig)),
+            TrustedKeys::from_certificates(&[pem]).expect("trusted"),
+        )
+    }
+
+    #[test]
+    fn a_gost_signed_access_token_verifies_with_the_engine() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let (t, keys) = gost_token(&access(ISS, "DIARY", now() + 3600), dir.path());
+        let (oid, _) = check_access_token(&t, &keys, &expect()).expect("valid");
+        assert_eq!(oid, "1000001");
+        // One flipped byte in the payload: the signature no longer holds.
+        let mut parts: Vec<String> = t.split('.').map(str::to_string).collect();
+        parts[1] = URL_SAFE_NO_PAD.encode(access(ISS, "DIARY", now() + 7200).to_string());
+        assert_eq!(
+            check_access_token(&parts.join("."), &keys, &expect()).err(),
+            Some(TokenError::Signature)
+        );
+        let (old, keys) = gost_token(&access(ISS, "DIARY", now() - 3600), dir.path());
+        assert_eq!(
+            check_access_token(&old, &keys, &expect()).err(),
+            Some(TokenError::Time)
+        );
+        let (evil, keys) = gost_token(&access("http://evil/", "DIARY", now() + 3600), dir.path());
+        assert_eq!(
+            check_access_token(&evil, &keys, &expect()).err(),
+            Some(TokenError::Issuer("http://evil/".into()))
         );
     }
 }

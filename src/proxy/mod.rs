@@ -579,10 +579,16 @@ impl ProxyHttp for Gateway {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        if session.is_process_shutting_down() {
+            // Handing over to a new process: tell the client not to reuse
+            // this connection, so its next request goes to the new one.
+            resp.insert_header(http::header::CONNECTION, "close")?;
+            session.set_keepalive(None);
+        }
         if let Some(t) = ctx.upstream_sent.take() {
             metrics::get()
                 .upstream_duration
