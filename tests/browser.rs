@@ -327,6 +327,16 @@ async fn yaroslavl_banner_and_closed_grades_in_a_real_browser() {
     type_into(&d, "input[name=\"password\"]", "demo").await;
     d.click("form[action=\"/login\"] button, form[action=\"/login\"] input[type=\"submit\"]")
         .await;
+    // The login page carries the banner too: wait for the grades page, so
+    // the banner read is the new page's, not a stale element of the old one.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !d.current_url().await.ends_with("/grades") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no grades page after login"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(d.text("#esia-gate-banner").await.contains("С 01.01.2019"));
     d.screenshot("policy-banner-before-cut-over.png").await;
 

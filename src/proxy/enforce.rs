@@ -116,7 +116,6 @@ impl Gateway {
             .map(|x| x.as_str().to_string())
             .unwrap_or_else(|| "/".into());
         let navigation = Self::is_navigation(req);
-        let cookies = Self::cookies(req);
         let date = self.policy_date(p);
         let route = p.policy.classify(&method, &path);
         // Class names are the policy's own, so the label stays bounded.
@@ -129,7 +128,7 @@ impl Gateway {
                 let role = s.active.as_ref().and_then(|l| self.role_of(l, date));
                 (SessionKind::Esia { trusted: s.trusted }, role, true)
             }
-            _ => match self.password_login(&cookies, &rid).await {
+            _ => match self.password_login(&ctx.cookies, &rid).await {
                 Some(login) => {
                     let role = self.role_of(&login, date);
                     ctx.password_session = Some(login);

@@ -77,6 +77,8 @@ pub struct Ctx {
     route: std::borrow::Cow<'static, str>,
     session: Option<SessionRecord>,
     session_id: String,
+    /// The request's `Cookie` headers, joined.
+    cookies: String,
     /// The diary session's login, when the gateway knows it.
     password_session: Option<LegacyLogin>,
     /// The login named in a diary login form submission.
@@ -210,9 +212,9 @@ impl Gateway {
             .join("; ")
     }
 
-    async fn current(&self, req: &RequestHeader, request_id: &str) -> Option<Current> {
-        let cookies = Self::cookies(req);
-        let id = cookie_value(&cookies, &self.cfg.settings.session.cookie_name)?.to_string();
+    /// The gateway session the request's cookies name, if it is alive.
+    async fn current(&self, cookies: &str, request_id: &str) -> Option<Current> {
+        let id = cookie_value(cookies, &self.cfg.settings.session.cookie_name)?.to_string();
         if id.is_empty() || id.len() > 128 {
             return None;
         }
@@ -249,7 +251,7 @@ impl Gateway {
             },
             "/accounts" | "/accounts/select" | "/accounts/unlink" | "/link" | "/children"
             | "/children/select" | "/children/attach" | "/children/remove" => {
-                match self.current(session.req_header(), &rid).await {
+                match self.current(&cookies, &rid).await {
                     None => Reply::Redirect {
                         location: pages::login_href("/"),
                         cookies: Vec::new(),
@@ -265,6 +267,11 @@ impl Gateway {
                     },
                     Some(current) => {
                         let Some(form) = forms::read_form(session).await else {
+                            tracing::warn!(request_id = %rid, route = %route, "gateway form too large or unreadable");
+                            metrics::get()
+                                .links
+                                .with_label_values(&["form", "unreadable"])
+                                .inc();
                             return write_reply(
                                 session,
                                 Reply::Page {
@@ -444,6 +451,7 @@ impl ProxyHttp for Gateway {
             route: "diary".into(),
             session: None,
             session_id: String::new(),
+            cookies: String::new(),
             password_session: None,
             password_attempt: None,
             injection: enforce::Injection::default(),
@@ -462,7 +470,9 @@ impl ProxyHttp for Gateway {
             self.gate_route(session, ctx).await?;
             return Ok(true);
         }
-        if let Some(c) = self.current(session.req_header(), &ctx.request_id).await {
+        // Read once: the session look-up and the policy both need them.
+        ctx.cookies = Self::cookies(session.req_header());
+        if let Some(c) = self.current(&ctx.cookies, &ctx.request_id).await {
             ctx.session_id = c.id;
             ctx.session = Some(c.record);
         }
