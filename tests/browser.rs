@@ -164,6 +164,34 @@ impl Driver {
             .to_string()
     }
 
+    /// Waits until the element's text satisfies `ok` (the page may still be
+    /// the previous one right after a click) and returns it; after 20 s it
+    /// returns whatever was last read, so the caller's assertion shows it.
+    async fn text_when(&self, css: &str, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let t = self.text(css).await;
+            if ok(&t) || Instant::now() >= deadline {
+                return t;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn expect_text(&self, css: &str, want: &str) {
+        let got = self.text_when(css, |t| t == want).await;
+        assert_eq!(got, want, "text of {css} on {}", self.current_url().await);
+    }
+
+    async fn expect_text_containing(&self, css: &str, want: &str) {
+        let got = self.text_when(css, |t| t.contains(want)).await;
+        assert!(
+            got.contains(want),
+            "text of {css} on {} is {got:?}, wanted {want:?} in it",
+            self.current_url().await
+        );
+    }
+
     async fn current_url(&self) -> String {
         self.cmd(reqwest::Method::GET, "/url", None)
             .await
@@ -218,11 +246,11 @@ async fn a_parent_logs_in_through_esia_in_a_real_browser() {
     .await;
     d.click("button[name=\"decision\"][value=\"allow\"]").await;
     // Two children at ESIA, both in the diary: she picks whose diary to open.
-    assert_eq!(d.text("h1").await, "Выбор ребёнка");
+    d.expect_text("h1", "Выбор ребёнка").await;
     d.screenshot("login-story-child-choice.png").await;
     d.click("button[name=\"login\"][value=\"ivanova.a\"]").await;
-    assert_eq!(d.text("#remote-user").await, "ivanova.m");
-    assert_eq!(d.text("#auth-method").await, "esia");
+    d.expect_text("#remote-user", "ivanova.m").await;
+    d.expect_text("#auth-method", "esia").await;
     assert!(d.current_url().await.starts_with(&stack.url("/grades")));
     let shot = d.screenshot("login-story-grades.png").await;
     assert!(
@@ -240,7 +268,8 @@ async fn a_parent_logs_in_through_esia_in_a_real_browser() {
     ))
     .await;
     d.click("button[name=\"decision\"][value=\"deny\"]").await;
-    assert_eq!(d.text("h1").await, "Вы не дали согласие на передачу данных");
+    d.expect_text("h1", "Вы не дали согласие на передачу данных")
+        .await;
     let src = d.page_source().await;
     assert!(src.contains("width=device-width"));
     d.screenshot("login-story-refused.png").await;
@@ -270,16 +299,13 @@ async fn choosing_an_account_and_linking_one_in_a_real_browser() {
     ))
     .await;
     d.click("button[name=\"decision\"][value=\"allow\"]").await;
-    assert_eq!(d.text("h1").await, "Выбор учётной записи");
+    d.expect_text("h1", "Выбор учётной записи").await;
     d.screenshot("identity-account-choice.png").await;
     d.click("button[name=\"login\"][value=\"petrov.parent\"]")
         .await;
-    assert_eq!(d.text("#remote-user").await, "petrov.parent");
-    assert!(
-        d.text("#esia-gate-account")
-            .await
-            .contains("Сменить учётную запись")
-    );
+    d.expect_text("#remote-user", "petrov.parent").await;
+    d.expect_text_containing("#esia-gate-account", "Сменить учётную запись")
+        .await;
     d.screenshot("identity-account-bar.png").await;
 
     // Someone without SNILS links by diary login and password.
@@ -291,16 +317,18 @@ async fn choosing_an_account_and_linking_one_in_a_real_browser() {
     ))
     .await;
     d.click("button[name=\"decision\"][value=\"allow\"]").await;
-    assert_eq!(d.text("h1").await, "Привязка учётной записи дневника");
+    d.expect_text("h1", "Привязка учётной записи дневника")
+        .await;
     type_into(&d, "#login", "kuznetsova.o").await;
     type_into(&d, "#password", "wrong").await;
     d.click("button.primary").await;
-    assert!(d.text(".error").await.contains("Неверный логин или пароль"));
+    d.expect_text_containing(".error", "Неверный логин или пароль")
+        .await;
     d.screenshot("identity-link-wrong-password.png").await;
     type_into(&d, "#login", "kuznetsova.o").await;
     type_into(&d, "#password", "demo").await;
     d.click("button.primary").await;
-    assert_eq!(d.text("#remote-user").await, "kuznetsova.o");
+    d.expect_text("#remote-user", "kuznetsova.o").await;
     d.quit().await;
 }
 
@@ -317,11 +345,8 @@ async fn yaroslavl_banner_and_closed_grades_in_a_real_browser() {
     let d = Driver::start().await;
     // The diary's own login page, with the gateway's button in it.
     d.goto(&stack.url("/login")).await;
-    assert!(
-        d.text("#esia-gate-login")
-            .await
-            .contains("Войти через госуслуги")
-    );
+    d.expect_text_containing("#esia-gate-login", "Войти через госуслуги")
+        .await;
     d.screenshot("policy-login-page-button.png").await;
     type_into(&d, "input[name=\"login\"]", "petrov.teacher").await;
     type_into(&d, "input[name=\"password\"]", "demo").await;
@@ -337,7 +362,8 @@ async fn yaroslavl_banner_and_closed_grades_in_a_real_browser() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(d.text("#esia-gate-banner").await.contains("С 01.01.2019"));
+    d.expect_text_containing("#esia-gate-banner", "С 01.01.2019")
+        .await;
     d.screenshot("policy-banner-before-cut-over.png").await;
 
     // After the cut-over the same session gets the closed-grades page.
@@ -348,10 +374,8 @@ async fn yaroslavl_banner_and_closed_grades_in_a_real_browser() {
         .expect("rehearse");
     assert!(r.status().is_success());
     d.goto(&stack.url("/grades")).await;
-    assert_eq!(
-        d.text("h1").await,
-        "Оценки доступны после входа через Госуслуги"
-    );
+    d.expect_text("h1", "Оценки доступны после входа через Госуслуги")
+        .await;
     d.screenshot("policy-grades-closed.png").await;
     d.quit().await;
 }
