@@ -174,8 +174,7 @@ async fn upgrade_story(how: Handover) {
             ))
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(tally.ok.load(Ordering::Relaxed) > 0, "the readers work");
+    wait_until("the readers work", || tally.ok.load(Ordering::Relaxed) > 0).await;
 
     // The new process waits on the upgrade socket for the listeners. It
     // runs as systemd would run it (Type=notify), so that it says when it
@@ -255,8 +254,12 @@ async fn upgrade_story(how: Handover) {
     old_gone.store(true, Ordering::Relaxed);
     assert!(status.success(), "the old process exited with {status}");
 
-    // The new process alone serves for a while.
+    // The new process alone serves for a while (however slow the machine).
     tokio::time::sleep(Duration::from_secs(2)).await;
+    wait_until("the new process answers", || {
+        tally.after_handover.load(Ordering::Relaxed) > 10
+    })
+    .await;
     stop.store(true, Ordering::Relaxed);
     for r in readers {
         r.await.expect("reader");
@@ -299,4 +302,14 @@ async fn upgrade_story(how: Handover) {
     );
     assert!(!new_text.contains("panicked"), "{new_text}");
     drop(new);
+}
+
+/// Polls `ok` every 50 ms for up to 30 s; a slow machine is waited for, a
+/// broken one fails with `what`.
+async fn wait_until(what: &str, ok: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !ok() {
+        assert!(std::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -267,13 +267,19 @@ async fn fifty_reloads_under_load_drop_nothing_and_a_broken_file_changes_nothing
         302
     );
 
-    // A bounded request loop runs while the policy is reloaded 50 times.
+    // A request loop runs while the policy is reloaded 50 times; it stops
+    // when the reloads are done, and is bounded in count in any case.
     let url = stack.url("/grades");
     let client = b.http.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop_load = stop.clone();
     let load = tokio::spawn(async move {
         let mut failed = 0;
         let mut ok = 0;
-        for _ in 0..600 {
+        for _ in 0..20_000 {
+            if stop_load.load(std::sync::atomic::Ordering::Relaxed) {
+                break;
+            }
             match client.get(&url).send().await {
                 Ok(r) if r.status() == 200 => ok += 1,
                 _ => failed += 1,
@@ -281,6 +287,7 @@ async fn fifty_reloads_under_load_drop_nothing_and_a_broken_file_changes_nothing
         }
         (ok, failed)
     });
+    let reloads_ok = "esia_gate_policy_reloads_total{result=\"ok\"}";
     for i in 0..50 {
         // Alternate two valid versions (the banner text differs).
         let text = if i % 2 == 0 {
@@ -288,19 +295,20 @@ async fn fifty_reloads_under_load_drop_nothing_and_a_broken_file_changes_nothing
         } else {
             src.clone()
         };
+        let before = counter(&stack.metrics().await, reloads_ok);
         std::fs::write(&file, text).expect("write");
         let _ = std::process::Command::new("kill")
             .args(["-HUP", &gateway_pid.to_string()])
             .status();
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // Each change is really loaded before the next one is written.
+        stack.wait_for_counter(reloads_ok, before + 1.0).await;
     }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let (ok, failed) = load.await.expect("load");
     assert_eq!(failed, 0, "{ok} ok");
+    assert!(ok > 0, "the load ran during the reloads");
     let scrape = stack.metrics().await;
-    assert!(
-        counter(&scrape, "esia_gate_policy_reloads_total{result=\"ok\"}") >= 10.0,
-        "{scrape}"
-    );
+    assert!(counter(&scrape, reloads_ok) >= 50.0, "{scrape}");
 
     // A broken file: the old policy stays, the failure is counted.
     let ready_before: serde_json::Value = reqwest::get(stack.admin_url("/readyz"))
@@ -313,9 +321,9 @@ async fn fifty_reloads_under_load_drop_nothing_and_a_broken_file_changes_nothing
     let _ = std::process::Command::new("kill")
         .args(["-HUP", &gateway_pid.to_string()])
         .status();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let scrape = stack.metrics().await;
-    assert!(counter(&scrape, "esia_gate_policy_reloads_total{result=\"error\"}") >= 1.0);
+    stack
+        .wait_for_counter("esia_gate_policy_reloads_total{result=\"error\"}", 1.0)
+        .await;
     let grades = b.get(&stack.url("/grades")).await;
     assert_eq!(grades.status, 200);
     assert!(

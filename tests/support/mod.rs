@@ -329,6 +329,24 @@ impl Stack {
             .await
             .expect("metrics text")
     }
+
+    /// Waits (up to 30 s) until a counter reaches `at_least`: reloads run on
+    /// their own thread, and a loaded machine may take a while to get there.
+    pub async fn wait_for_counter(&self, series: &str, at_least: f64) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let value = counter(&self.metrics().await, series);
+            if value >= at_least {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{series} stayed at {value}, wanted {at_least}:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
 }
 
 /// The value of a counter line `name{labels} value` in a scrape, 0 if absent.
