@@ -5,8 +5,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use support::{Answer, Browser, Options, Stack, counter, element_text, persons};
 
 fn policy(file: &str, date: &str) -> Options {
