@@ -4,6 +4,7 @@
 //! admin listener), so one password session lives across the cut-over.
 
 mod support;
+
 use support::{Answer, Browser, Options, Stack, counter, element_text, persons};
 
 fn policy(file: &str, date: &str) -> Options {
