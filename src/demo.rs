@@ -74,6 +74,7 @@ admin = "127.0.0.1:{admin}"
 [upstream]
 url = "http://127.0.0.1:{diary}"
 session_cookie = "DIARYSESSID"
+logout_path = "/logout"
 
 [gateway]
 public_url = "{public_url}"

@@ -55,6 +55,11 @@ fn mistakes_fail_with_the_key_named() {
         ),
         ("csv = \"", "csv = \"/nonexistent/", "directory.csv"),
         (
+            "logout_path = \"/logout\"",
+            "logout_path = \"logout\"",
+            "upstream.logout_path",
+        ),
+        (
             "[directory]",
             "[store]\nbackend = \"redis\"\n\n[directory]",
             "store.url",

@@ -554,6 +554,49 @@ async fn logout_ends_the_session_the_diary_cookie_and_goes_through_esia() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_diarys_own_logout_link_ends_the_gateway_session_too() {
+    // A parent at a school computer presses the diary's own «Выйти», not
+    // the gateway's: the next person must not find her diary open.
+    let stack = Stack::start().await;
+    let b = Browser::new();
+    let page = b.login(&stack, "/grades", persons::SMIRNOV).await;
+    assert_eq!(page.status, 200);
+    let out = b.get(&stack.url("/logout")).await;
+    assert_eq!(out.status, 302, "{}", out.body);
+    let to_esia = out.location().expect("ESIA logout");
+    assert!(
+        to_esia.starts_with(&format!("{}/idp/ext/Logout?", stack.esia_url)),
+        "the diary's redirect goes on through ESIA's logout: {to_esia}"
+    );
+    let cleared: Vec<String> = out
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok().map(str::to_string))
+        .collect();
+    assert!(
+        cleared
+            .iter()
+            .any(|c| c.starts_with("esia_gate_session=;") && c.contains("Max-Age=0")),
+        "{cleared:?}"
+    );
+    let back = b.follow(&to_esia).await;
+    assert!(back.body.contains("Вы вышли из дневника"), "{}", back.body);
+    assert_eq!(b.get(&stack.url("/grades")).await.status, 302);
+    let log = stack.log_text();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"event\":\"logout\"") && l.contains("\"via\":\"diary\"")),
+        "audited as a logout through the diary:\n{log}"
+    );
+    let scrape = stack.metrics().await;
+    assert_eq!(
+        counter(&scrape, "esia_gate_logins_total{outcome=\"logout\"}"),
+        1.0
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_external_signing_command_signs_a_login_esia_accepts() {
     let mut stack = Stack::start().await;
     // Replace the in-process signer with the openssl command (as a region

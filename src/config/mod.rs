@@ -88,6 +88,11 @@ pub struct Upstream {
     /// gateway learns password sessions by.
     #[serde(default)]
     pub session_cookie: Option<String>,
+    /// The diary's own «Выйти» (a path such as `/logout`): when a person
+    /// with a gateway session follows it, the gateway session ends too and
+    /// the diary's redirect goes on through ESIA's logout.
+    #[serde(default)]
+    pub logout_path: Option<String>,
 }
 
 fn default_upstream_connect_timeout() -> u64 {
@@ -466,6 +471,17 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
         ));
     }
     let upstream_url = http_url("upstream.url", &settings.upstream.url)?;
+    if let Some(p) = &settings.upstream.logout_path
+        && (!p.starts_with('/') || p.starts_with(GATE_PREFIX))
+    {
+        return Err(bad(
+            "upstream.logout_path",
+            format!(
+                "must be a path of the diary starting with `/` (not under {}), got {p:?}",
+                GATE_PREFIX
+            ),
+        ));
+    }
     let esia_base = http_url("esia.base_url", &settings.esia.base_url)?;
     if settings.listen.public == settings.listen.admin {
         return Err(bad(

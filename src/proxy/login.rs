@@ -301,6 +301,16 @@ impl Gateway {
 
     /// `/esia-gate/logout`: end the session here and at ESIA.
     pub async fn logout(&self, cookies: &str, request_id: &str) -> Reply {
+        self.end_session(cookies, request_id, "gateway").await;
+        Reply::Redirect {
+            location: self.logout_location(),
+            cookies: self.logout_cookies(),
+        }
+    }
+
+    /// End the gateway session the cookies name (if any) and audit it;
+    /// `via` says whose «Выйти» it was: the gateway's or the diary's.
+    pub(crate) async fn end_session(&self, cookies: &str, request_id: &str, via: &str) {
         let name = &self.cfg.settings.session.cookie_name;
         let mut who = (String::from("-"), String::from("-"));
         if let Some(sid) = cookie_value(cookies, name) {
@@ -313,18 +323,25 @@ impl Gateway {
         }
         metrics::get().logins.with_label_values(&["logout"]).inc();
         tracing::info!(target: "audit", event = "logout", request_id, outcome = "ok",
-            login = %who.0, oid = %who.1);
+            via, login = %who.0, oid = %who.1);
+    }
+
+    /// Through ESIA's logout (its single sign-on session ends too) back to
+    /// the gateway's «Вы вышли» page.
+    pub(crate) fn logout_location(&self) -> String {
         let back = self.absolute(&format!("{GATE_PREFIX}/logged-out"));
-        let mut cookies = vec![self.expired_cookie(name, "/")];
-        // The diary's own session ends too, or the next person at a shared
-        // computer would find the previous one's diary open.
+        self.esia.logout_url(&back)
+    }
+
+    /// The cookies a logout clears: the gateway's and the diary's own (or
+    /// the next person at a shared computer would find the previous one's
+    /// diary open).
+    pub(crate) fn logout_cookies(&self) -> Vec<String> {
+        let mut cookies = vec![self.expired_cookie(&self.cfg.settings.session.cookie_name, "/")];
         if let Some(diary) = &self.cfg.settings.upstream.session_cookie {
             cookies.push(self.expired_cookie(diary, "/"));
         }
-        Reply::Redirect {
-            location: self.esia.logout_url(&back),
-            cookies,
-        }
+        cookies
     }
 
     /// A path on our origin as an absolute URL (never anything else).

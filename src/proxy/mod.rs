@@ -89,6 +89,9 @@ pub struct Ctx {
     body: Option<BodyEdit>,
     /// When the request went to the diary.
     upstream_sent: Option<Instant>,
+    /// The diary's own «Выйти»: the gateway session has ended, the answer
+    /// clears its cookie and goes through ESIA's logout.
+    logging_out: bool,
 }
 
 /// A diary answer whose body is being collected to insert content.
@@ -363,6 +366,18 @@ impl Gateway {
         client_ip::client_ip(peer, xff, &self.trusted_proxies).to_string()
     }
 
+    fn is_diary_logout(&self, req: &RequestHeader) -> bool {
+        self.cfg
+            .settings
+            .upstream
+            .logout_path
+            .as_deref()
+            .is_some_and(|p| {
+                crate::policy::model::normalise_path(req.uri.path())
+                    == crate::policy::model::normalise_path(p)
+            })
+    }
+
     fn strip_identity(&self, req: &mut RequestHeader) {
         let doomed: Vec<http::HeaderName> = req
             .headers
@@ -457,6 +472,7 @@ impl ProxyHttp for Gateway {
             injection: enforce::Injection::default(),
             body: None,
             upstream_sent: None,
+            logging_out: false,
         }
     }
 
@@ -475,6 +491,13 @@ impl ProxyHttp for Gateway {
         if let Some(c) = self.current(&ctx.cookies, &ctx.request_id).await {
             ctx.session_id = c.id;
             ctx.session = Some(c.record);
+        }
+        if ctx.session.is_some() && self.is_diary_logout(session.req_header()) {
+            // Passed on (the diary ends its own session), never blocked.
+            self.end_session(&ctx.cookies, &ctx.request_id, "diary")
+                .await;
+            ctx.logging_out = true;
+            return Ok(false);
         }
         let unfinished = match &ctx.session {
             Some(s) if s.active.is_none() => Some(self.next_step(s)),
@@ -603,6 +626,14 @@ impl ProxyHttp for Gateway {
             metrics::get()
                 .upstream_duration
                 .observe(t.elapsed().as_secs_f64());
+        }
+        if ctx.logging_out {
+            for c in self.logout_cookies() {
+                resp.append_header(http::header::SET_COOKIE, c)?;
+            }
+            if resp.status.is_redirection() {
+                resp.insert_header(http::header::LOCATION, self.logout_location())?;
+            }
         }
         if let Some(login) = ctx.password_attempt.clone() {
             self.learn_password_session(resp, &login, &ctx.request_id)
