@@ -435,6 +435,46 @@ async fn client_sent_identity_headers_never_reach_the_diary() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_diary_hears_the_public_host_and_client_never_the_clients_claims() {
+    // Host header injection: a diary that builds links or reset mails from
+    // `Host` must not be handed an attacker's host name.
+    let stack = Stack::start().await;
+    let b = Browser::new();
+    let page = b.login(&stack, "/grades", persons::SMIRNOV).await;
+    assert_eq!(page.status, 200);
+    let echo = b
+        .get_with(
+            &stack.url("/echo"),
+            &[
+                ("Host", "evil.example"),
+                ("X-Forwarded-Host", "evil.example"),
+                ("Forwarded", "for=6.6.6.6;host=evil.example"),
+                ("X-Real-IP", "6.6.6.6"),
+                ("True-Client-IP", "6.6.6.6"),
+                // IIS URL Rewrite would serve this path instead of /echo.
+                ("X-Original-URL", "/grades"),
+                ("X-Rewrite-URL", "/grades"),
+            ],
+        )
+        .await;
+    assert_eq!(echo.status, 200, "{}", echo.body);
+    let v: serde_json::Value = serde_json::from_str(&echo.body).expect("json");
+    let h = &v["headers"];
+    let public = stack.public_url.trim_start_matches("http://");
+    assert_eq!(h["host"], public, "{v}");
+    assert_eq!(h["x-forwarded-host"], public, "{v}");
+    assert_eq!(h["x-real-ip"], "127.0.0.1", "{v}");
+    for claim in [
+        "forwarded",
+        "true-client-ip",
+        "x-original-url",
+        "x-rewrite-url",
+    ] {
+        assert!(h.get(claim).is_none(), "{claim} reached the diary: {v}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identity_headers_named_in_connection_still_reach_the_diary() {
     // Hop-by-hop header abuse: the client lists the identity headers in
     // `Connection`, hoping a proxy between the gateway and the diary drops

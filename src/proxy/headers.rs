@@ -11,6 +11,25 @@ pub fn header_key(name: &str) -> String {
         .collect()
 }
 
+/// Request headers by which a client could contradict what the gateway
+/// tells the diary: who the client is (`Forwarded`, `X-Real-IP`, ...),
+/// which host it asked for, or — on IIS URL Rewrite and some frameworks —
+/// which path is really served (`X-Original-URL`, `X-Rewrite-URL`), which
+/// would let `/public?` with `X-Original-URL: /grades` slip past a policy
+/// that classified `/public`. Removed from every request to the diary.
+pub const CLIENT_CLAIMS: &[&str] = &[
+    "forwarded",
+    "x-real-ip",
+    "x-client-ip",
+    "true-client-ip",
+    "x-forwarded-host",
+    "x-forwarded-port",
+    "x-forwarded-server",
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-uri",
+];
+
 /// Remove the named cookies from a `Cookie` header value; `None` when no
 /// cookie is left.
 pub fn strip_cookies(header: &str, names: &[&str]) -> Option<String> {

@@ -58,6 +58,8 @@ pub struct Gateway {
     upstream_addr: String,
     upstream_tls: bool,
     upstream_host: String,
+    /// `Host` for the diary: the public origin's, whatever the client sent.
+    public_host: String,
     /// Checks diary logins and passwords; `None` when linking is off.
     checker: Option<DiaryChecker>,
     trusted_proxies: Vec<client_ip::Net>,
@@ -154,6 +156,11 @@ impl Gateway {
             }
             _ => None,
         };
+        let public_host = match (cfg.public_url.host_str(), cfg.public_url.port()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            (None, _) => upstream_host.clone(),
+        };
         let upstream_addr = if upstream_host.contains(':') {
             format!("[{upstream_host}]:{port}")
         } else {
@@ -169,6 +176,7 @@ impl Gateway {
             upstream_addr,
             upstream_tls,
             upstream_host,
+            public_host,
             checker,
             trusted_proxies,
             policy,
@@ -568,8 +576,17 @@ impl ProxyHttp for Gateway {
         self.strip_identity(upstream);
         // The diary learns the client as the gateway determined it, never
         // as the client claimed it.
-        upstream.insert_header("X-Forwarded-For", self.client_of(session))?;
+        for name in headers::CLIENT_CLAIMS {
+            upstream.remove_header(*name);
+        }
+        let client = self.client_of(session);
+        upstream.insert_header("X-Real-IP", client.as_str())?;
+        upstream.insert_header("X-Forwarded-For", client)?;
+        upstream.insert_header("X-Forwarded-Host", self.public_host.as_str())?;
         upstream.insert_header("X-Forwarded-Proto", self.cfg.public_url.scheme())?;
+        // The diary builds links (and password-reset mails) from `Host`:
+        // it hears the public origin, never a client-chosen host.
+        upstream.insert_header(http::header::HOST, self.public_host.as_str())?;
         let cookies = Self::cookies(upstream);
         upstream.remove_header(&http::header::COOKIE);
         let ours = [
