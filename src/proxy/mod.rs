@@ -12,6 +12,7 @@ pub mod client_ip;
 pub mod diary_check;
 pub mod enforce;
 pub mod forms;
+pub mod gate;
 pub mod headers;
 pub mod inject;
 pub mod login;
@@ -32,6 +33,7 @@ use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 use self::accounts::Current;
 use self::assertion::AssertionSigner;
 use self::diary_check::DiaryChecker;
+use self::gate::write_reply;
 use self::headers::{cookie_value, header_key, strip_cookies};
 use self::login::{BINDING_COOKIE, Reply};
 use crate::admin::metrics;
@@ -39,7 +41,7 @@ use crate::config::policy::PolicySlot;
 use crate::config::{GATE_PREFIX, Resolved};
 use crate::esia::EsiaClient;
 use crate::identity::{Directory, LegacyLogin};
-use crate::pages::{self, Page};
+use crate::pages;
 use crate::store::{SessionRecord, Store};
 
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
@@ -239,81 +241,6 @@ impl Gateway {
         }
     }
 
-    async fn gate_route(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {
-        let req = session.req_header();
-        let path = req.uri.path().to_string();
-        let query = req.uri.query().map(str::to_string);
-        let post = req.method == http::Method::POST;
-        let cookies = Self::cookies(req);
-        let client = self.client_of(session);
-        let rid = ctx.request_id.clone();
-        let route = path[GATE_PREFIX.len()..].to_string();
-        let reply = match route.as_str() {
-            "/login" => self.start_login(query.as_deref(), &rid).await,
-            "/callback" => self.callback(query.as_deref(), &cookies, &rid).await,
-            "/logout" => self.logout(&cookies, &rid).await,
-            "/logged-out" => Reply::Page {
-                page: pages::logged_out(),
-                cookies: Vec::new(),
-            },
-            "/.well-known/jwks.json" => Reply::Json {
-                status: 200,
-                body: self.assertion.jwks().to_string(),
-            },
-            "/accounts" | "/accounts/select" | "/accounts/unlink" | "/link" | "/children"
-            | "/children/select" | "/children/attach" | "/children/remove" => {
-                match self.current(&cookies, &rid).await {
-                    None => Reply::Redirect {
-                        location: pages::login_href("/"),
-                        cookies: Vec::new(),
-                    },
-                    Some(current) if !post => match route.as_str() {
-                        "/accounts" => self.accounts_page(&current).await,
-                        "/link" => self.link_page(&current),
-                        "/children" => self.children_page(&current, None).await,
-                        _ => Reply::Page {
-                            page: pages::not_found(),
-                            cookies: Vec::new(),
-                        },
-                    },
-                    Some(current) => {
-                        let Some(form) = forms::read_form(session).await else {
-                            tracing::warn!(request_id = %rid, route = %route, "gateway form too large or unreadable");
-                            metrics::get()
-                                .links
-                                .with_label_values(&["form", "unreadable"])
-                                .inc();
-                            return write_reply(
-                                session,
-                                Reply::Page {
-                                    page: pages::internal_error(),
-                                    cookies: Vec::new(),
-                                },
-                                &rid,
-                            )
-                            .await;
-                        };
-                        match route.as_str() {
-                            "/accounts/select" => self.select_account(current, &form, &rid).await,
-                            "/accounts/unlink" => self.unlink_account(current, &form, &rid).await,
-                            "/link" => self.link_account(current, &form, &client, &rid).await,
-                            "/children/select" => self.select_child(current, &form, &rid).await,
-                            "/children/attach" => {
-                                self.attach_child(current, &form, &client, &rid).await
-                            }
-                            _ => self.remove_child(current, &form, &rid).await,
-                        }
-                    }
-                }
-            }
-            _ => Reply::Page {
-                page: pages::not_found(),
-                cookies: Vec::new(),
-            },
-        };
-        write_reply(session, reply, &rid).await
-    }
-
     /// Navigation (a person on a page) or an API call (a script)?
     fn is_navigation(req: &RequestHeader) -> bool {
         let h = |n: &str| {
@@ -406,61 +333,6 @@ impl Gateway {
             req.remove_header(&name);
         }
     }
-}
-
-async fn write_reply(session: &mut Session, reply: Reply, request_id: &str) -> Result<()> {
-    let (status, content_type, body, location, cookies) = match reply {
-        Reply::Redirect { location, cookies } => (
-            302,
-            "text/plain; charset=utf-8".to_string(),
-            Bytes::new(),
-            Some(location),
-            cookies,
-        ),
-        Reply::Page { page, cookies } => page_parts(page, request_id, cookies),
-        Reply::Json { status, body } => (
-            status,
-            "application/json".to_string(),
-            Bytes::from(body),
-            None,
-            Vec::new(),
-        ),
-        Reply::Raw {
-            status,
-            content_type,
-            body,
-        } => (status, content_type, body, None, Vec::new()),
-    };
-    let mut resp = ResponseHeader::build(status, Some(6))?;
-    resp.insert_header("Content-Type", content_type)?;
-    resp.insert_header("Content-Length", body.len().to_string())?;
-    resp.insert_header("Cache-Control", "no-store")?;
-    resp.insert_header("X-Request-Id", request_id)?;
-    if let Some(l) = location {
-        resp.insert_header("Location", l)?;
-    }
-    for c in cookies {
-        resp.append_header("Set-Cookie", c)?;
-    }
-    session
-        .write_response_header(Box::new(resp), body.is_empty())
-        .await?;
-    if !body.is_empty() {
-        session.write_response_body(Some(body), true).await?;
-    }
-    Ok(())
-}
-
-type Parts = (u16, String, Bytes, Option<String>, Vec<String>);
-
-fn page_parts(page: Page, request_id: &str, cookies: Vec<String>) -> Parts {
-    (
-        page.status,
-        "text/html; charset=utf-8".to_string(),
-        Bytes::from(page.render(request_id)),
-        None,
-        cookies,
-    )
 }
 
 #[async_trait]
