@@ -259,6 +259,18 @@ async fn a_parent_logs_in_through_esia_in_a_real_browser() {
             .unwrap_or(false)
     );
 
+    // She leaves with the diary's own «Выйти»: the gateway session ends as
+    // well, so the next person at this computer starts at ESIA's login.
+    d.click("header a[href=\"/logout\"]").await;
+    d.expect_text("h1", "Вы вышли из дневника").await;
+    d.screenshot("login-story-logged-out.png").await;
+    d.goto(&stack.url("/grades")).await;
+    d.find(&format!(
+        "button[name=\"oid\"][value=\"{}\"]",
+        persons::IVANOVA
+    ))
+    .await;
+
     // The refusal story in the same browser, after the session is gone.
     d.clear_cookies().await;
     d.goto(&stack.url("/grades")).await;

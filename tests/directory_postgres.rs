@@ -181,10 +181,7 @@ impl Server {
             ),
             "initdb",
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("port")
-            .port();
+        let port = esia_gate::dev::ports::free_port().expect("port");
         let log = std::fs::File::create(base.join("server.log")).expect("log");
         let child = as_server_user(
             Command::new(bin.join("postgres"))

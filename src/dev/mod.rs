@@ -7,6 +7,7 @@ pub mod emulator;
 pub mod fixtures;
 pub mod keys;
 pub mod legacy_pages;
+pub mod ports;
 
 mod html;
 

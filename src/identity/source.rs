@@ -745,10 +745,7 @@ mod tests {
     #[tokio::test]
     async fn a_postgres_source_that_cannot_connect_fails_without_the_password() {
         // A closed port on loopback: connection refused at once.
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("port")
-            .port();
+        let port = crate::dev::ports::free_port().expect("port");
         let pg = Postgres {
             url: Some(format!("postgresql://gate:s3cret@127.0.0.1:{port}/diary")),
             url_file: None,

@@ -2,7 +2,7 @@
 //! port, its own temporary directory, AOF on, killed (and the directory
 //! removed) when dropped. Every wait is bounded.
 
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -18,10 +18,7 @@ pub struct RedisServer {
 }
 
 fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free loopback port: {e}"))
+    crate::dev::ports::free_port().map_err(|e| format!("no free loopback port: {e}"))
 }
 
 impl RedisServer {

@@ -5,7 +5,6 @@
 
 #![allow(dead_code)]
 
-use std::net::TcpListener as StdListener;
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -16,10 +15,7 @@ use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION};
 
 pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
+    esia_gate::dev::ports::free_port().expect("a free loopback port")
 }
 
 /// How a test wants its stack.
