@@ -475,6 +475,30 @@ async fn the_diary_hears_the_public_host_and_client_never_the_clients_claims() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_personal_page_is_never_left_to_a_shared_cache() {
+    // The diary tells pages apart by identity headers a shared cache in
+    // front of the gateway never sees.
+    let stack = Stack::start().await;
+    let b = Browser::new();
+    let page = b.login(&stack, "/grades", persons::SMIRNOV).await;
+    assert_eq!(page.status, 200);
+    let cache = |a: &support::Answer| {
+        a.headers
+            .get("cache-control")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    // No word from the diary (its old windows-1251 page says nothing about
+    // caching): private.
+    let old = b.get(&stack.url("/legacy/cp1251")).await;
+    assert_eq!(old.status, 200);
+    assert_eq!(cache(&old), "private");
+    // The diary's own word stands.
+    assert_eq!(cache(&b.get(&stack.url("/grades")).await), "no-store");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identity_headers_named_in_connection_still_reach_the_diary() {
     // Hop-by-hop header abuse: the client lists the identity headers in
     // `Connection`, hoping a proxy between the gateway and the diary drops

@@ -516,6 +516,14 @@ impl ProxyHttp for Gateway {
                 .upstream_duration
                 .observe(t.elapsed().as_secs_f64());
         }
+        if ctx.session.as_ref().is_some_and(|s| s.active.is_some())
+            && !resp.headers.contains_key(http::header::CACHE_CONTROL)
+        {
+            // The diary answered a person named in headers a shared cache
+            // does not see: without a word from the diary, only this
+            // browser may keep the page.
+            resp.insert_header(http::header::CACHE_CONTROL, "private")?;
+        }
         if ctx.logging_out {
             for c in self.logout_cookies() {
                 resp.append_header(http::header::SET_COOKIE, c)?;
