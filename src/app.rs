@@ -144,18 +144,51 @@ fn esia_way(r: &Resolved) -> anyhow::Result<Way> {
         (None, None) => {
             anyhow::bail!("esia.private_key: required (or an external signer in [esia.signer])")
         }
-        (Some(c), _) => Arc::new(
-            crate::esia::signer::CommandSigner::new(
-                c.command.clone(),
-                c.output == "base64",
-                c.reverse,
-                Duration::from_secs(c.timeout_seconds),
-                &cert,
-            )
-            .context("esia.signer / esia.certificate")?,
-        ),
+        (Some(c), _) => external_signer(r, c, &cert)?,
     };
     Ok(Way::Direct(signer))
+}
+
+/// `[esia.signer]`: a command or an HTTP signing service.
+fn external_signer(
+    r: &Resolved,
+    c: &crate::config::SignerSettings,
+    cert: &std::path::Path,
+) -> anyhow::Result<Arc<dyn crate::esia::signer::Signer>> {
+    use crate::esia::signer::{CommandSigner, HttpSigner, HttpSignerTarget};
+    let timeout = Duration::from_secs(c.timeout_seconds);
+    let base64 = c.output == "base64";
+    if let Some(url) = &c.url {
+        let read = |key: &str, p: &std::path::Path| {
+            std::fs::read(r.path(p)).with_context(|| format!("{key}: {}", r.path(p).display()))
+        };
+        let token = match &c.token_file {
+            Some(p) => Some(
+                String::from_utf8_lossy(&read("esia.signer.token_file", p)?)
+                    .trim()
+                    .to_string(),
+            ),
+            None => None,
+        };
+        let extra_roots = match &c.ca_file {
+            Some(p) => Some(read("esia.signer.ca_file", p)?),
+            None => None,
+        };
+        let target = HttpSignerTarget {
+            url: url.clone(),
+            token,
+            extra_roots,
+        };
+        return Ok(Arc::new(
+            HttpSigner::new(target, base64, c.reverse, timeout, cert)
+                .context("esia.signer / esia.certificate")?,
+        ));
+    }
+    let command = c.command.clone().unwrap_or_default();
+    Ok(Arc::new(
+        CommandSigner::new(command, base64, c.reverse, timeout, cert)
+            .context("esia.signer / esia.certificate")?,
+    ))
 }
 
 pub fn system_clock() -> Clock {

@@ -55,6 +55,16 @@ fn mistakes_fail_with_the_key_named() {
         ),
         ("csv = \"", "csv = \"/nonexistent/", "directory.csv"),
         (
+            "[directory]",
+            "[esia.signer]\ncommand = [\"openssl\"]\nurl = \"http://127.0.0.1:1/sign\"\n\n[directory]",
+            "esia.signer",
+        ),
+        (
+            "[directory]",
+            "[esia.signer]\nurl = \"ftp://signer/\"\n\n[directory]",
+            "esia.signer.url",
+        ),
+        (
             "logout_path = \"/logout\"",
             "logout_path = \"logout\"",
             "upstream.logout_path",

@@ -665,28 +665,99 @@ async fn an_external_signing_command_signs_a_login_esia_accepts() {
     let mut stack = Stack::start().await;
     // Replace the in-process signer with the openssl command (as a region
     // would plug in CryptoPro's csptest), without a private_key entry.
-    let config = stack.config_path();
     let key = stack.dir.path().join("keys/client-key.pem");
+    use_external_signer(
+        &mut stack,
+        &format!(
+            "command = [\"openssl\", \"dgst\", \"-engine\", \"gost\", \"-md_gost12_256\", \"-sign\", \"{}\"]\n",
+            key.display()
+        ),
+    )
+    .await;
+    smirnov_opens_his_grades(&stack).await;
+}
+
+/// Replace the in-process signer with `[esia.signer]` holding `section`
+/// (no `private_key` entry left) and restart the gateway.
+async fn use_external_signer(stack: &mut Stack, section: &str) {
+    let config = stack.config_path();
     let text = std::fs::read_to_string(&config).expect("config");
     let text: String = text
         .lines()
         .filter(|l| !l.starts_with("private_key"))
         .map(|l| format!("{l}\n"))
         .collect();
-    let text = format!(
-        "{text}\n[esia.signer]\ncommand = [\"openssl\", \"dgst\", \"-engine\", \"gost\", \"-md_gost12_256\", \"-sign\", \"{}\"]\n",
-        key.display()
-    );
-    std::fs::write(&config, text).expect("config");
+    std::fs::write(&config, format!("{text}\n[esia.signer]\n{section}")).expect("config");
     stack.kill9_and_restart().await;
+}
+
+async fn smirnov_opens_his_grades(stack: &Stack) {
     let page = Browser::new()
-        .login(&stack, "/grades", persons::SMIRNOV)
+        .login(stack, "/grades", persons::SMIRNOV)
         .await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert_eq!(
         element_text(&page.body, "remote-user").as_deref(),
         Some("smirnov.d")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http_signing_service_signs_a_login_esia_accepts_and_its_outage_is_explained() {
+    let mut stack = Stack::start().await;
+    // A signing service holds the key (as a region's CryptoPro DSS or
+    // signing box would); the gateway has no private_key entry.
+    let keys = stack.dir.path().join("keys");
+    let engine: std::sync::Arc<dyn esia_gate::esia::signer::Signer> = std::sync::Arc::new(
+        esia_gate::esia::signer::OpensslGostSigner::from_files(
+            &keys.join("client-cert.pem"),
+            &keys.join("client-key.pem"),
+        )
+        .expect("the demo key"),
+    );
+    // Its own runtime: shutting that down ends every connection too.
+    let service = tokio::runtime::Runtime::new().expect("runtime");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.set_nonblocking(true).expect("nonblocking");
+    let url = format!("http://{}/sign", listener.local_addr().expect("addr"));
+    let listener = {
+        let _in = service.enter();
+        tokio::net::TcpListener::from_std(listener).expect("listener")
+    };
+    let signed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    service.spawn(esia_gate::dev::signing_service::serve(
+        listener,
+        engine,
+        Some("s3cret-token".into()),
+        signed.clone(),
+    ));
+    std::fs::write(stack.dir.path().join("signer-token"), "s3cret-token\n").expect("token");
+    use_external_signer(
+        &mut stack,
+        &format!("url = \"{url}\"\ntoken_file = \"signer-token\"\noutput = \"base64\"\n"),
+    )
+    .await;
+    smirnov_opens_his_grades(&stack).await;
+    // The authorization request and the token request were both signed.
+    assert_eq!(signed.load(std::sync::atomic::Ordering::Relaxed), 2);
+
+    // The service goes away: a Russian page, the reason in the log and a
+    // metric, never the token.
+    service.shutdown_background();
+    let b = Browser::new();
+    let page = b.follow(&stack.url("/grades")).await;
+    assert_eq!(page.status, 500, "{}", page.body);
+    assert!(page.body.contains("Что-то пошло не так"), "{}", page.body);
+    let scrape = stack.metrics().await;
+    assert!(
+        scrape
+            .lines()
+            .any(|l| l.starts_with("esia_gate_esia_errors_total{") && l.contains("signer")),
+        "{scrape}"
+    );
+    let log = stack.log_text();
+    assert!(log.contains("cannot reach the signing service"), "{log}");
+    assert!(!log.contains("s3cret-token"), "the token in the log");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -218,15 +218,27 @@ impl Default for BrokerClaims {
     }
 }
 
-/// An external signing command: the bytes to sign on its standard input,
-/// the signature on its standard output.
+/// An external signer, exactly one of: a command (the bytes to sign on its
+/// standard input, the signature on its standard output) or an HTTP
+/// signing service (the bytes `POST`ed as the body, the signature as the
+/// answer's body).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignerSettings {
     /// Program and arguments, e.g. `["openssl", "dgst", "-engine", "gost",
     /// "-md_gost12_256", "-sign", "keys/client-key.pem"]`.
-    pub command: Vec<String>,
-    /// `raw` bytes (default) or `base64` text on standard output.
+    #[serde(default)]
+    pub command: Option<Vec<String>>,
+    /// The signing service's URL (http or https).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A file holding the bearer token the service wants (optional).
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
+    /// Extra CA certificates (PEM) for an https service (optional).
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// `raw` bytes (default) or `base64` text as the signer's output.
     #[serde(default = "default_signer_output")]
     pub output: String,
     /// Reverse the signature's bytes (CryptoPro `csptest` writes them in
@@ -554,8 +566,38 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
         ));
     }
     if let Some(sg) = &settings.esia.signer {
-        if sg.command.first().is_none_or(|c| c.trim().is_empty()) {
-            return Err(bad("esia.signer.command", "must name a program".into()));
+        match (&sg.command, &sg.url) {
+            (Some(c), None) => {
+                if c.first().is_none_or(|c| c.trim().is_empty()) {
+                    return Err(bad("esia.signer.command", "must name a program".into()));
+                }
+            }
+            (None, Some(u)) => {
+                http_url("esia.signer.url", u)?;
+            }
+            _ => {
+                return Err(bad(
+                    "esia.signer",
+                    "needs exactly one of `command` (a program) or `url` (a signing service)"
+                        .into(),
+                ));
+            }
+        }
+        for (key, file) in [
+            ("esia.signer.token_file", &sg.token_file),
+            ("esia.signer.ca_file", &sg.ca_file),
+        ] {
+            if let Some(f) = file
+                && sg.url.is_none()
+            {
+                return Err(bad(
+                    key,
+                    format!(
+                        "is for a signing service (`url`), not a command: {}",
+                        f.display()
+                    ),
+                ));
+            }
         }
         if !matches!(sg.output.as_str(), "raw" | "base64") {
             return Err(bad(

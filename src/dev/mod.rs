@@ -8,6 +8,7 @@ pub mod fixtures;
 pub mod keys;
 pub mod legacy_pages;
 pub mod ports;
+pub mod signing_service;
 
 mod html;
 

@@ -1,6 +1,6 @@
-//! The client secret signer plug-in. The first plug-in signs in-process with
-//! OpenSSL's GOST engine; an external command or an HTTP signing service can
-//! implement the same trait.
+//! The client secret signer plug-ins: in-process with OpenSSL's GOST
+//! engine, an external command (`openssl … -engine gost`, CryptoPro's
+//! `csptest`), or an HTTP signing service.
 
 use std::path::Path;
 
@@ -149,26 +149,165 @@ impl Signer for CommandSigner {
                 err.lines().next().unwrap_or("")
             )));
         }
-        let mut sig = if self.base64_output {
-            let text = String::from_utf8_lossy(&out.stdout);
-            let clean: String = text.chars().filter(|c| !c.is_whitespace()).collect();
-            base64::engine::general_purpose::STANDARD
-                .decode(clean.trim_end_matches('='))
-                .or_else(|_| {
-                    base64::engine::general_purpose::STANDARD_NO_PAD
-                        .decode(clean.trim_end_matches('='))
-                })
-                .map_err(|e| command_error(format!("{program} printed no base64: {e}")))?
-        } else {
-            out.stdout
-        };
-        if sig.is_empty() {
-            return Err(command_error(format!("{program} printed no signature")));
+        decode_signature(out.stdout, self.base64_output, self.reverse, program)
+    }
+
+    fn certificate_hash(&self) -> &str {
+        &self.certificate_hash
+    }
+}
+
+/// Output as a signer printed it: raw bytes, or base64 text (padding and
+/// line breaks allowed); reversed for CryptoPro when asked.
+fn decode_signature(
+    out: Vec<u8>,
+    base64_output: bool,
+    reverse: bool,
+    who: &str,
+) -> Result<Vec<u8>, GostError> {
+    let mut sig = if base64_output {
+        let text = String::from_utf8_lossy(&out);
+        let clean: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        let clean = clean.trim_end_matches('=');
+        base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(clean)
+            .or_else(|_| URL_SAFE_NO_PAD.decode(clean))
+            .map_err(|e| command_error(format!("{who} gave no base64: {e}")))?
+    } else {
+        out
+    };
+    if sig.is_empty() {
+        return Err(command_error(format!("{who} gave no signature")));
+    }
+    if reverse {
+        sig.reverse();
+    }
+    Ok(sig)
+}
+
+type SignJob = (Vec<u8>, std::sync::mpsc::Sender<Result<Vec<u8>, String>>);
+
+/// An HTTP signing service: the bytes to sign are `POST`ed as the body
+/// (`application/octet-stream`, with a bearer token when configured), the
+/// answer's body is the signature. Requests run on a small runtime of
+/// their own, so the blocking [`Signer::sign`] works from any thread,
+/// inside Pingora's runtimes or not.
+pub struct HttpSigner {
+    jobs: std::sync::Mutex<std::sync::mpsc::Sender<SignJob>>,
+    base64_output: bool,
+    reverse: bool,
+    timeout: std::time::Duration,
+    certificate_hash: String,
+}
+
+/// Where an HTTP signer sends its requests.
+pub struct HttpSignerTarget {
+    pub url: String,
+    pub token: Option<String>,
+    /// PEM certificates to trust besides the usual roots.
+    pub extra_roots: Option<Vec<u8>>,
+}
+
+impl HttpSigner {
+    pub fn new(
+        target: HttpSignerTarget,
+        base64_output: bool,
+        reverse: bool,
+        timeout: std::time::Duration,
+        certificate: &Path,
+    ) -> Result<Self, GostError> {
+        gost::init_engine()?;
+        let cert = gost::read_certificate(certificate)?;
+        let mut client = reqwest::Client::builder()
+            .timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(pem) = &target.extra_roots {
+            let roots = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| command_error(format!("the signing service's CA file: {e}")))?;
+            for root in roots {
+                client = client.add_root_certificate(root);
+            }
         }
-        if self.reverse {
-            sig.reverse();
-        }
-        Ok(sig)
+        let client = client
+            .build()
+            .map_err(|e| command_error(format!("cannot set up the signing service client: {e}")))?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("esia-gate-signer")
+            .enable_all()
+            .build()
+            .map_err(|e| command_error(format!("cannot start the signer's runtime: {e}")))?;
+        let (jobs, queue) = std::sync::mpsc::channel::<SignJob>();
+        let url = target.url;
+        let token = target.token;
+        std::thread::Builder::new()
+            .name("esia-gate-signer-queue".into())
+            .spawn(move || {
+                // Ends when the signer (the only sender) is dropped.
+                while let Ok((data, reply)) = queue.recv() {
+                    let (client, url, token) = (client.clone(), url.clone(), token.clone());
+                    runtime.spawn(async move {
+                        let _ =
+                            reply.send(sign_over_http(&client, &url, token.as_deref(), data).await);
+                    });
+                }
+            })
+            .map_err(|e| command_error(format!("cannot start the signer's thread: {e}")))?;
+        Ok(Self {
+            jobs: std::sync::Mutex::new(jobs),
+            base64_output,
+            reverse,
+            timeout,
+            certificate_hash: gost::certificate_hash(&cert)?,
+        })
+    }
+}
+
+async fn sign_over_http(
+    client: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    data: Vec<u8>,
+) -> Result<Vec<u8>, String> {
+    let mut req = client
+        .post(url)
+        .header("Content-Type", "application/octet-stream")
+        .body(data);
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    // The URL is the operator's; the error names the kind, never the token.
+    let answer = req
+        .send()
+        .await
+        .map_err(|e| format!("cannot reach the signing service: {}", e.without_url()))?;
+    let status = answer.status();
+    if !status.is_success() {
+        return Err(format!("the signing service answered {status}"));
+    }
+    answer.bytes().await.map(|b| b.to_vec()).map_err(|e| {
+        format!(
+            "the signing service's answer broke off: {}",
+            e.without_url()
+        )
+    })
+}
+
+impl Signer for HttpSigner {
+    fn sign(&self, data: &[u8]) -> Result<Vec<u8>, GostError> {
+        let (reply, answer) = std::sync::mpsc::channel();
+        self.jobs
+            .lock()
+            .map_err(|_| command_error("the signer's queue is broken".into()))?
+            .send((data.to_vec(), reply))
+            .map_err(|_| command_error("the signer's thread has stopped".into()))?;
+        // The client's own timeout ends the request; this only guards
+        // against a stuck queue.
+        let out = answer
+            .recv_timeout(self.timeout + std::time::Duration::from_secs(1))
+            .map_err(|_| command_error("the signing service did not answer in time".into()))?
+            .map_err(command_error)?;
+        decode_signature(out, self.base64_output, self.reverse, "the signing service")
     }
 
     fn certificate_hash(&self) -> &str {
@@ -208,6 +347,93 @@ mod tests {
         let engine = OpensslGostSigner::from_files(&keys.client_cert, &keys.client_key)
             .expect("engine signer");
         assert_eq!(engine.certificate_hash(), s.certificate_hash());
+    }
+
+    /// A signing service on loopback with the dev key; the runtime and
+    /// the tempdir live as long as the test needs them.
+    fn service(
+        token: Option<&str>,
+    ) -> (
+        tokio::runtime::Runtime,
+        tempfile::TempDir,
+        crate::dev::keys::DevKeys,
+        String,
+        std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) {
+        let dir = tempfile::tempdir().expect("tmp");
+        let keys = crate::dev::keys::ensure_dev_keys(dir.path()).expect("keys");
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind");
+        let url = format!("http://{}/sign", listener.local_addr().expect("addr"));
+        let engine: std::sync::Arc<dyn Signer> = std::sync::Arc::new(
+            OpensslGostSigner::from_files(&keys.client_cert, &keys.client_key).expect("engine"),
+        );
+        let signed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        rt.spawn(crate::dev::signing_service::serve(
+            listener,
+            engine,
+            token.map(str::to_string),
+            signed.clone(),
+        ));
+        (rt, dir, keys, url, signed)
+    }
+
+    fn http_signer(url: &str, token: Option<&str>, keys: &crate::dev::keys::DevKeys) -> HttpSigner {
+        HttpSigner::new(
+            HttpSignerTarget {
+                url: url.to_string(),
+                token: token.map(str::to_string),
+                extra_roots: None,
+            },
+            true,
+            false,
+            std::time::Duration::from_secs(5),
+            &keys.client_cert,
+        )
+        .expect("signer")
+    }
+
+    #[test]
+    fn a_signing_service_signs_what_the_engine_verifies() {
+        let (_rt, _dir, keys, url, signed) = service(Some("s3cret"));
+        let s = http_signer(&url, Some("s3cret"), &keys);
+        let sig = s.sign(b"DIARYopenid").expect("signature");
+        assert_eq!(sig.len(), 64);
+        let cert = gost::read_certificate(&keys.client_cert).expect("cert");
+        let key = cert.public_key().expect("key");
+        assert!(gost::verify(&key, b"DIARYopenid", &sig).expect("verify"));
+        assert_eq!(signed.load(std::sync::atomic::Ordering::Relaxed), 1);
+        // Many logins at once: every one gets its signature.
+        let s = std::sync::Arc::new(s);
+        let threads: Vec<_> = (0..8)
+            .map(|i| {
+                let s = s.clone();
+                std::thread::spawn(move || s.sign(format!("login {i}").as_bytes()).is_ok())
+            })
+            .collect();
+        assert!(threads.into_iter().all(|t| t.join().unwrap_or(false)));
+    }
+
+    #[test]
+    fn a_refusing_or_absent_signing_service_is_an_error_not_a_panic() {
+        let (_rt, _dir, keys, url, _) = service(Some("s3cret"));
+        // Wrong token: 401, said without the token.
+        let e = http_signer(&url, Some("wrong"), &keys)
+            .sign(b"x")
+            .expect_err("refused");
+        assert!(e.to_string().contains("401"), "{e}");
+        assert!(!e.to_string().contains("wrong"), "{e}");
+        // Nobody listening.
+        let closed = format!(
+            "http://127.0.0.1:{}/sign",
+            crate::dev::ports::free_port().expect("port")
+        );
+        let e = http_signer(&closed, None, &keys)
+            .sign(b"x")
+            .expect_err("absent");
+        assert!(e.to_string().contains("cannot reach"), "{e}");
     }
 
     #[test]
