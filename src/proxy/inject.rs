@@ -367,13 +367,26 @@ fn splice(html: &[u8], snippet: &[u8], place: Place<'_>) -> Option<Vec<u8>> {
     let at = match place {
         Place::AfterBodyOpen => found.body_open_end.unwrap_or(found.head_end),
         Place::BeforeBodyClose => before_close(),
-        Place::After(marker) => {
-            let from = found.body_open_end.unwrap_or(0);
-            match find_ignore_case(&html[from..], marker.as_bytes()) {
-                Some(i) if !marker.is_empty() => from + i + marker.len(),
-                _ => before_close(),
+        Place::After(marker) if !marker.is_empty() => {
+            // The first occurrence in the markup itself: one inside a
+            // comment or a script would put the button where nobody sees it.
+            let mut from = found.body_open_end.unwrap_or(0);
+            loop {
+                match find_ignore_case(&html[from..], marker.as_bytes()) {
+                    Some(i)
+                        if found
+                            .hidden
+                            .iter()
+                            .any(|(a, b)| (*a..*b).contains(&(from + i))) =>
+                    {
+                        from += i + 1;
+                    }
+                    Some(i) => break from + i + marker.len(),
+                    None => break before_close(),
+                }
             }
         }
+        Place::After(_) => before_close(),
     };
     let at = at.min(html.len());
     let mut out = Vec::with_capacity(html.len() + snippet.len());
@@ -399,6 +412,9 @@ struct Found {
     /// the head's elements (so a `<meta charset>` stays within the first
     /// bytes), after a byte order mark.
     head_end: usize,
+    /// Byte ranges no reader sees as markup: comments and the text of
+    /// script-like elements.
+    hidden: Vec<(usize, usize)>,
 }
 
 const RAW_TEXT: [&[u8]; 8] = [
@@ -451,6 +467,7 @@ fn scan(b: &[u8]) -> Found {
                     None => b.len(),
                 }
             };
+            f.hidden.push((lt, end));
             if in_head {
                 f.head_end = end;
             }
@@ -483,6 +500,7 @@ fn scan(b: &[u8]) -> Found {
             let mut after = end;
             if let Some(raw) = RAW_TEXT.iter().find(|r| name.eq_ignore_ascii_case(r)) {
                 after = raw_text_end(b, end, raw);
+                f.hidden.push((end, after));
             } else if name.eq_ignore_ascii_case(b"plaintext") {
                 after = b.len();
             }
@@ -683,6 +701,37 @@ mod tests {
             Place::After("<nav>"),
         ));
         assert!(text(&out).ends_with("-->[B]</body></html>"));
+    }
+
+    #[test]
+    fn a_marker_in_a_comment_or_script_is_not_the_marker() {
+        let page = b"<html><body><!-- old: </form> --><script>var f = \"</form>\";</script><form action=/login></form><p>x</p></body></html>";
+        let out = changed(inject_html(
+            page,
+            Some("text/html"),
+            None,
+            "[B]",
+            Place::After("</form>"),
+        ));
+        assert!(
+            text(&out).contains("<form action=/login></form>[B]<p>x</p>"),
+            "{}",
+            text(&out)
+        );
+        // Only hidden occurrences: before </body>, as without a marker.
+        let page = b"<html><body><!-- </form> --><p>x</p></body></html>";
+        let out = changed(inject_html(
+            page,
+            Some("text/html"),
+            None,
+            "[B]",
+            Place::After("</form>"),
+        ));
+        assert!(
+            text(&out).ends_with("<p>x</p>[B]</body></html>"),
+            "{}",
+            text(&out)
+        );
     }
 
     #[test]
