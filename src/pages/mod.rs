@@ -73,16 +73,24 @@ impl Page {
                 escape(label)
             ));
         }
+        // Only a page about a problem asks the person to quote its code;
+        // «Вы вышли» or a choice of accounts is not a problem.
+        let footer = if self.status >= 400 {
+            format!(
+                "<footer>Код обращения: {}. Назовите его в поддержке, если проблема повторится.</footer>",
+                escape(request_id)
+            )
+        } else {
+            String::new()
+        };
         format!(
             "<!doctype html><html lang=\"ru\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
 <title>{title}</title><style>{STYLE}</style></head><body><main><div class=\"card\">\
 <h1>{title}</h1>{body}{extra}<div class=\"actions\">{actions}</div></div>\
-<footer>Код обращения: {rid}. Назовите его в поддержке, если проблема повторится.</footer>\
-</main></body></html>",
+{footer}</main></body></html>",
             title = escape(self.title),
             extra = self.extra,
-            rid = escape(request_id),
         )
     }
 }
