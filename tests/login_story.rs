@@ -661,6 +661,48 @@ async fn the_diarys_own_logout_link_ends_the_gateway_session_too() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_left_alone_on_a_school_computer_ends_by_itself() {
+    // A parent opens the diary at a school computer and walks away without
+    // «Выйти»: the next person must not find her diary open. Using the
+    // session keeps it alive; leaving it alone ends it.
+    let stack = Stack::start_with(support::Options {
+        config_extra: "\n[session]\nidle_seconds = 2\n".into(),
+        ..support::Options::default()
+    })
+    .await;
+    let b = Browser::new();
+    let page = b.login(&stack, "/grades", persons::SMIRNOV).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    // In use for longer than the idle timeout: still open.
+    for _ in 0..6 {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        assert_eq!(b.get(&stack.url("/grades")).await.status, 200);
+    }
+    // Left alone for longer than the timeout: sent to ESIA again.
+    tokio::time::sleep(std::time::Duration::from_millis(3200)).await;
+    let after = b.get(&stack.url("/grades")).await;
+    assert_eq!(after.status, 302, "{}", after.body);
+    assert!(
+        after
+            .location()
+            .is_some_and(|l| l.contains("/esia-gate/login")),
+        "{:?}",
+        after.location()
+    );
+    let scrape = stack.metrics().await;
+    assert_eq!(
+        counter(&scrape, "esia_gate_logins_total{outcome=\"idle_expired\"}"),
+        1.0
+    );
+    let log = stack.log_text();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("\"event\":\"logout\"") && l.contains("\"outcome\":\"idle\"")),
+        "audited:\n{log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_external_signing_command_signs_a_login_esia_accepts() {
     let mut stack = Stack::start().await;
     // Replace the in-process signer with the openssl command (as a region

@@ -349,6 +349,13 @@ pub struct Session {
     /// How long a started login may take (ESIA login + consent).
     #[serde(default = "default_login_ttl")]
     pub login_ttl_seconds: u64,
+    /// A session unused this long ends (0: only `ttl_seconds` ends it).
+    #[serde(default = "default_idle")]
+    pub idle_seconds: u64,
+}
+
+fn default_idle() -> u64 {
+    30 * 60
 }
 
 fn default_cookie() -> String {
@@ -367,6 +374,7 @@ impl Default for Session {
             cookie_name: default_cookie(),
             ttl_seconds: default_session_ttl(),
             login_ttl_seconds: default_login_ttl(),
+            idle_seconds: default_idle(),
         }
     }
 }

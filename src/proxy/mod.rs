@@ -42,7 +42,7 @@ use crate::config::{GATE_PREFIX, Resolved};
 use crate::esia::EsiaClient;
 use crate::identity::{Directory, LegacyLogin};
 use crate::pages;
-use crate::store::{SessionRecord, Store};
+use crate::store::{Idle, SessionRecord, Store};
 
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 
@@ -232,10 +232,53 @@ impl Gateway {
             return None;
         }
         match self.store.get_session(&id).await {
-            Ok(Some(record)) => Some(Current { id, record }),
+            Ok(Some(record)) => self.idle_check(Current { id, record }, request_id).await,
             Ok(None) => None,
             Err(e) => {
                 tracing::error!(request_id, error = %e, "session look-up failed");
+                None
+            }
+        }
+    }
+
+    /// End a session unused longer than `session.idle_seconds` (a parent
+    /// who walked away from a school computer without «Выйти»); note use of
+    /// a live one once a minute at most.
+    async fn idle_check(&self, mut current: Current, request_id: &str) -> Option<Current> {
+        let s = &self.cfg.settings.session;
+        let now = (self.clock)().timestamp();
+        match current.record.idle(now, s.idle_seconds) {
+            Idle::Fresh => Some(current),
+            Idle::Touch => {
+                current.record.last_seen = now;
+                let left = current
+                    .record
+                    .created_at
+                    .saturating_add(i64::try_from(s.ttl_seconds).unwrap_or(i64::MAX))
+                    .saturating_sub(now)
+                    .max(1);
+                let ttl = Duration::from_secs(u64::try_from(left).unwrap_or(1));
+                if let Err(e) = self
+                    .store
+                    .put_session(&current.id, &current.record, ttl)
+                    .await
+                {
+                    // The session still works; only its idle clock did not move.
+                    tracing::warn!(request_id, error = %e, "cannot note the session's use");
+                }
+                Some(current)
+            }
+            Idle::Expired => {
+                if let Err(e) = self.store.delete_session(&current.id).await {
+                    tracing::error!(request_id, error = %e, "cannot delete an idle session");
+                }
+                metrics::get()
+                    .logins
+                    .with_label_values(&["idle_expired"])
+                    .inc();
+                tracing::info!(target: "audit", event = "logout", request_id, outcome = "idle",
+                    login = %current.record.active.as_ref().map_or("-", |l| l.0.as_str()),
+                    oid = %current.record.oid.0);
                 None
             }
         }

@@ -57,6 +57,42 @@ pub struct SessionRecord {
     /// Why no account matched (a match outcome label), for the linking page.
     #[serde(default)]
     pub unmatched_reason: Option<String>,
+    /// Unix seconds of the last request seen with this session (0: none
+    /// since the login), kept to the minute; for the idle timeout.
+    #[serde(default)]
+    pub last_seen: i64,
+}
+
+/// What a request finds of its session's idleness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Idle {
+    /// Used recently enough; nothing to write.
+    Fresh,
+    /// Still alive, but `last_seen` should move (written once a minute at
+    /// most, so the hot path stays without a store write).
+    Touch,
+    /// Unused longer than the idle timeout: over.
+    Expired,
+}
+
+impl SessionRecord {
+    /// The session's idleness at `now` under an idle timeout of
+    /// `idle_seconds` (0: no idle timeout).
+    pub fn idle(&self, now: i64, idle_seconds: u64) -> Idle {
+        if idle_seconds == 0 {
+            return Idle::Fresh;
+        }
+        let idle = i64::try_from(idle_seconds).unwrap_or(i64::MAX);
+        let seen = self.last_seen.max(self.created_at);
+        let quiet = now.saturating_sub(seen);
+        if quiet > idle {
+            Idle::Expired
+        } else if quiet >= (idle / 4).min(60) {
+            Idle::Touch
+        } else {
+            Idle::Fresh
+        }
+    }
 }
 
 /// A login that was sent to ESIA and has not come back yet.
@@ -300,4 +336,39 @@ pub fn open_blocking(
                 ))
             })
     })
+}
+
+#[cfg(test)]
+mod idle_tests {
+    use super::*;
+
+    fn seen(created_at: i64, last_seen: i64) -> SessionRecord {
+        SessionRecord {
+            created_at,
+            last_seen,
+            ..SessionRecord::default()
+        }
+    }
+
+    #[test]
+    fn a_session_ends_after_the_idle_timeout_and_use_keeps_it() {
+        let idle = 1800;
+        // Just logged in: fresh, nothing to write.
+        assert_eq!(seen(1000, 0).idle(1000, idle), Idle::Fresh);
+        assert_eq!(seen(1000, 0).idle(1059, idle), Idle::Fresh);
+        // A minute on: its use is noted.
+        assert_eq!(seen(1000, 0).idle(1060, idle), Idle::Touch);
+        // Half an hour untouched: still alive at the second, over after it.
+        assert_eq!(seen(1000, 0).idle(2800, idle), Idle::Touch);
+        assert_eq!(seen(1000, 0).idle(2801, idle), Idle::Expired);
+        // Used at 2700: alive until 4500.
+        assert_eq!(seen(1000, 2700).idle(4500, idle), Idle::Touch);
+        assert_eq!(seen(1000, 2700).idle(4501, idle), Idle::Expired);
+        // No idle timeout configured.
+        assert_eq!(seen(1000, 0).idle(1_000_000, 0), Idle::Fresh);
+        // Short timeouts note use more often than once a minute.
+        assert_eq!(seen(1000, 0).idle(1001, 4), Idle::Touch);
+        // A clock that went back is not idleness.
+        assert_eq!(seen(1000, 0).idle(900, idle), Idle::Fresh);
+    }
 }
