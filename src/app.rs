@@ -295,6 +295,7 @@ pub fn run(r: Resolved, gateway: Gateway, opt: Option<Opt>) -> anyhow::Result<()
         "esia-gate listening"
     );
     notify_systemd_when_ready(r.settings.listen.admin);
+    watch_for_handover(server.watch_execution_phase());
     server.run(pingora::server::RunArgs::default());
     Ok(())
 }
@@ -378,6 +379,35 @@ fn sd_notify(socket: &std::ffi::OsStr, message: &[u8]) -> std::io::Result<usize>
         None => SocketAddr::from_pathname(std::path::Path::new(socket))?,
     };
     UnixDatagram::unbound()?.send_to_addr(message, &addr)
+}
+
+/// From the moment the listeners go to a new process, answers say
+/// `Connection: close`: browsers then open their next connection — to
+/// whichever process accepts it — instead of leaving an idle keep-alive
+/// connection the old process will close when it stops.
+fn watch_for_handover(
+    mut phases: tokio::sync::broadcast::Receiver<pingora::server::ExecutionPhase>,
+) {
+    use pingora::server::ExecutionPhase;
+    let spawned = std::thread::Builder::new()
+        .name("esia-gate-phase".into())
+        .spawn(move || {
+            loop {
+                match phases.blocking_recv() {
+                    Ok(
+                        ExecutionPhase::GracefulUpgradeTransferringFds
+                        | ExecutionPhase::GracefulUpgradeCloseTimeout
+                        | ExecutionPhase::GracefulTerminate
+                        | ExecutionPhase::ShutdownStarted,
+                    ) => crate::proxy::set_handing_over(),
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot watch for hand-overs; keep-alive stays on until shutdown");
+    }
 }
 
 /// Read ESIA's token certificates again (a key rotation); keep the old set

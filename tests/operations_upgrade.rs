@@ -76,6 +76,7 @@ struct Tally {
 /// GET `/grades` until told to stop; every answer must be a 200 from the
 /// diary.
 async fn read_grades(
+    keep_alive: bool,
     http: reqwest::Client,
     url: String,
     stop: Arc<AtomicBool>,
@@ -99,6 +100,10 @@ async fn read_grades(
                 .any(|k| format!("{e:?}").contains(k))
         {
             tally.retried.fetch_add(1, Ordering::Relaxed);
+            eprintln!(
+                "sent again (keep-alive: {keep_alive}, old process gone: {}): {e:?}",
+                old_gone.load(Ordering::Relaxed)
+            );
             result = send().await;
         }
         let problem = match result {
@@ -173,6 +178,7 @@ async fn upgrade_story(how: Handover) {
         .into_iter()
         .map(|keep_alive| {
             tokio::spawn(read_grades(
+                keep_alive,
                 client(&jar, keep_alive),
                 stack.url("/grades"),
                 stop.clone(),

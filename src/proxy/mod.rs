@@ -74,6 +74,18 @@ pub struct Gateway {
 }
 
 /// Per-request state shared by the hooks.
+static HANDING_OVER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The listeners are going (or have gone) to a new process, or this one is
+/// stopping: keep-alive ends with the next answer on each connection.
+pub fn set_handing_over() {
+    HANDING_OVER.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn handing_over() -> bool {
+    HANDING_OVER.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub struct Ctx {
     request_id: String,
     started: Instant,
@@ -548,7 +560,7 @@ impl ProxyHttp for Gateway {
         resp: &mut ResponseHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        if session.is_process_shutting_down() {
+        if session.is_process_shutting_down() || handing_over() {
             // Handing over to a new process: tell the client not to reuse
             // this connection, so its next request goes to the new one.
             resp.insert_header(http::header::CONNECTION, "close")?;
