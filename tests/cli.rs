@@ -65,6 +65,11 @@ fn mistakes_fail_with_the_key_named() {
             "esia.signer.url",
         ),
         (
+            "[directory]",
+            "[session]\ncookie_name = \"__Host-esia_gate_session\"\n\n[directory]",
+            "session.cookie_name",
+        ),
+        (
             "logout_path = \"/logout\"",
             "logout_path = \"logout\"",
             "upstream.logout_path",

@@ -651,6 +651,17 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
             "use letters, digits, `_` and `-` only".into(),
         ));
     }
+    // Browsers drop `__Host-`/`__Secure-` cookies that are not Secure, and
+    // the gateway marks cookies Secure only on https: on http every login
+    // would end in a loop.
+    if (cookie.starts_with("__Host-") || cookie.starts_with("__Secure-"))
+        && public_url.scheme() != "https"
+    {
+        return Err(bad(
+            "session.cookie_name",
+            format!("{cookie:?}: the __Host-/__Secure- prefixes need an https gateway.public_url"),
+        ));
+    }
     for (key, h) in [
         ("identity_headers.user", &settings.identity_headers.user),
         ("identity_headers.oid", &settings.identity_headers.oid),
@@ -841,6 +852,18 @@ csv = "data/accounts.csv"
         ))
         .expect("valid");
         assert!(r.secure_cookies);
+    }
+
+    #[test]
+    fn a_host_prefixed_cookie_needs_https() {
+        let host_cookie = "\n[session]\ncookie_name = \"__Host-esia_gate_session\"\n";
+        let https = GOOD.replace(
+            "public_url = \"http://127.0.0.1:8080\"",
+            "public_url = \"https://dnevnik.example.ru\"",
+        );
+        parse_str(&format!("{https}{host_cookie}")).expect("https: valid");
+        let e = parse_str(&format!("{GOOD}{host_cookie}")).expect_err("http: refused");
+        assert!(e.to_string().contains("session.cookie_name"), "{e}");
     }
 
     #[test]
