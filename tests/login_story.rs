@@ -802,25 +802,26 @@ async fn an_http_signing_service_signs_a_login_esia_accepts_and_its_outage_is_ex
     assert!(!log.contains("s3cret-token"), "the token in the log");
 }
 
+/// SIGHUP the gateway and wait until the reload counter `series` moved.
+async fn hup_and_wait(stack: &Stack, series: &str) {
+    let before = counter(&stack.metrics().await, series);
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &stack.gateway.id().to_string()])
+        .status()
+        .expect("kill -HUP");
+    assert!(status.success());
+    stack.wait_for_counter(series, before + 1.0).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn esias_token_certificate_rotates_on_sighup_and_a_bad_file_changes_nothing() {
     let stack = Stack::start().await;
-    let pid = stack.gateway.id().to_string();
-    let hup = || {
-        std::process::Command::new("kill")
-            .args(["-HUP", &pid])
-            .status()
-            .expect("kill -HUP")
-    };
     let cert = stack.dir.path().join("keys/esia.pem");
     let good = std::fs::read(&cert).expect("cert");
 
     // A broken file: refused, the old certificate stays, logins work.
     std::fs::write(&cert, b"not a certificate").expect("write");
-    hup();
-    stack
-        .wait_for_counter("esia_gate_trust_reloads_total{result=\"error\"}", 1.0)
-        .await;
+    hup_and_wait(&stack, "esia_gate_trust_reloads_total{result=\"error\"}").await;
     let page = Browser::new()
         .login(&stack, "/grades", persons::SMIRNOV)
         .await;
@@ -841,17 +842,7 @@ async fn esias_token_certificate_rotates_on_sighup_and_a_bad_file_changes_nothin
         .expect("openssl");
     assert!(status.status.success());
     std::fs::copy(other.with_extension("pem"), &cert).expect("copy");
-    let ok_before = counter(
-        &stack.metrics().await,
-        "esia_gate_trust_reloads_total{result=\"ok\"}",
-    );
-    hup();
-    stack
-        .wait_for_counter(
-            "esia_gate_trust_reloads_total{result=\"ok\"}",
-            ok_before + 1.0,
-        )
-        .await;
+    hup_and_wait(&stack, "esia_gate_trust_reloads_total{result=\"ok\"}").await;
     let page = Browser::new()
         .login(&stack, "/grades", persons::SMIRNOV)
         .await;
@@ -860,17 +851,7 @@ async fn esias_token_certificate_rotates_on_sighup_and_a_bad_file_changes_nothin
 
     // And back: the right certificate is picked up without a restart.
     std::fs::write(&cert, good).expect("write");
-    let ok_before = counter(
-        &stack.metrics().await,
-        "esia_gate_trust_reloads_total{result=\"ok\"}",
-    );
-    hup();
-    stack
-        .wait_for_counter(
-            "esia_gate_trust_reloads_total{result=\"ok\"}",
-            ok_before + 1.0,
-        )
-        .await;
+    hup_and_wait(&stack, "esia_gate_trust_reloads_total{result=\"ok\"}").await;
     let page = Browser::new()
         .login(&stack, "/grades", persons::SMIRNOV)
         .await;
