@@ -294,6 +294,9 @@ pub fn run(r: Resolved, gateway: Gateway, opt: Option<Opt>) -> anyhow::Result<()
         upgrade_sock = %upgrade_sock.display(),
         "esia-gate listening"
     );
+    for a in crate::config::advice(&r) {
+        tracing::warn!(advice = %a, "configuration worth a second look");
+    }
     notify_systemd_when_ready(r.settings.listen.admin);
     watch_for_handover(server.watch_execution_phase());
     server.run(pingora::server::RunArgs::default());

@@ -30,6 +30,33 @@ fn a_valid_configuration_passes() {
     let (ok, out) = check(&path);
     assert!(ok, "{out}");
     assert!(out.contains("OK"), "{out}");
+    assert!(
+        !out.contains("note:"),
+        "the demo needs no second look: {out}"
+    );
+}
+
+#[test]
+fn a_valid_but_risky_configuration_passes_with_notes_naming_the_key() {
+    let (_dir, path, text) = prepared();
+    let risky = text
+        .replace("logout_path = \"/logout\"\n", "")
+        .replace("[session]\n", "[session]\nidle_seconds = 0\n");
+    let risky = if risky.contains("idle_seconds") {
+        risky
+    } else {
+        format!("{risky}\n[session]\nidle_seconds = 0\n")
+    };
+    std::fs::write(&path, risky).expect("write");
+    let (ok, out) = check(&path);
+    assert!(ok, "notes are not errors: {out}");
+    for key in ["upstream.logout_path", "session.idle_seconds"] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("note: ") && l.contains(key)),
+            "{key}: {out}"
+        );
+    }
 }
 
 #[test]

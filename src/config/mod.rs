@@ -734,6 +734,43 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
 }
 
 /// Check that every file the configuration names exists and is readable.
+/// Valid settings that still deserve an operator's second look, each
+/// naming its key: `esia-gate check` prints them, `run` logs them.
+pub fn advice(r: &Resolved) -> Vec<String> {
+    let s = &r.settings;
+    let mut out = Vec::new();
+    if s.upstream.logout_path.is_none() {
+        out.push(
+            "upstream.logout_path is not set: the diary's own «Выйти» ends only the diary's \
+             session, not the gateway's (a shared computer stays logged in)"
+                .to_string(),
+        );
+    }
+    if s.upstream.session_cookie.is_none() {
+        out.push(
+            "upstream.session_cookie is not set: logout cannot clear the diary's own cookie, and \
+             a policy cannot recognise password sessions"
+                .to_string(),
+        );
+    }
+    if s.session.idle_seconds == 0 {
+        out.push(format!(
+            "session.idle_seconds = 0: an unused session stays open for session.ttl_seconds ({} s)",
+            s.session.ttl_seconds
+        ));
+    }
+    if r.secure_cookies
+        && !s.session.cookie_name.starts_with("__Host-")
+        && !s.session.cookie_name.starts_with("__Secure-")
+    {
+        out.push(format!(
+            "session.cookie_name: behind https \"__Host-{}\" keeps other subdomains from setting it",
+            s.session.cookie_name
+        ));
+    }
+    out
+}
+
 pub fn check_files(r: &Resolved) -> Result<(), ConfigError> {
     let s = &r.settings;
     let mut files = Vec::new();
