@@ -25,6 +25,35 @@ use crate::proxy::{Clock, Gateway};
 
 /// Everything that can fail at start fails here, with the key or file named.
 pub fn build_gateway(r: Resolved, clock: Clock) -> anyhow::Result<Gateway> {
+    let store = crate::store::open_blocking(&r.settings.store, &r.base_dir).context("store")?;
+    build_with_store(r, clock, store)
+}
+
+/// What `esia-gate check` does: build everything a start would, and say
+/// what deserves a second look. A store file held by the running gateway is
+/// not an error here (checking a new file before a reload is the point).
+pub fn check_gateway(r: Resolved, clock: Clock) -> anyhow::Result<Vec<String>> {
+    let mut notes = crate::config::advice(&r);
+    let store: Arc<dyn crate::store::Store> =
+        match crate::store::open_blocking(&r.settings.store, &r.base_dir) {
+            Ok(s) => s,
+            Err(crate::store::StoreError::InUse(why)) => {
+                notes.push(format!(
+                    "store: {why}; not opened by check, the rest is checked"
+                ));
+                Arc::new(crate::store::MemoryStore::default())
+            }
+            Err(e) => return Err(anyhow::Error::from(e).context("store")),
+        };
+    build_with_store(r, clock, store)?;
+    Ok(notes)
+}
+
+fn build_with_store(
+    r: Resolved,
+    clock: Clock,
+    store: Arc<dyn crate::store::Store>,
+) -> anyhow::Result<Gateway> {
     crate::config::check_files(&r)?;
     let s = &r.settings;
     let way = esia_way(&r)?;
@@ -69,7 +98,6 @@ pub fn build_gateway(r: Resolved, clock: Clock) -> anyhow::Result<Gateway> {
         s.identity_headers.assertion_ttl_seconds,
     )
     .map_err(|e| anyhow::anyhow!("identity_headers.assertion_key: {e}"))?;
-    let store = crate::store::open_blocking(&s.store, &r.base_dir).context("store")?;
     let policy: PolicySlot = Arc::new(ArcSwapOption::empty());
     if let Some(ps) = &s.policy {
         let path = r.path(&ps.file);

@@ -105,18 +105,16 @@ fn main() -> ExitCode {
         Command::Check { config } => {
             // Without an audit file nothing here can fail.
             let _ = init_logs("warn", "text", None);
-            let mut advice = Vec::new();
             match config::load(&config)
                 .map_err(anyhow::Error::from)
                 .and_then(|r| {
                     engine.map_err(anyhow::Error::from)?;
-                    advice = config::advice(&r);
-                    app::build_gateway(r, app::system_clock())
+                    app::check_gateway(r, app::system_clock())
                 }) {
-                Ok(_) => {
+                Ok(notes) => {
                     println!("{}: OK", config.display());
-                    for a in advice {
-                        println!("note: {a}");
+                    for n in notes {
+                        println!("note: {n}");
                     }
                     ExitCode::SUCCESS
                 }

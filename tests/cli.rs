@@ -37,6 +37,22 @@ fn a_valid_configuration_passes() {
 }
 
 #[test]
+fn a_new_file_is_checked_while_the_gateway_holds_its_store() {
+    // An operator checks an edited file before `systemctl reload`: the
+    // running gateway holds the embedded store's file, and that is fine.
+    let (dir, path, _) = prepared();
+    let held = redb::Database::create(dir.path().join("esia-gate.redb")).expect("hold the store");
+    let (ok, out) = check(&path);
+    assert!(ok, "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("note: store:") && l.contains("already open")),
+        "{out}"
+    );
+    drop(held);
+}
+
+#[test]
 fn a_valid_but_risky_configuration_passes_with_notes_naming_the_key() {
     let (_dir, path, text) = prepared();
     let risky = text

@@ -90,7 +90,7 @@ impl EmbeddedStore {
             })?;
         }
         let db = Database::create(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::Unavailable(format!(
+            redb::DatabaseError::DatabaseAlreadyOpen => StoreError::InUse(format!(
                 "the embedded store {} is already open (another esia-gate process uses it)",
                 path.display()
             )),

@@ -192,6 +192,10 @@ pub enum StoreError {
     AlreadyLinked,
     #[error("store data is corrupt: {0}")]
     Corrupt(String),
+    /// The embedded store's file is held by another process (a running
+    /// gateway): fine for `esia-gate check`, fatal for a second gateway.
+    #[error("store in use: {0}")]
+    InUse(String),
 }
 
 #[async_trait]
