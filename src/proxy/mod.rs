@@ -73,7 +73,6 @@ pub struct Gateway {
     clock: Clock,
 }
 
-/// Per-request state shared by the hooks.
 static HANDING_OVER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The listeners are going (or have gone) to a new process, or this one is
@@ -86,6 +85,7 @@ fn handing_over() -> bool {
     HANDING_OVER.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// Per-request state shared by the hooks.
 pub struct Ctx {
     request_id: String,
     started: Instant,
