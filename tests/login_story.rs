@@ -586,24 +586,8 @@ async fn logout_ends_the_session_the_diary_cookie_and_goes_through_esia() {
         )),
         "{to_esia}"
     );
-    let cleared: Vec<String> = out
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok().map(str::to_string))
-        .collect();
-    assert!(
-        cleared
-            .iter()
-            .any(|c| c.starts_with("esia_gate_session=;") && c.contains("Max-Age=0")),
-        "{cleared:?}"
-    );
-    assert!(
-        cleared
-            .iter()
-            .any(|c| c.starts_with("DIARYSESSID=;") && c.contains("Max-Age=0")),
-        "{cleared:?}"
-    );
+    assert_cookie_cleared(&out, "esia_gate_session");
+    assert_cookie_cleared(&out, "DIARYSESSID");
     let back = b.follow(&to_esia).await;
     assert_eq!(back.status, 200);
     assert!(back.url.ends_with("/esia-gate/logged-out"), "{}", back.url);
@@ -614,6 +598,22 @@ async fn logout_ends_the_session_the_diary_cookie_and_goes_through_esia() {
     assert_eq!(
         counter(&scrape, "esia_gate_logins_total{outcome=\"logout\"}"),
         1.0
+    );
+}
+
+/// The answer clears the cookie `name` (empty value, `Max-Age=0`).
+fn assert_cookie_cleared(out: &support::Answer, name: &str) {
+    let cleared: Vec<&str> = out
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    assert!(
+        cleared
+            .iter()
+            .any(|c| c.starts_with(&format!("{name}=;")) && c.contains("Max-Age=0")),
+        "{name} not cleared: {cleared:?}"
     );
 }
 
@@ -632,18 +632,7 @@ async fn the_diarys_own_logout_link_ends_the_gateway_session_too() {
         to_esia.starts_with(&format!("{}/idp/ext/Logout?", stack.esia_url)),
         "the diary's redirect goes on through ESIA's logout: {to_esia}"
     );
-    let cleared: Vec<String> = out
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok().map(str::to_string))
-        .collect();
-    assert!(
-        cleared
-            .iter()
-            .any(|c| c.starts_with("esia_gate_session=;") && c.contains("Max-Age=0")),
-        "{cleared:?}"
-    );
+    assert_cookie_cleared(&out, "esia_gate_session");
     let back = b.follow(&to_esia).await;
     assert!(back.body.contains("Вы вышли из дневника"), "{}", back.body);
     assert_eq!(b.get(&stack.url("/grades")).await.status, 302);

@@ -158,21 +158,9 @@ impl EsiaClient {
             Some(serde_json::Value::Number(n)) => n.to_string(),
             _ => return Err(EsiaError::Token(token::TokenError::MissingClaim("sub"))),
         };
-        let resp = self
-            .http
-            .get(&b.userinfo_url)
-            .bearer_auth(&answer.access_token)
-            .send()
-            .await
-            .map_err(|e| Self::send_error("prns", e))?;
-        let status = resp.status();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| Self::send_error("prns", e))?;
-        if !status.is_success() {
-            return Err(protocol_error("prns", status.as_u16(), &body));
-        }
+        let body = self
+            .person_body(&b.userinfo_url, &answer.access_token)
+            .await?;
         let v: serde_json::Value =
             serde_json::from_slice(&body).map_err(|e| EsiaError::BadAnswer {
                 endpoint: "prns",

@@ -278,6 +278,31 @@ impl EsiaClient {
         self.exchange("/aas/oauth2/v3/te", &form, &state).await
     }
 
+    /// GET a person endpoint (ESIA's `/rs/prns/{oid}` or a broker's
+    /// userinfo) with the access token; the body of a 2xx answer.
+    pub(super) async fn person_body(
+        &self,
+        url: &str,
+        access_token: &str,
+    ) -> Result<bytes::Bytes, EsiaError> {
+        let resp = self
+            .http
+            .get(url)
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .map_err(|e| Self::send_error("prns", e))?;
+        let status = resp.status();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| Self::send_error("prns", e))?;
+        if !status.is_success() {
+            return Err(protocol_error("prns", status.as_u16(), &body));
+        }
+        Ok(body)
+    }
+
     /// Post a token request, check the answer and its tokens, fetch the
     /// person: the part v3 and the legacy endpoint share.
     pub(super) async fn exchange(
@@ -324,21 +349,9 @@ impl EsiaClient {
         access_token: &str,
         confirmed_by_id_token: bool,
     ) -> Result<Person, EsiaError> {
-        let resp = self
-            .http
-            .get(self.endpoint(&format!("/rs/prns/{oid}")))
-            .bearer_auth(access_token)
-            .send()
-            .await
-            .map_err(|e| Self::send_error("prns", e))?;
-        let status = resp.status();
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| Self::send_error("prns", e))?;
-        if !status.is_success() {
-            return Err(protocol_error("prns", status.as_u16(), &body));
-        }
+        let body = self
+            .person_body(&self.endpoint(&format!("/rs/prns/{oid}")), access_token)
+            .await?;
         let a: PersonAnswer = serde_json::from_slice(&body).map_err(|e| EsiaError::BadAnswer {
             endpoint: "prns",
             reason: e.to_string(),
