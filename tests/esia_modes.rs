@@ -59,7 +59,7 @@ async fn a_region_switches_to_a_broker_by_configuration_alone() {
     );
 
     // Logout goes through the broker's logout back to the gateway.
-    let out = b.get(&stack.url("/esia-gate/logout")).await;
+    let out = b.logout(&stack.url("/esia-gate/logout")).await;
     let to = out.location().expect("logout");
     assert!(
         to.starts_with(&format!("{}/broker/logout?", stack.esia_url)),

@@ -576,7 +576,21 @@ async fn logout_ends_the_session_the_diary_cookie_and_goes_through_esia() {
     let b = Browser::new();
     let page = b.login(&stack, "/grades", persons::SMIRNOV).await;
     assert_eq!(page.status, 200);
-    let out = b.get(&stack.url("/esia-gate/logout")).await;
+    // Another site cannot log the person out: a link or an image (GET)
+    // only shows the «Выйти?» page, and a form posted without the
+    // session's token changes nothing.
+    let forged = b.get(&stack.url("/esia-gate/logout")).await;
+    assert_eq!(forged.status, 200, "{}", forged.body);
+    assert!(forged.headers.get("set-cookie").is_none());
+    for csrf in ["", "forged"] {
+        let forged = b
+            .post_form(&stack.url("/esia-gate/logout"), &[("csrf", csrf)])
+            .await;
+        assert_eq!(forged.status, 200, "{}", forged.body);
+        assert!(forged.headers.get("set-cookie").is_none());
+    }
+    assert_eq!(b.get(&stack.url("/grades")).await.status, 200, "still in");
+    let out = b.logout(&stack.url("/esia-gate/logout")).await;
     assert_eq!(out.status, 302);
     let to_esia = out.location().expect("ESIA logout");
     assert!(

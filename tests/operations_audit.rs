@@ -81,7 +81,7 @@ async fn every_authentication_event_is_one_json_line_without_secrets() {
         .await;
     let back = refusing.decide(&stack, &request, "deny").await;
     refusing.follow(&back).await;
-    let out = ivanova.get(&stack.url("/esia-gate/logout")).await;
+    let out = ivanova.logout(&stack.url("/esia-gate/logout")).await;
     assert_eq!(out.status, 302);
 
     let lines = audit_lines(&stack);

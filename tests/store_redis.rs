@@ -118,7 +118,7 @@ async fn a_login_started_on_one_instance_finishes_on_another_and_logout_is_share
     }
 
     // Logout on B (the browser's copy of the cookie goes; we keep ours).
-    let out = browser.get(&b.url("/esia-gate/logout")).await;
+    let out = browser.logout(&b.url("/esia-gate/logout")).await;
     assert_eq!(out.status, 302, "{}", out.body);
     let (status, _) = get_with_cookie(&client, &b.url("/grades"), &cookie).await;
     assert_eq!(status, 302, "B ends the session at once");

@@ -55,6 +55,35 @@ fn presented(value: &str) -> Option<String> {
     None
 }
 
+/// Whether a `Host` header names this machine's loopback (`localhost`,
+/// `127.x.x.x`, `[::1]`, with or without a port). Without a token the
+/// admin listener answers only such requests: a web page whose own name
+/// resolves to 127.0.0.1 (DNS rebinding) sends its own name as `Host`, and
+/// must not read the schools' reports through a person's browser.
+pub fn loopback_host(host: Option<&str>) -> bool {
+    let Some(host) = host.map(str::trim).filter(|h| !h.is_empty()) else {
+        return false;
+    };
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((ip, port)) if port.is_empty() || port.starts_with(':') => ip,
+            _ => return false,
+        }
+    } else {
+        match host.rsplit_once(':') {
+            Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) => name,
+            Some(_) => return false,
+            None => host,
+        }
+    };
+    let name = name.trim_end_matches('.');
+    if name.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    name.parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+}
+
 /// The challenge of a 401: Basic so that a browser asks for it.
 pub const CHALLENGE: &str = "Basic realm=\"esia-gate admin\", charset=\"UTF-8\"";
 
@@ -77,6 +106,37 @@ mod tests {
         assert!(t.allows(&headers(&format!("bearer  {TOKEN}"))));
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("school:{TOKEN}"));
         assert!(t.allows(&headers(&format!("Basic {basic}"))));
+    }
+
+    #[test]
+    fn only_loopback_names_pass_without_a_token() {
+        for ok in [
+            "localhost",
+            "localhost:9190",
+            "LOCALHOST.",
+            "127.0.0.1",
+            "127.0.0.1:9190",
+            "127.1.2.3:80",
+            "[::1]",
+            "[::1]:9190",
+        ] {
+            assert!(loopback_host(Some(ok)), "{ok}");
+        }
+        for bad in [
+            "",
+            "evil.example",
+            "evil.example:9190",
+            "127.0.0.1.evil.example",
+            "localhost.evil.example",
+            "10.0.0.1:9190",
+            "[::2]:9190",
+            "[::1]x",
+            "localhost:80:80",
+            "0.0.0.0:9190",
+        ] {
+            assert!(!loopback_host(Some(bad)), "{bad}");
+        }
+        assert!(!loopback_host(None));
     }
 
     #[test]

@@ -32,6 +32,13 @@ pub struct Metrics {
     pub links: IntCounterVec,
     /// Policy decisions by action, route class and mode (`enforce`, `shadow`).
     pub policy_decisions: IntCounterVec,
+    /// Submissions of the diary's own login form under a policy, by result:
+    /// `succeeded`/`failed` by the diary's success rule, or why it was
+    /// refused (`content_type`, `repeated_field`, `too_large`, `unreadable`).
+    pub login_forms: IntCounterVec,
+    /// Diary requests with a diary cookie the gateway could not attribute,
+    /// by reason (`unknown`, `ambiguous`, `store_error`).
+    pub unattributed: IntCounterVec,
     /// Policy file loads by result (`ok`, `error`).
     pub policy_reloads: IntCounterVec,
     /// ESIA trusted certificate reloads by result (`ok`, `error`).
@@ -217,6 +224,16 @@ impl Metrics {
             "Policy decisions by action, route class, mode (enforce or shadow) and role.",
             &["action", "route", "mode", "role"],
         );
+        let login_forms = counter(
+            "esia_gate_login_forms_total",
+            "Submissions of the diary's login form under a policy, by result.",
+            &["result"],
+        );
+        let unattributed = counter(
+            "esia_gate_unattributed_requests_total",
+            "Diary requests with a diary session cookie the gateway could not attribute, by reason.",
+            &["reason"],
+        );
         let policy_reloads = counter(
             "esia_gate_policy_reloads_total",
             "Policy file loads by result.",
@@ -312,6 +329,8 @@ impl Metrics {
             registry,
             links,
             policy_decisions,
+            login_forms,
+            unattributed,
             policy_reloads,
             trust_reloads,
             policy_info,

@@ -100,6 +100,19 @@ impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let path = session.req_header().uri.path().to_string();
         let query = session.req_header().uri.query().map(str::to_string);
+        let host = session
+            .req_header()
+            .headers
+            .get(http::header::HOST)
+            .and_then(|v| v.to_str().ok())
+            .or_else(|| session.req_header().uri.host());
+        if path != "/healthz" && self.token.is_none() && !access::loopback_host(host) {
+            return reply(
+                403,
+                "text/plain; charset=utf-8",
+                b"this admin listener answers only requests for localhost (set [admin] token_file to reach it by another name)\n".to_vec(),
+            );
+        }
         if path != "/healthz"
             && let Some(token) = &self.token
             && !token.allows(&session.req_header().headers)

@@ -88,11 +88,25 @@ pub struct Upstream {
     /// gateway learns password sessions by.
     #[serde(default)]
     pub session_cookie: Option<String>,
-    /// The diary's own «Выйти» (a path such as `/logout`): when a person
-    /// with a gateway session follows it, the gateway session ends too and
-    /// the diary's redirect goes on through ESIA's logout.
+    /// The diary's own «Выйти» (a path such as `/logout`, or with a query
+    /// such as `/index.php?modfunc=logout`): when a person with a gateway
+    /// session follows it, the gateway session ends too and the diary's
+    /// redirect goes on through ESIA's logout.
     #[serde(default)]
     pub logout_path: Option<String>,
+    /// How long the diary keeps a session (seconds): a password session
+    /// the gateway saw log in is remembered this long, in the store.
+    #[serde(default = "default_diary_session_lifetime")]
+    pub session_lifetime_seconds: u64,
+    /// What tells a successful login at the diary's form
+    /// (`redirect:/path`, `status:NNN`, `cookie:NAME`); default: the rule
+    /// of `[diary_login]`, else a new `session_cookie`.
+    #[serde(default)]
+    pub login_success: Option<String>,
+}
+
+fn default_diary_session_lifetime() -> u64 {
+    24 * 3600
 }
 
 fn default_upstream_connect_timeout() -> u64 {
@@ -432,6 +446,11 @@ pub struct Resolved {
     pub secure_cookies: bool,
     /// How a diary login is recognised, when manual linking is on.
     pub success_rule: Option<linking::SuccessRule>,
+    /// How a login at the diary's own form is recognised as successful,
+    /// before its session is learned (`upstream.login_success`, else the
+    /// linking rule, else a new session cookie); `None` without a session
+    /// cookie.
+    pub login_rule: Option<linking::SuccessRule>,
     /// Directory of the configuration file: relative paths are resolved
     /// against it.
     pub base_dir: PathBuf,
@@ -719,6 +738,40 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
             ));
         }
     }
+    let login_rule = match (
+        &settings.upstream.login_success,
+        &settings.upstream.session_cookie,
+    ) {
+        (Some(r), Some(_)) => {
+            Some(linking::SuccessRule::parse(r).map_err(|m| bad("upstream.login_success", m))?)
+        }
+        (Some(_), None) => {
+            return Err(bad(
+                "upstream.login_success",
+                "needs upstream.session_cookie: the session a successful login earns".into(),
+            ));
+        }
+        (None, Some(cookie)) => Some(
+            success_rule
+                .clone()
+                .unwrap_or_else(|| linking::SuccessRule::Cookie(cookie.clone())),
+        ),
+        (None, None) => None,
+    };
+    if settings.policy.is_some() && settings.upstream.session_cookie.is_none() {
+        return Err(bad(
+            "upstream.session_cookie",
+            "required with a [policy]: without the diary's session cookie the gateway cannot \
+             tell a password session from an anonymous visitor"
+                .into(),
+        ));
+    }
+    if settings.upstream.session_lifetime_seconds == 0 {
+        return Err(bad(
+            "upstream.session_lifetime_seconds",
+            "must be above zero (the diary's own session lifetime, in seconds)".into(),
+        ));
+    }
     let secure_cookies = public_url.scheme() == "https";
     Ok(Resolved {
         settings,
@@ -729,6 +782,7 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
         redirect_uri,
         secure_cookies,
         success_rule,
+        login_rule,
         base_dir,
     })
 }

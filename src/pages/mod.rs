@@ -103,6 +103,7 @@ pub fn account_bar(
     child: Option<&str>,
     accounts: bool,
     children: bool,
+    csrf: &str,
 ) -> String {
     let mut links = Vec::new();
     if accounts {
@@ -115,8 +116,13 @@ pub fn account_bar(
             "<a href=\"{GATE_PREFIX}/children\" style=\"color:#fff\">Выбрать ребёнка</a>"
         ));
     }
+    // Logging out changes state: a form with the session's token, so that
+    // no other site can log a person out with a link or an image.
     links.push(format!(
-        "<a href=\"{GATE_PREFIX}/logout\" style=\"color:#fff\">Выйти</a>"
+        "<form method=\"post\" action=\"{GATE_PREFIX}/logout\" style=\"display:inline;margin:0\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{}\"><button type=\"submit\" style=\"background:none;\
+border:0;padding:0;color:#fff;font:inherit;text-decoration:underline;cursor:pointer\">Выйти</button></form>",
+        escape(csrf)
     ));
     let child = child
         .map(|c| format!(", дневник: <b>{}</b>", escape(c)))
@@ -319,6 +325,26 @@ pub fn not_found() -> Page {
         title: "Страница не найдена",
         paragraphs: vec!["Такой страницы нет. Проверьте адрес или вернитесь на главную.".into()],
         extra: String::new(),
+        actions: vec![home()],
+    }
+}
+
+/// «Выйти?»: logging out is a POST carrying the session's token; a link
+/// (the confirmation page's own, or a stale bookmark) lands here.
+pub fn logout_confirm(csrf: &str) -> Page {
+    Page {
+        status: 200,
+        title: "Выйти из дневника?",
+        paragraphs: vec![
+            "Вы выйдете из электронного дневника и из Госуслуг на этом устройстве. На чужом или \
+школьном компьютере выходите всегда."
+                .into(),
+        ],
+        extra: format!(
+            "<form method=\"post\" action=\"{GATE_PREFIX}/logout\"><input type=\"hidden\" \
+name=\"csrf\" value=\"{}\"><button class=\"primary\" type=\"submit\">Выйти</button></form>",
+            escape(csrf)
+        ),
         actions: vec![home()],
     }
 }

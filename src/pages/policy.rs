@@ -80,3 +80,29 @@ pub fn confirm_account() -> Page {
         actions: vec![("/esia-gate/logout".into(), "Выйти и войти снова")],
     }
 }
+
+/// A diary form the gateway cannot read unambiguously (a field sent twice,
+/// an unusual encoding) or that is too large: it was not passed on.
+pub fn form_refused(too_large: bool) -> Page {
+    Page {
+        status: if too_large { 413 } else { 400 },
+        title: "Форма не отправлена",
+        paragraphs: vec![
+            if too_large {
+                "Форма оказалась слишком большой, и мы не передали её в дневник.".into()
+            } else {
+                "Форма пришла в необычном виде (например, одно и то же поле дважды), и мы не \
+передали её в дневник, чтобы не впустить никого под чужим именем."
+                    .into()
+            },
+            "Откройте страницу входа заново и заполните форму ещё раз. Если вы пользуетесь \
+расширением браузера, которое заполняет формы само, попробуйте без него."
+                .into(),
+        ],
+        extra: String::new(),
+        actions: vec![
+            ("/".into(), "На главную страницу дневника"),
+            (crate::pages::login_href("/"), "Войти через Госуслуги"),
+        ],
+    }
+}

@@ -37,6 +37,11 @@ pub enum SessionKind {
     /// The diary's own cookie, from a login the gateway saw at the diary's
     /// login form.
     Password,
+    /// A diary cookie the gateway does not know (never learned, expired,
+    /// learned by another gateway that forgot it, sent twice with different
+    /// values): it cannot say whose session it is, so it gets the strictest
+    /// treatment the stage in force allows.
+    Unattributed,
     /// Neither.
     Anonymous,
 }
@@ -46,6 +51,7 @@ impl SessionKind {
         match self {
             Self::Esia { .. } => "esia",
             Self::Password => "password",
+            Self::Unattributed => "unattributed",
             Self::Anonymous => "anonymous",
         }
     }
@@ -70,6 +76,10 @@ pub enum Action {
     /// Send the visitor to ESIA login (a redirect for navigation, `401` for
     /// API calls).
     Login,
+    /// Send the visitor to the diary's own login page (`href`) without the
+    /// diary cookie the gateway could not attribute: a password login there
+    /// is seen, so the session becomes known.
+    Relogin { href: String },
     /// A submission of the diary's login form that must not reach the diary:
     /// answer with the page that explains that this account logs in through
     /// ESIA, with the ESIA button.
@@ -88,6 +98,7 @@ impl Action {
             Self::Hide { .. } => "hide",
             Self::Rewrite { .. } => "rewrite",
             Self::Login => "login",
+            Self::Relogin { .. } => "relogin",
             Self::DenyPasswordLogin => "deny_password_login",
             Self::ConfirmAccount => "confirm_account",
         }
@@ -126,6 +137,16 @@ pub enum Reason {
     AnonymousToEsia,
     /// An anonymous visitor, let through to the diary.
     AnonymousAllowed,
+    /// A diary cookie the gateway cannot attribute, given what the
+    /// strictest role's password session gets.
+    UnattributedStrictest,
+    /// A diary cookie the gateway cannot attribute, where some role must log
+    /// in again and some role may still use a password: sent to the diary's
+    /// login page.
+    UnattributedRelogin,
+    /// A diary cookie the gateway cannot attribute, where no role may use a
+    /// password: sent to ESIA.
+    UnattributedToEsia,
 }
 
 impl Reason {
@@ -145,6 +166,9 @@ impl Reason {
             Self::PasswordLoginDenied => "password_login_denied",
             Self::AnonymousToEsia => "anonymous_to_esia",
             Self::AnonymousAllowed => "anonymous_allowed",
+            Self::UnattributedStrictest => "unattributed_strictest",
+            Self::UnattributedRelogin => "unattributed_relogin",
+            Self::UnattributedToEsia => "unattributed_to_esia",
         }
     }
 }
@@ -185,6 +209,15 @@ impl fmt::Display for Reason {
             Self::AnonymousAllowed => {
                 f.write_str("the stage lets anonymous visitors reach the diary")
             }
+            Self::UnattributedStrictest => f.write_str(
+                "a diary cookie the gateway did not see log in: it gets what the strictest role's password session gets",
+            ),
+            Self::UnattributedRelogin => f.write_str(
+                "a diary cookie the gateway did not see log in, where some role must log in again: sent to the diary's login page (without that cookie) so the gateway sees who logs in",
+            ),
+            Self::UnattributedToEsia => f.write_str(
+                "a diary cookie the gateway did not see log in, where no role may use a password: sent to ESIA",
+            ),
         }
     }
 }
@@ -247,9 +280,29 @@ pub fn evaluate(policy: &Policy, input: &Input) -> Outcome {
 }
 
 fn decide_among(policy: &Policy, input: &Input, consider: impl Fn(&Stage) -> bool) -> Decision {
+    match (input.session, input.role) {
+        (SessionKind::Unattributed, _) => unattributed(policy, input, &consider),
+        // Someone whose role the gateway does not know — a login the
+        // directory lacks, an ESIA account no longer in it — gets what the
+        // strictest role gets: an unknown role is never an exemption.
+        (SessionKind::Password | SessionKind::Esia { .. }, None) => {
+            strictest_role(policy, input, input.session, &consider)
+        }
+        _ => for_role(policy, input, input.role, &consider),
+    }
+}
+
+/// The decision for one role (or, for anonymous visitors, none): the stage
+/// in force for it decides.
+fn for_role(
+    policy: &Policy,
+    input: &Input,
+    role: Option<PolicyRole>,
+    consider: &impl Fn(&Stage) -> bool,
+) -> Decision {
     let not_esia = !matches!(input.session, SessionKind::Esia { .. });
     let button = input.route == RouteClass::LoginPage && not_esia;
-    match policy.stage_for(input.role, input.date, consider) {
+    match policy.stage_for(role, input.date, consider) {
         None => {
             let public = input.route == RouteClass::Public;
             Decision {
@@ -266,6 +319,93 @@ fn decide_among(policy: &Policy, input: &Input, consider: impl Fn(&Stage) -> boo
             }
         }
         Some(stage) => in_stage(policy, stage, input, button),
+    }
+}
+
+/// How far a decision keeps a request from the diary, to pick the strictest.
+fn strictness(a: &Action) -> u8 {
+    match a {
+        Action::Show => 0,
+        Action::Rewrite { .. } => 1,
+        Action::Hide { .. } | Action::ConfirmAccount => 2,
+        Action::Login | Action::Relogin { .. } | Action::DenyPasswordLogin => 3,
+    }
+}
+
+/// The strictest decision any role would get with a session of `kind`
+/// (the first such role's, in [`PolicyRole::ALL`] order, on a tie).
+fn strictest_role(
+    policy: &Policy,
+    input: &Input,
+    kind: SessionKind,
+    consider: &impl Fn(&Stage) -> bool,
+) -> Decision {
+    let as_kind = Input {
+        session: kind,
+        ..input.clone()
+    };
+    let mut best = for_role(policy, &as_kind, Some(PolicyRole::ALL[0]), consider);
+    for role in &PolicyRole::ALL[1..] {
+        let d = for_role(policy, &as_kind, Some(*role), consider);
+        if strictness(&d.action) > strictness(&best.action) {
+            best = d;
+        }
+    }
+    best
+}
+
+/// A diary cookie the gateway cannot attribute: at best someone's password
+/// session, at worst anybody's. It gets what the strictest role's password
+/// session gets; where that is "log in again", the diary's own login page
+/// when some role may still log in by password (so the gateway learns the
+/// session), ESIA otherwise.
+fn unattributed(policy: &Policy, input: &Input, consider: &impl Fn(&Stage) -> bool) -> Decision {
+    let strict = strictest_role(policy, input, SessionKind::Password, consider);
+    let anonymous = for_role(
+        policy,
+        &Input {
+            session: SessionKind::Anonymous,
+            ..input.clone()
+        },
+        None,
+        consider,
+    );
+    let must_log_in = match strict.action {
+        Action::Show => anonymous.action == Action::Login,
+        Action::Login => true,
+        _ => false,
+    };
+    if !must_log_in {
+        return Decision {
+            reason: Reason::UnattributedStrictest,
+            ..strict
+        };
+    }
+    let some_role_keeps_passwords = PolicyRole::ALL.into_iter().any(|r| {
+        policy
+            .stage_for(Some(r), input.date, consider)
+            .is_none_or(|s| s.password_login != PasswordLogin::Denied)
+    });
+    let base = if strict.action == Action::Login {
+        strict
+    } else {
+        anonymous
+    };
+    match policy.login_page_href() {
+        Some(href) if some_role_keeps_passwords => Decision {
+            action: Action::Relogin { href },
+            banner: None,
+            inject_esia_button: false,
+            reason: Reason::UnattributedRelogin,
+            ..base
+        },
+        _ => Decision {
+            action: Action::Login,
+            banner: None,
+            inject_esia_button: false,
+            reason: Reason::UnattributedToEsia,
+            ..base
+        },
     }
 }
 
@@ -312,7 +452,9 @@ fn in_stage(policy: &Policy, stage: &Stage, input: &Input, button: bool) -> Deci
                 show(Reason::EsiaSession, false, false)
             }
         }
-        (route, SessionKind::Password) => {
+        // An unattributed session is decided per role as a password session
+        // (see `unattributed`); it only reaches here through that.
+        (route, SessionKind::Password | SessionKind::Unattributed) => {
             if stage.password_login == PasswordLogin::Denied {
                 return other(Action::Login, Reason::PasswordSessionDenied);
             }
@@ -390,7 +532,7 @@ mod tests {
     ) -> Decision {
         let input = Input {
             date: d(date),
-            route: p.classify(method, path),
+            route: p.classify(&crate::policy::RouteRequest::get(method, path)),
             session,
             role,
             existing_user,
@@ -817,7 +959,7 @@ enforce = false
         let p = policy(SHADOW);
         let input = Input {
             date: d("2019-02-10"),
-            route: p.classify("GET", "/grades"),
+            route: p.classify(&crate::policy::RouteRequest::get("GET", "/grades")),
             session: SessionKind::Password,
             role: PARENT,
             existing_user: true,
@@ -876,7 +1018,8 @@ enforce = false
             Just(RouteClass::GradesApi),
             Just(RouteClass::LoginPage),
             Just(RouteClass::LoginSubmit {
-                login_field: "login".into()
+                login_field: "login".into(),
+                password_field: "password".into()
             }),
             Just(RouteClass::Public),
             Just(RouteClass::Default),
@@ -962,6 +1105,7 @@ enforce = false
             RouteClass::LoginPage,
             RouteClass::LoginSubmit {
                 login_field: "login".into(),
+                password_field: "password".into(),
             },
             RouteClass::Public,
             RouteClass::Default,

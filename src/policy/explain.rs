@@ -52,7 +52,8 @@ pub struct ExplainArgs {
     /// The ESIA account's level (for --session esia).
     #[arg(long, value_enum, default_value_t = TrustArg::Any)]
     pub trust: TrustArg,
-    /// The request path (a query string is ignored).
+    /// The request path, with its query string when the diary routes by it
+    /// (`/Modules.php?modname=Grades/StudentGrades.php`).
     #[arg(long)]
     pub path: String,
     /// The request method.
@@ -67,6 +68,8 @@ pub struct ExplainArgs {
 pub enum SessionArg {
     Esia,
     Password,
+    /// A diary cookie the gateway did not see log in (or no longer knows).
+    Unattributed,
     Anonymous,
 }
 
@@ -133,6 +136,7 @@ pub fn run(cmd: &PolicyCommand) -> Result<String, String> {
                     trusted: a.trust == TrustArg::Confirmed,
                 },
                 SessionArg::Password => SessionKind::Password,
+                SessionArg::Unattributed => SessionKind::Unattributed,
                 SessionArg::Anonymous => SessionKind::Anonymous,
             };
             Ok(explain(
@@ -193,7 +197,7 @@ pub fn explain(
     path: &str,
     existing_user: bool,
 ) -> String {
-    let route = policy.classify(method, path);
+    let route = policy.classify(&super::routes::RouteRequest::get(method, path));
     let input = Input {
         date,
         route: route.clone(),
@@ -216,6 +220,9 @@ pub fn explain(
         SessionKind::Esia { trusted: true } => "ESIA session, confirmed account",
         SessionKind::Esia { trusted: false } => "ESIA session, account not confirmed",
         SessionKind::Password => "password session",
+        SessionKind::Unattributed => {
+            "unattributed diary cookie (the gateway did not see its login)"
+        }
         SessionKind::Anonymous => "anonymous",
     };
     let _ = writeln!(
@@ -275,6 +282,9 @@ fn answer_text(d: &Decision) -> String {
             body.len()
         ),
         Action::Login => "sent to ESIA login (a redirect for pages, 401 for API calls)".to_string(),
+        Action::Relogin { href } => format!(
+            "sent to the diary's login page {href} with the unknown diary cookie cleared (a redirect for pages, 401 for API calls)"
+        ),
         Action::DenyPasswordLogin => {
             "the login form is not passed to the diary: a page says to log in through ESIA"
                 .to_string()

@@ -15,9 +15,10 @@ use toml::Spanned;
 
 use super::model::Rewrite as RewriteBody;
 use super::model::{
-    BUILTIN_CLASSES, ClosedPage, PasswordLogin, PathPattern, Policy, PolicyRole, RoleSet,
-    RouteClass, RouteRule, Stage, Trust, Visibility,
+    BUILTIN_CLASSES, ClosedPage, PasswordLogin, PathPattern, Policy, PolicyRole, QueryRule,
+    RoleSet, RouteClass, RouteRule, Stage, Trust, Visibility,
 };
+use super::routes::canonical_name;
 
 /// A policy file that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -117,7 +118,7 @@ struct RawPolicy {
     name: Spanned<String>,
     description: Option<String>,
     timezone: Spanned<String>,
-    #[serde(default)]
+    #[serde(default = "yes")]
     case_insensitive_paths: bool,
     esia_button_after: Option<Spanned<String>>,
     closed_grades: Option<RawClosed>,
@@ -127,6 +128,10 @@ struct RawPolicy {
     routes: Vec<Spanned<RawRoute>>,
     #[serde(default)]
     stages: Vec<Spanned<RawStage>>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Deserialize)]
@@ -153,7 +158,12 @@ struct RawRoute {
     #[serde(default)]
     methods: Vec<Spanned<String>>,
     paths: Spanned<Vec<Spanned<String>>>,
+    /// `name = "pattern"` or `name = ["pattern", ...]`: parameters (query
+    /// string or form body) that must match.
+    #[serde(default)]
+    query: BTreeMap<String, Spanned<toml::Value>>,
     login_field: Option<Spanned<String>>,
+    password_field: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -387,6 +397,14 @@ impl Checker<'_> {
             "login_submit" => match &raw.login_field {
                 Some(f) if !f.get_ref().trim().is_empty() => RouteClass::LoginSubmit {
                     login_field: f.get_ref().trim().to_string(),
+                    password_field: match &raw.password_field {
+                        Some(p) if p.get_ref().trim().is_empty() => {
+                            self.problem(p.span(), "`password_field` must not be empty");
+                            return None;
+                        }
+                        Some(p) => p.get_ref().trim().to_string(),
+                        None => "password".to_string(),
+                    },
                 },
                 Some(f) => {
                     self.problem(f.span(), "`login_field` must not be empty");
@@ -430,6 +448,15 @@ impl Checker<'_> {
             );
             ok = false;
         }
+        if let Some(f) = &raw.password_field
+            && !matches!(class, RouteClass::LoginSubmit { .. })
+        {
+            self.problem(
+                f.span(),
+                "`password_field` belongs only to routes of class `login_submit`",
+            );
+            ok = false;
+        }
         let mut methods = Vec::new();
         for m in &raw.methods {
             let up = m.get_ref().trim().to_ascii_uppercase();
@@ -454,10 +481,66 @@ impl Checker<'_> {
                 }
             }
         }
+        let mut query = Vec::new();
+        for (name, value) in &raw.query {
+            match self.query_rule(name, value, case_insensitive) {
+                Some(q) => query.push(q),
+                None => ok = false,
+            }
+        }
         ok.then_some(RouteRule {
             class,
             methods,
             paths,
+            query,
+        })
+    }
+
+    fn query_rule(
+        &mut self,
+        name: &str,
+        value: &Spanned<toml::Value>,
+        case_insensitive: bool,
+    ) -> Option<QueryRule> {
+        let texts: Vec<&str> = match value.get_ref() {
+            toml::Value::String(s) => vec![s.as_str()],
+            toml::Value::Array(a) if !a.is_empty() => {
+                let texts: Option<Vec<&str>> = a.iter().map(toml::Value::as_str).collect();
+                let Some(texts) = texts else {
+                    self.problem(
+                        value.span(),
+                        format!("query `{name}`: every pattern is a string"),
+                    );
+                    return None;
+                };
+                texts
+            }
+            _ => {
+                self.problem(
+                    value.span(),
+                    format!("query `{name}`: write a pattern or a list of patterns, e.g. {name} = \"Grades/*\""),
+                );
+                return None;
+            }
+        };
+        if name.trim().is_empty() {
+            self.problem(value.span(), "a query parameter name must not be empty");
+            return None;
+        }
+        let mut values = Vec::new();
+        for t in texts {
+            match PathPattern::parse_value(t, case_insensitive) {
+                Ok(p) => values.push(p),
+                Err(msg) => {
+                    self.problem(value.span(), format!("query `{name}`: {msg}"));
+                    return None;
+                }
+            }
+        }
+        Some(QueryRule {
+            name: canonical_name(name, case_insensitive),
+            source: name.to_string(),
+            values,
         })
     }
 
@@ -704,14 +787,24 @@ grades_html = "hide"
         assert_eq!(p.stages[0].roles, RoleSet::ALL);
         assert!(p.stages[0].enforce);
         assert_eq!(
-            p.classify("POST", "/login"),
+            p.classify(&crate::policy::RouteRequest::get("POST", "/login")),
             RouteClass::LoginSubmit {
-                login_field: "login".into()
+                login_field: "login".into(),
+                password_field: "password".into()
             }
         );
-        assert_eq!(p.classify("GET", "/grades/"), RouteClass::GradesHtml);
-        assert_eq!(p.classify("HEAD", "/grades"), RouteClass::GradesHtml);
-        assert_eq!(p.classify("POST", "/grades"), RouteClass::Default);
+        assert_eq!(
+            p.classify(&crate::policy::RouteRequest::get("GET", "/grades/")),
+            RouteClass::GradesHtml
+        );
+        assert_eq!(
+            p.classify(&crate::policy::RouteRequest::get("HEAD", "/grades")),
+            RouteClass::GradesHtml
+        );
+        assert_eq!(
+            p.classify(&crate::policy::RouteRequest::get("POST", "/grades")),
+            RouteClass::Default
+        );
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! policy: a region's dated rules (which routes are grades, the login form,
 //! the stages by date and role) and their pure evaluation. The file is read
 //! and checked in `load`, typed in `model`, decided in `eval` and printed
-//! for operators in `explain`. No clock and no I/O besides reading the file.
+//! for operators in `explain`; routes are matched in `routes`. No clock and no I/O besides reading the file.
 
 pub mod eval;
 pub mod explain;
 pub mod load;
 pub mod model;
+pub mod routes;
 
 pub use eval::{Action, Decision, Input, Outcome, Reason, SessionKind, decide, evaluate};
 pub use explain::main_policy;
@@ -14,3 +15,4 @@ pub use load::{PolicyError, Problem, load, parse};
 pub use model::{
     ClosedPage, PasswordLogin, Policy, PolicyRole, Rewrite, RouteClass, Stage, Trust, Visibility,
 };
+pub use routes::{BodyParams, RouteRequest};

@@ -11,6 +11,9 @@ use bytes::Bytes;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 
+pub use super::routes::{PathPattern, QueryRule, RouteRule};
+use super::routes::{RouteRequest, canonical_name, canonical_path, form_params};
+
 /// One region's policy.
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -19,8 +22,8 @@ pub struct Policy {
     pub description: Option<String>,
     /// Stage dates are local dates in this zone.
     pub timezone: Tz,
-    /// Compare paths ignoring ASCII case (for diaries on case-insensitive
-    /// servers, where `/Grades` is `/grades`).
+    /// Compare paths and query parameters ignoring case (the default: a
+    /// diary on a case-insensitive server serves `/Grades` as `/grades`).
     pub case_insensitive_paths: bool,
     /// Where the «Войти через госуслуги» button goes on the login page: after
     /// the first occurrence of this marker (ASCII case ignored), else before
@@ -42,19 +45,69 @@ impl Policy {
         now.with_timezone(&self.timezone).date_naive()
     }
 
-    /// The class of a request's route. `path` may carry a query string; it
-    /// is normalised first (see [`normalise_path`]) so that spellings the
-    /// diary treats alike are classified alike.
-    pub fn classify(&self, method: &str, path: &str) -> RouteClass {
-        let mut norm = normalise_path(path);
-        if self.case_insensitive_paths {
-            norm.make_ascii_lowercase();
+    /// The class of a request's route: the first rule whose methods, path
+    /// and query conditions match the request's canonical form (see
+    /// [`super::routes`]). A request to a login form's path that carries
+    /// the form's login or password field in its query string is a login
+    /// submission whatever its method: diaries that read `$_REQUEST` or
+    /// `Request["login"]` log such a request in.
+    pub fn classify(&self, req: &RouteRequest<'_>) -> RouteClass {
+        let fold = self.case_insensitive_paths;
+        let path = canonical_path(req.path, fold);
+        let query = req
+            .query
+            .map(|q| form_params(q.as_bytes(), fold))
+            .unwrap_or_default();
+        let in_query = |field: &str| {
+            let field = canonical_name(field, fold);
+            query.iter().any(|(n, _)| *n == field)
+        };
+        let login_by_query = self.routes.iter().find(|r| match &r.class {
+            RouteClass::LoginSubmit {
+                login_field,
+                password_field,
+            } => {
+                r.matches_path(&path)
+                    && r.matches_params(&query, req.body)
+                    && (in_query(login_field) || in_query(password_field))
+            }
+            _ => false,
+        });
+        if let Some(r) = login_by_query {
+            return r.class.clone();
         }
         self.routes
             .iter()
-            .find(|r| r.matches_method(method) && r.paths.iter().any(|p| p.matches(&norm)))
+            .find(|r| {
+                r.matches_method(req.method)
+                    && r.matches_path(&path)
+                    && r.matches_params(&query, req.body)
+            })
             .map(|r| r.class.clone())
             .unwrap_or(RouteClass::Default)
+    }
+
+    /// Whether classifying this request needs its body's parameters: a rule
+    /// with query conditions applies to its method and path, and the method
+    /// may carry a form body.
+    pub fn needs_body(&self, method: &str, path: &str) -> bool {
+        if method.eq_ignore_ascii_case("GET") || method.eq_ignore_ascii_case("HEAD") {
+            return false;
+        }
+        let path = canonical_path(path, self.case_insensitive_paths);
+        self.routes
+            .iter()
+            .any(|r| !r.query.is_empty() && r.matches_method(method) && r.matches_path(&path))
+    }
+
+    /// Where the diary's own login page is (the first `login_page` route
+    /// with a literal path and literal query values), for sending a browser
+    /// there to log in again.
+    pub fn login_page_href(&self) -> Option<String> {
+        self.routes
+            .iter()
+            .filter(|r| r.class == RouteClass::LoginPage)
+            .find_map(|r| r.literal_href())
     }
 
     /// The stage in force for `role` on `date` among the stages `consider`
@@ -85,25 +138,6 @@ impl Policy {
     }
 }
 
-/// One `[[routes]]` entry.
-#[derive(Debug, Clone)]
-pub struct RouteRule {
-    pub class: RouteClass,
-    /// Upper case; empty means every method. `GET` also covers `HEAD`.
-    pub methods: Vec<String>,
-    pub paths: Vec<PathPattern>,
-}
-
-impl RouteRule {
-    fn matches_method(&self, method: &str) -> bool {
-        self.methods.is_empty()
-            || self.methods.iter().any(|m| {
-                m.eq_ignore_ascii_case(method)
-                    || (m == "GET" && method.eq_ignore_ascii_case("HEAD"))
-            })
-    }
-}
-
 /// What kind of route a request is on, as far as the policy cares.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum RouteClass {
@@ -114,8 +148,14 @@ pub enum RouteClass {
     /// The diary's own login page: gets the «Войти через госуслуги» button.
     LoginPage,
     /// The diary's login form submission; `login_field` names the form field
-    /// with the login, so the glue can find the account and its role.
-    LoginSubmit { login_field: String },
+    /// with the login, so the glue can find the account and its role, and
+    /// `password_field` the one with the password (a form that repeats
+    /// either is refused: the gateway and the diary could read different
+    /// values).
+    LoginSubmit {
+        login_field: String,
+        password_field: String,
+    },
     /// Never gated, never injected: assets, public news.
     Public,
     /// A class the region named itself; stages say what password sessions
@@ -400,176 +440,6 @@ pub struct Rewrite {
     pub body: Bytes,
 }
 
-/// A path pattern: literal text, `*` (anything within one segment) and `**`
-/// (anything, across segments). Patterns are normalised like paths.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PathPattern {
-    source: String,
-    tokens: Vec<Token>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
-    Lit(Vec<u8>),
-    Star,
-    DoubleStar,
-}
-
-impl PathPattern {
-    /// Parse a pattern; the error says what is wrong.
-    pub fn parse(pattern: &str, case_insensitive: bool) -> Result<Self, String> {
-        if !pattern.starts_with('/') {
-            return Err(format!("path pattern `{pattern}` must start with `/`"));
-        }
-        if let Some(c) = pattern
-            .chars()
-            .find(|c| c.is_whitespace() || c.is_control() || matches!(c, '?' | '#' | '\\'))
-        {
-            return Err(format!(
-                "path pattern `{pattern}` contains {c:?}: patterns match the path only"
-            ));
-        }
-        if pattern.contains("***") {
-            return Err(format!(
-                "path pattern `{pattern}`: `***` is not a wildcard (use `*` or `**`)"
-            ));
-        }
-        if pattern.split('/').any(|s| s == "." || s == "..") {
-            return Err(format!(
-                "path pattern `{pattern}` contains a `.` or `..` segment"
-            ));
-        }
-        // Same shape as normalised paths: no empty segments, no trailing slash.
-        let mut norm = String::from("/");
-        norm.push_str(
-            &pattern
-                .split('/')
-                .filter(|s| !s.is_empty())
-                .collect::<Vec<_>>()
-                .join("/"),
-        );
-        if case_insensitive {
-            norm.make_ascii_lowercase();
-        }
-        let mut tokens = Vec::new();
-        let mut lit = Vec::new();
-        let bytes = norm.as_bytes();
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'*' {
-                if !lit.is_empty() {
-                    tokens.push(Token::Lit(std::mem::take(&mut lit)));
-                }
-                if bytes.get(i + 1) == Some(&b'*') {
-                    tokens.push(Token::DoubleStar);
-                    i += 2;
-                } else {
-                    tokens.push(Token::Star);
-                    i += 1;
-                }
-            } else {
-                lit.push(bytes[i]);
-                i += 1;
-            }
-        }
-        if !lit.is_empty() {
-            tokens.push(Token::Lit(lit));
-        }
-        Ok(Self {
-            source: pattern.to_string(),
-            tokens,
-        })
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.source
-    }
-
-    /// Whether a normalised path matches. `/grades/**` also matches
-    /// `/grades` itself.
-    pub fn matches(&self, path: &str) -> bool {
-        let p = path.as_bytes();
-        // reach[i]: the pattern read so far can end at byte i of the path.
-        let mut reach = vec![false; p.len() + 1];
-        reach[0] = true;
-        for (t_index, t) in self.tokens.iter().enumerate() {
-            let mut next = vec![false; p.len() + 1];
-            match t {
-                Token::Lit(l) => {
-                    for i in 0..=p.len() {
-                        if reach[i] && p[i..].starts_with(l) {
-                            next[i + l.len()] = true;
-                        }
-                    }
-                    // `/grades/**` matches `/grades`: a trailing `/` before a
-                    // final `**` is optional.
-                    if l.ends_with(b"/")
-                        && t_index + 2 == self.tokens.len()
-                        && self.tokens.last() == Some(&Token::DoubleStar)
-                    {
-                        let stem = &l[..l.len() - 1];
-                        for i in 0..=p.len() {
-                            if reach[i] && i + stem.len() == p.len() && p[i..].starts_with(stem) {
-                                next[p.len()] = true;
-                            }
-                        }
-                    }
-                }
-                Token::Star => {
-                    let mut on = false;
-                    for i in 0..=p.len() {
-                        if reach[i] {
-                            on = true;
-                        }
-                        if on {
-                            next[i] = true;
-                        }
-                        if i < p.len() && p[i] == b'/' {
-                            on = false;
-                        }
-                    }
-                }
-                Token::DoubleStar => {
-                    let mut on = false;
-                    for i in 0..=p.len() {
-                        on |= reach[i];
-                        next[i] = on;
-                    }
-                }
-            }
-            reach = next;
-        }
-        reach[p.len()]
-    }
-}
-
-/// The path as the diary most likely understands it: query and fragment
-/// dropped, `%XX` decoded once, `\` read as `/`, `;params` dropped from
-/// segments (servlet containers ignore them), empty and `.` segments
-/// dropped, `..` resolved, no trailing slash. Spellings that reach the same
-/// diary page must land in the same class, or `/grades/` and `/%67rades`
-/// would slip past a `/grades` rule.
-pub fn normalise_path(path: &str) -> String {
-    let path = path.split(['?', '#']).next().unwrap_or_default();
-    let decoded = percent_encoding::percent_decode_str(path).collect::<Vec<u8>>();
-    let decoded = String::from_utf8_lossy(&decoded).replace('\\', "/");
-    let mut segments: Vec<&str> = Vec::new();
-    for seg in decoded.split('/') {
-        let seg = seg.split(';').next().unwrap_or_default();
-        match seg {
-            "" | "." => {}
-            ".." => {
-                segments.pop();
-            }
-            s => segments.push(s),
-        }
-    }
-    let mut out = String::with_capacity(decoded.len() + 1);
-    out.push('/');
-    out.push_str(&segments.join("/"));
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -619,45 +489,5 @@ mod tests {
             Some(PolicyRole::Staff)
         );
         assert_eq!(PolicyRole::from("janitor", None, on), None);
-    }
-
-    #[test]
-    fn paths_are_normalised_before_matching() {
-        assert_eq!(normalise_path("/grades/"), "/grades");
-        assert_eq!(normalise_path("//grades?x=1"), "/grades");
-        assert_eq!(normalise_path("/%67rades"), "/grades");
-        assert_eq!(normalise_path("/static/../grades"), "/grades");
-        assert_eq!(normalise_path("/static%2F..%2Fgrades"), "/grades");
-        assert_eq!(normalise_path("/grades;jsessionid=1"), "/grades");
-        assert_eq!(normalise_path("\\grades"), "/grades");
-        assert_eq!(normalise_path(""), "/");
-        assert_eq!(normalise_path("/../.."), "/");
-    }
-
-    #[test]
-    fn patterns_match_segments_and_subtrees() {
-        let p = |s| PathPattern::parse(s, false).unwrap();
-        assert!(p("/grades").matches("/grades"));
-        assert!(!p("/grades").matches("/grades/x"));
-        assert!(p("/grades/").matches("/grades"));
-        assert!(p("/grades/**").matches("/grades"));
-        assert!(p("/grades/**").matches("/grades/2019/q1"));
-        assert!(!p("/grades/**").matches("/gradesx"));
-        assert!(p("/api/*/grades").matches("/api/v1/grades"));
-        assert!(!p("/api/*/grades").matches("/api/v1/x/grades"));
-        assert!(p("/api/**/grades").matches("/api/v1/x/grades"));
-        assert!(p("/*.css").matches("/site.css"));
-        assert!(!p("/*.css").matches("/a/site.css"));
-        assert!(p("/**").matches("/"));
-        assert!(p("/**").matches("/anything/at/all"));
-        assert!(
-            PathPattern::parse("/Grades", true)
-                .unwrap()
-                .matches("/grades")
-        );
-        assert!(PathPattern::parse("grades", false).is_err());
-        assert!(PathPattern::parse("/grades?x", false).is_err());
-        assert!(PathPattern::parse("/a/***", false).is_err());
-        assert!(PathPattern::parse("/a/../b", false).is_err());
     }
 }

@@ -68,7 +68,7 @@ pub fn unmatched_text(reason: &str) -> &'static str {
     }
 }
 
-fn csrf_ok(record: &SessionRecord, form: &HashMap<String, String>) -> bool {
+pub(crate) fn csrf_ok(record: &SessionRecord, form: &HashMap<String, String>) -> bool {
     let given = form.get("csrf").map(String::as_bytes).unwrap_or(b"");
     let want = record.csrf.as_bytes();
     !want.is_empty()

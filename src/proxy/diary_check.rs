@@ -17,23 +17,21 @@ pub enum Checked {
 #[error("the diary's login form is unreachable: {0}")]
 pub struct Unreachable(pub String);
 
-/// Did the diary's answer mean "logged in"? A pure function of the answer.
+/// Did the diary's answer mean "logged in"? A pure function of the answer;
+/// `request_path` is the form's path, against which a relative `Location`
+/// (`grades`, `../index.php?x=1`) is read as a browser reads it.
 pub fn login_succeeded(
     rule: &SuccessRule,
     status: u16,
     location: Option<&str>,
+    request_path: &str,
     set_cookies: &[String],
 ) -> bool {
     match rule {
         SuccessRule::Status(s) => status == *s,
-        SuccessRule::RedirectTo(prefix) => {
+        SuccessRule::RedirectTo(target) => {
             (300..400).contains(&status)
-                && location.is_some_and(|l| {
-                    let path = url::Url::parse(l)
-                        .map(|u| u.path().to_string())
-                        .unwrap_or_else(|_| l.split('?').next().unwrap_or("").to_string());
-                    path.starts_with(prefix.as_str())
-                })
+                && location.is_some_and(|l| redirects_to(target, l, request_path))
         }
         SuccessRule::Cookie(name) => set_cookies.iter().any(|c| {
             let first = c.split(';').next().unwrap_or("");
@@ -42,6 +40,27 @@ pub fn login_succeeded(
                 .is_some_and(|(k, v)| k.trim() == name && !v.trim().is_empty())
         }),
     }
+}
+
+/// Whether `location` (absolute or relative to `request_path`) goes to
+/// `target`: its path starts with the target's path, and it carries every
+/// parameter of the target's query (`/index.php?modfunc=ok`).
+fn redirects_to(target: &str, location: &str, request_path: &str) -> bool {
+    let Ok(base) = url::Url::parse("http://diary.invalid/").and_then(|b| b.join(request_path))
+    else {
+        return false;
+    };
+    let Ok(to) = base.join(location.trim()) else {
+        return false;
+    };
+    let (want_path, want_query) = target.split_once('?').unwrap_or((target, ""));
+    if !to.path().starts_with(want_path) {
+        return false;
+    }
+    let have: Vec<(String, String)> = to.query_pairs().into_owned().collect();
+    url::form_urlencoded::parse(want_query.as_bytes())
+        .into_owned()
+        .all(|w| have.contains(&w))
 }
 
 pub struct DiaryChecker {
@@ -102,7 +121,13 @@ impl DiaryChecker {
             .filter_map(|v| v.to_str().ok().map(str::to_string))
             .collect();
         Ok(
-            if login_succeeded(&self.rule, status, location.as_deref(), &cookies) {
+            if login_succeeded(
+                &self.rule,
+                status,
+                location.as_deref(),
+                resp.url().path(),
+                &cookies,
+            ) {
                 Checked::Valid
             } else {
                 Checked::Invalid
@@ -118,13 +143,41 @@ mod tests {
     #[test]
     fn each_success_rule_reads_the_answer() {
         let r = SuccessRule::RedirectTo("/grades".into());
-        assert!(login_succeeded(&r, 302, Some("/grades"), &[]));
-        assert!(login_succeeded(&r, 303, Some("http://d/grades?x=1"), &[]));
-        assert!(!login_succeeded(&r, 302, Some("/login?error=1"), &[]));
-        assert!(!login_succeeded(&r, 200, None, &[]));
+        let ok = |r: &SuccessRule, status, loc| login_succeeded(r, status, loc, "/login", &[]);
+        assert!(ok(&r, 302, Some("/grades")));
+        assert!(ok(&r, 303, Some("http://d/grades?x=1")));
+        assert!(!ok(&r, 302, Some("/login?error=1")));
+        assert!(!ok(&r, 200, None));
+        // Relative targets are read as a browser reads them.
+        assert!(ok(&r, 302, Some("grades")));
+        assert!(ok(&r, 302, Some("./grades/")));
+        assert!(!ok(&r, 302, Some("login?error=1")));
+        assert!(login_succeeded(
+            &r,
+            302,
+            Some("../grades"),
+            "/app/login",
+            &[]
+        ));
+        // A target with a query needs its parameters.
+        let q = SuccessRule::RedirectTo("/Modules.php?modfunc=ok".into());
+        assert!(ok(&q, 302, Some("Modules.php?x=1&modfunc=ok")));
+        assert!(!ok(&q, 302, Some("Modules.php?modfunc=fail")));
         let c = SuccessRule::Cookie("SID".into());
-        assert!(login_succeeded(&c, 200, None, &["SID=abc; Path=/".into()]));
-        assert!(!login_succeeded(&c, 200, None, &["SID=; Max-Age=0".into()]));
-        assert!(login_succeeded(&SuccessRule::Status(204), 204, None, &[]));
+        assert!(login_succeeded(
+            &c,
+            200,
+            None,
+            "/login",
+            &["SID=abc; Path=/".into()]
+        ));
+        assert!(!login_succeeded(
+            &c,
+            200,
+            None,
+            "/login",
+            &["SID=; Max-Age=0".into()]
+        ));
+        assert!(ok(&SuccessRule::Status(204), 204, None));
     }
 }

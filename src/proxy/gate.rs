@@ -26,7 +26,28 @@ impl Gateway {
         let reply = match route.as_str() {
             "/login" => self.start_login(query.as_deref(), &rid).await,
             "/callback" => self.callback(query.as_deref(), &cookies, &rid).await,
-            "/logout" => self.logout(&cookies, &rid).await,
+            "/logout" => match self.current(&cookies, &rid).await {
+                // Nobody to log out: nothing changes, whoever sent it.
+                None => Reply::Redirect {
+                    location: format!("{GATE_PREFIX}/logged-out"),
+                    cookies: Vec::new(),
+                },
+                Some(current) if post => {
+                    let form = forms::read_form(session).await.unwrap_or_default();
+                    if super::accounts::csrf_ok(&current.record, &form) {
+                        self.logout(&cookies, &rid).await
+                    } else {
+                        Reply::Page {
+                            page: pages::logout_confirm(&current.record.csrf),
+                            cookies: Vec::new(),
+                        }
+                    }
+                }
+                Some(current) => Reply::Page {
+                    page: pages::logout_confirm(&current.record.csrf),
+                    cookies: Vec::new(),
+                },
+            },
             "/logged-out" => Reply::Page {
                 page: pages::logged_out(),
                 cookies: Vec::new(),

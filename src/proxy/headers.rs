@@ -13,21 +13,41 @@ pub fn header_key(name: &str) -> String {
 
 /// Request headers by which a client could contradict what the gateway
 /// tells the diary: who the client is (`Forwarded`, `X-Real-IP`, ...),
-/// which host it asked for, or — on IIS URL Rewrite and some frameworks —
-/// which path is really served (`X-Original-URL`, `X-Rewrite-URL`), which
-/// would let `/public?` with `X-Original-URL: /grades` slip past a policy
-/// that classified `/public`. Removed from every request to the diary.
+/// which host or scheme it asked for, which path is really served
+/// (`X-Original-URL` on IIS URL Rewrite, `X-Forwarded-Prefix` and
+/// `X-Forwarded-Uri` in frameworks), which would let `/public` with
+/// `X-Original-URL: /grades` slip past a policy that classified `/public`,
+/// or which method (`X-HTTP-Method-Override: GET` on a `POST`). Removed
+/// from every request to the diary in every spelling ([`header_key`]: a
+/// PHP diary reads `X_Original_URL` as `X-Original-URL`); the gateway sets
+/// the forwarding headers the diary needs itself.
 pub const CLIENT_CLAIMS: &[&str] = &[
     "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-protocol",
+    "x-forwarded-scheme",
+    "x-forwarded-ssl",
+    "front-end-https",
+    "x-url-scheme",
     "x-real-ip",
     "x-client-ip",
     "true-client-ip",
     "x-forwarded-host",
     "x-forwarded-port",
     "x-forwarded-server",
+    "x-original-host",
+    "x-host",
+    "x-forwarded-prefix",
+    "x-forwarded-uri",
+    "x-forwarded-path",
     "x-original-url",
     "x-rewrite-url",
     "x-original-uri",
+    "x-original-method",
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
 ];
 
 /// Remove the named cookies from a `Cookie` header value; `None` when no

@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod assertion;
 pub mod client_ip;
 pub mod diary_check;
+pub mod diary_forms;
 pub mod enforce;
 pub mod forms;
 pub mod gate;
@@ -55,7 +56,9 @@ pub struct Gateway {
     store: Arc<dyn Store>,
     directory: Arc<ArcSwap<Directory>>,
     assertion: AssertionSigner,
-    /// Identity header names in [`header_key`] form.
+    /// Identity header names and client claims
+    /// ([`headers::CLIENT_CLAIMS`]) in [`header_key`] form: removed from
+    /// every request before the diary sees it.
     identity_keys: HashSet<String>,
     upstream_addr: String,
     upstream_tls: bool,
@@ -99,6 +102,12 @@ pub struct Ctx {
     password_session: Option<LegacyLogin>,
     /// The login named in a diary login form submission.
     password_attempt: Option<LegacyLogin>,
+    /// The request is a diary login form submission passed on under a
+    /// policy: its answer tells whether to learn a password session.
+    login_form: bool,
+    /// The request's path, against which a relative `Location` of the
+    /// diary's answer is read.
+    login_path: String,
     /// What to insert into the diary's HTML answer.
     injection: enforce::Injection,
     /// The answer's body, collected while it is being changed.
@@ -146,6 +155,7 @@ impl Gateway {
             .all()
             .iter()
             .map(|h| header_key(h))
+            .chain(headers::CLIENT_CLAIMS.iter().map(|h| h.to_string()))
             .collect();
         let u = &cfg.upstream_url;
         let upstream_tls = u.scheme() == "https";
@@ -336,6 +346,7 @@ impl Gateway {
             child.as_deref(),
             accounts,
             children,
+            &s.csrf,
         ));
     }
 
@@ -362,10 +373,7 @@ impl Gateway {
             .upstream
             .logout_path
             .as_deref()
-            .is_some_and(|p| {
-                crate::policy::model::normalise_path(req.uri.path())
-                    == crate::policy::model::normalise_path(p)
-            })
+            .is_some_and(|p| diary_forms::is_logout(p, req.uri.path(), req.uri.query()))
     }
 
     fn strip_identity(&self, req: &mut RequestHeader) {
@@ -404,6 +412,8 @@ impl ProxyHttp for Gateway {
             cookies: String::new(),
             password_session: None,
             password_attempt: None,
+            login_form: false,
+            login_path: String::new(),
             injection: enforce::Injection::default(),
             body: None,
             upstream_sent: None,
@@ -500,12 +510,10 @@ impl ProxyHttp for Gateway {
         upstream: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
+        // Identity and client claims go first, in every spelling: the diary
+        // learns the client as the gateway determined it, never as the
+        // client claimed it.
         self.strip_identity(upstream);
-        // The diary learns the client as the gateway determined it, never
-        // as the client claimed it.
-        for name in headers::CLIENT_CLAIMS {
-            upstream.remove_header(*name);
-        }
         let client = self.client_of(session);
         upstream.insert_header("X-Real-IP", client.as_str())?;
         upstream.insert_header("X-Forwarded-For", client)?;
@@ -587,9 +595,8 @@ impl ProxyHttp for Gateway {
                 resp.insert_header(http::header::LOCATION, self.logout_location())?;
             }
         }
-        if let Some(login) = ctx.password_attempt.clone() {
-            self.learn_password_session(resp, &login, &ctx.request_id)
-                .await;
+        if ctx.login_form {
+            self.learn_password_session(resp, ctx).await;
         }
         let inj = &ctx.injection;
         if inj.any() && resp.status.as_u16() == 200 {

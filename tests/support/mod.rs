@@ -449,6 +449,15 @@ impl Browser {
         Self::answer(r).await
     }
 
+    /// Log out with the gateway's «Выйти»: the confirmation page, then its
+    /// form (a POST with the session's token). Returns the POST's answer.
+    pub async fn logout(&self, url: &str) -> Answer {
+        let page = self.get(url).await;
+        assert_eq!(page.status, 200, "logout page: {}", page.body);
+        let csrf = hidden_value(&page.body, "csrf").expect("the logout form's token");
+        self.post_form(url, &[("csrf", &csrf)]).await
+    }
+
     /// Navigate and follow redirects (at most 10), returning the last answer.
     pub async fn follow(&self, url: &str) -> Answer {
         let mut url = url.to_string();
