@@ -138,6 +138,7 @@ format = "text"
         listen: addr(ports.diary),
         users: data.join("diary-users.csv"),
         accounts: Some(data.join("accounts.csv")),
+        mode: diary::DiaryMode::Normal,
     };
     Ok(Prepared {
         dir,
