@@ -113,8 +113,11 @@ impl DiaryMode {
 }
 
 /// The headers ASP.NET reads a tunnelled method from, in the order it does.
-pub const METHOD_OVERRIDE_HEADERS: [&str; 3] =
-    ["x-http-method-override", "x-http-method", "x-method-override"];
+pub const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
 
 fn method_override(headers: &HeaderMap) -> Option<Method> {
     METHOD_OVERRIDE_HEADERS.iter().find_map(|name| {
@@ -391,7 +394,9 @@ mod tests {
 
     #[test]
     fn an_iis_diary_serves_grades_dot_to_any_method() {
-        for m in ["GET", "POST", "PUT", "OPTIONS", "PROPFIND", "DELETE", "PATCH"] {
+        for m in [
+            "GET", "POST", "PUT", "OPTIONS", "PROPFIND", "DELETE", "PATCH",
+        ] {
             assert_eq!(
                 lands(Iis, m, "/GRADES.", &no_headers()),
                 (Method::GET, "/grades".to_string()),
@@ -454,7 +459,10 @@ mod tests {
         let body = b"login=ivanova.m&password=demo&login=";
         assert_eq!(Normal.field("login", "", body), text("ivanova.m"));
         assert_eq!(Normal.field("login", "", b"LOGIN=x"), Field::Absent);
-        assert_eq!(Normal.field("login", "login=x", b"password=demo"), Field::Absent);
+        assert_eq!(
+            Normal.field("login", "login=x", b"password=demo"),
+            Field::Absent
+        );
         assert_eq!(Normal.field("login", "", b"login[]=x"), Field::Absent);
     }
 
@@ -532,10 +540,7 @@ mod tests {
             Php.field("login", "login=petrov.teacher", b"login=ivanova.m"),
             text("ivanova.m")
         );
-        assert_eq!(
-            Php.field("page", "page=x&page=grades", b""),
-            text("grades")
-        );
+        assert_eq!(Php.field("page", "page=x&page=grades", b""), text("grades"));
         assert_eq!(Php.field("login", "login[]=x", b""), Field::Array);
     }
 
