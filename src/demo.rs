@@ -138,6 +138,7 @@ format = "text"
         listen: addr(ports.diary),
         users: data.join("diary-users.csv"),
         accounts: Some(data.join("accounts.csv")),
+        mode: diary::DiaryMode::Normal,
     };
     Ok(Prepared {
         dir,
@@ -156,8 +157,14 @@ fn bind(a: SocketAddr, what: &str) -> anyhow::Result<std::net::TcpListener> {
     Ok(l)
 }
 
-pub fn run(dir: &Path, policy: Option<&Path>, date: Option<&str>) -> anyhow::Result<()> {
-    let p = prepare(dir, Ports::DEMO)?;
+pub fn run(
+    dir: &Path,
+    policy: Option<&Path>,
+    date: Option<&str>,
+    diary_mode: diary::DiaryMode,
+) -> anyhow::Result<()> {
+    let mut p = prepare(dir, Ports::DEMO)?;
+    p.diary.mode = diary_mode;
     if let Some(file) = policy {
         let file = file
             .canonicalize()
@@ -217,9 +224,10 @@ pub fn run(dir: &Path, policy: Option<&Path>, date: Option<&str>) -> anyhow::Res
             });
         })?;
     println!(
-        "\nesia-gate demo is running.\n\n  Open the diary through the gateway: {}/grades\n  ESIA emulator:  {}\n  Sample diary (direct, password login): http://127.0.0.1:{}/login\n  Metrics and health: http://{}/metrics  /healthz  /readyz\n\nTest persons (choose one on the emulator's login page):\n",
+        "\nesia-gate demo is running.\n\n  Open the diary through the gateway: {}/grades\n  ESIA emulator:  {}\n  Sample diary (direct, password login, {} mode): http://127.0.0.1:{}/login\n  Metrics and health: http://{}/metrics  /healthz  /readyz\n\nTest persons (choose one on the emulator's login page):\n",
         p.public_url,
         p.emulator.public_url,
+        p.diary.mode,
         Ports::DEMO.diary,
         r.settings.listen.admin
     );

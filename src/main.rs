@@ -46,6 +46,10 @@ enum Command {
         /// With --policy: pretend it is this date (YYYY-MM-DD), to see a cut-over.
         #[arg(long, requires = "policy")]
         date: Option<String>,
+        /// How the sample diary reads requests: normal, iis (like ASP.NET on
+        /// IIS) or php (like a PHP diary).
+        #[arg(long, default_value = "normal")]
+        diary_mode: esia_gate::dev::diary::DiaryMode,
     },
     /// Explain or print a regional policy file (non-zero exit when invalid).
     Policy {
@@ -159,13 +163,18 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Demo { dir, policy, date } => {
+        Command::Demo {
+            dir,
+            policy,
+            date,
+            diary_mode,
+        } => {
             let _ = init_logs("info", "text", None);
             if let Err(e) = engine {
                 eprintln!("{e}");
                 return ExitCode::FAILURE;
             }
-            match demo::run(&dir, policy.as_deref(), date.as_deref()) {
+            match demo::run(&dir, policy.as_deref(), date.as_deref(), diary_mode) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("esia-gate demo: {e:#}");

@@ -2,7 +2,8 @@
 //! (`DIARYSESSID`), grade pages (HTML) and a grade API (JSON). It trusts the
 //! gateway's identity headers (`X-Remote-User`, `X-Auth-Method`, …) exactly
 //! as an unmodified diary behind a reverse proxy would, so it must only ever
-//! be reachable through the gateway.
+//! be reachable through the gateway. Its `mode` makes it read requests the
+//! way an ASP.NET or a PHP diary does (see [`DiaryMode`]).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -12,15 +13,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use anyhow::{Context, bail};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::html::{document, esc, form_map, found, respond};
+pub use super::diary_mode::DiaryMode;
+use super::diary_mode::Field;
+use super::html::{document, esc, found, respond};
 
 /// The diary's session cookie.
 pub const SESSION_COOKIE: &str = "DIARYSESSID";
@@ -37,6 +40,11 @@ pub struct DiaryConfig {
     /// `accounts.csv` (the gateway's directory), for classes and schools.
     #[serde(default)]
     pub accounts: Option<PathBuf>,
+    /// How the diary reads requests: `"normal"` (the default), `"iis"`
+    /// (like ASP.NET on IIS) or `"php"` (like a PHP diary); see
+    /// [`DiaryMode`].
+    #[serde(default)]
+    pub mode: DiaryMode,
 }
 
 impl DiaryConfig {
@@ -64,6 +72,7 @@ struct AccountInfo {
 }
 
 struct Diary {
+    mode: DiaryMode,
     users: HashMap<String, User>,
     accounts: HashMap<String, AccountInfo>,
     /// Session id → login.
@@ -160,11 +169,12 @@ pub fn router(cfg: DiaryConfig) -> anyhow::Result<Router> {
         None => HashMap::new(),
     };
     let state: Shared = Arc::new(Diary {
+        mode: cfg.mode,
         users,
         accounts,
         sessions: Mutex::new(HashMap::new()),
     });
-    Ok(Router::new()
+    let routes = Router::new()
         .route("/", get(home))
         .route("/login", get(login_form).post(login_submit))
         .route("/logout", get(logout))
@@ -178,9 +188,48 @@ pub fn router(cfg: DiaryConfig) -> anyhow::Result<Router> {
             "/legacy/no-body-close",
             get(super::legacy_pages::no_body_close),
         )
-        .route("/__diary/health", get(health))
-        .fallback(not_found)
-        .with_state(state))
+        .route("/__diary/health", get(health));
+    let routes = match cfg.mode {
+        DiaryMode::Php => routes.route("/index.php", any(index_php)),
+        DiaryMode::Normal | DiaryMode::Iis => routes,
+    };
+    let routes = routes.fallback(not_found).with_state(state);
+    Ok(match cfg.mode {
+        // The path and method are rewritten before the routes see them:
+        // a layer on the routes themselves would run after routing.
+        DiaryMode::Iis => Router::new()
+            .fallback_service(routes)
+            .layer(axum::middleware::map_request(iis_request)),
+        DiaryMode::Normal | DiaryMode::Php => routes,
+    })
+}
+
+/// An IIS diary's request as its routes see it: the path canonical, the
+/// method resolved (see [`DiaryMode::route_path`], [`DiaryMode::route_method`]).
+async fn iis_request(mut req: Request) -> Request {
+    const PATH: &percent_encoding::AsciiSet = &percent_encoding::CONTROLS
+        .add(b' ')
+        .add(b'"')
+        .add(b'#')
+        .add(b'%')
+        .add(b'<')
+        .add(b'>')
+        .add(b'?')
+        .add(b'`')
+        .add(b'{')
+        .add(b'}');
+    let path = DiaryMode::Iis.route_path(req.uri().path()).into_owned();
+    let method = DiaryMode::Iis.route_method(req.method(), req.headers(), &path);
+    let mut target = percent_encoding::utf8_percent_encode(&path, PATH).to_string();
+    if let Some(q) = req.uri().query() {
+        target.push('?');
+        target.push_str(q);
+    }
+    if let Ok(uri) = target.parse::<Uri>() {
+        *req.uri_mut() = uri;
+    }
+    *req.method_mut() = method;
+    req
 }
 
 /// Serve on `listener` until the returned future is dropped.
@@ -232,11 +281,8 @@ fn cookies(h: &HeaderMap) -> Vec<(String, String)> {
         .collect()
 }
 
-fn session_id(h: &HeaderMap) -> Option<String> {
-    cookies(h)
-        .into_iter()
-        .find(|(n, _)| n == SESSION_COOKIE)
-        .map(|(_, v)| v)
+fn session_id(mode: DiaryMode, h: &HeaderMap) -> Option<String> {
+    mode.cookie(&cookies(h), SESSION_COOKIE)
 }
 
 fn visitor(d: &Diary, h: &HeaderMap) -> Option<Visitor> {
@@ -250,7 +296,7 @@ fn visitor(d: &Diary, h: &HeaderMap) -> Option<Visitor> {
             via,
         });
     }
-    let sid = session_id(h)?;
+    let sid = session_id(d.mode, h)?;
     let login = lock(&d.sessions).get(&sid).cloned()?;
     Some(Visitor {
         login,
@@ -444,10 +490,12 @@ async fn login_form() -> Response {
     login_page(false, "")
 }
 
-async fn login_submit(State(d): State<Shared>, body: Bytes) -> Response {
-    let f = form_map(&body);
-    let login = f.get("login").map(|s| s.trim()).unwrap_or_default();
-    let password = f.get("password").map(String::as_str).unwrap_or_default();
+async fn login_submit(State(d): State<Shared>, uri: Uri, body: Bytes) -> Response {
+    let field = |name| d.mode.field(name, uri.query().unwrap_or_default(), &body);
+    // A PHP array (`login[]=`) is no login at all.
+    let (login, password) = (field("login"), field("password"));
+    let login = login.text().map(str::trim).unwrap_or_default();
+    let password = password.text().unwrap_or_default();
     let ok = !login.is_empty()
         && d.users
             .get(login)
@@ -471,7 +519,7 @@ async fn login_submit(State(d): State<Shared>, body: Bytes) -> Response {
 }
 
 async fn logout(State(d): State<Shared>, headers: HeaderMap) -> Response {
-    if let Some(sid) = session_id(&headers) {
+    if let Some(sid) = session_id(d.mode, &headers) {
         lock(&d.sessions).remove(&sid);
     }
     let mut r = found("/");
@@ -553,6 +601,33 @@ async fn api_grades(State(d): State<Shared>, headers: HeaderMap) -> Response {
     )
 }
 
+/// A PHP diary's front script: `index.php?page=...`, the page read from
+/// `$_REQUEST` (a form body's `page` over the query's, the last value of
+/// each) and matched in any case. No page is the home page.
+async fn index_php(
+    State(d): State<Shared>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    // PHP fills `$_POST` for a POST only.
+    let body: &[u8] = if method == Method::POST { &body } else { b"" };
+    let page = d.mode.field("page", uri.query().unwrap_or_default(), body);
+    let page = match &page {
+        Field::Absent => return home(State(d), headers).await,
+        Field::Text(p) => p.to_ascii_lowercase(),
+        Field::Array => String::new(),
+    };
+    match page.as_str() {
+        "grades" => grades(State(d), headers).await,
+        "api_grades" => api_grades(State(d), headers).await,
+        "login" => login_form().await,
+        "logout" => logout(State(d), headers).await,
+        _ => not_found(State(d), headers).await,
+    }
+}
+
 async fn echo(headers: HeaderMap) -> Response {
     let mut map: serde_json::Map<String, Value> = serde_json::Map::new();
     for name in headers.keys() {
@@ -599,7 +674,7 @@ mod tests {
         );
         let c = cookies(&h);
         assert_eq!(c.len(), 3);
-        assert_eq!(session_id(&h).as_deref(), Some("abc"));
+        assert_eq!(session_id(DiaryMode::Normal, &h).as_deref(), Some("abc"));
     }
 
     async fn start() -> (String, tempfile::TempDir) {
@@ -609,6 +684,7 @@ mod tests {
             listen: "127.0.0.1:0".parse().expect("addr"),
             users: dir.path().join(super::super::fixtures::DIARY_USERS_FILE),
             accounts: Some(dir.path().join(super::super::fixtures::ACCOUNTS_FILE)),
+            mode: DiaryMode::Normal,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

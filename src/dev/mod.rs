@@ -3,6 +3,7 @@
 //! the gateway's internals; they only share the protocol module.
 
 pub mod diary;
+pub mod diary_mode;
 pub mod emulator;
 pub mod fixtures;
 pub mod keys;

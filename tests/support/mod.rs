@@ -37,6 +37,11 @@ pub struct Options {
     /// applied before anything else is appended: to change a key the demo
     /// configuration already sets (e.g. `[log] format`).
     pub config_replace: Vec<(String, String)>,
+    /// How the sample diary reads requests (its configuration key `mode`):
+    /// `DiaryMode::Normal` (the default, strict), `DiaryMode::Iis` (like
+    /// ASP.NET on IIS) or `DiaryMode::Php` (like a PHP diary); see
+    /// `src/dev/diary_mode.rs` for what each one accepts.
+    pub diary_mode: diary::DiaryMode,
 }
 
 impl Default for Options {
@@ -48,6 +53,7 @@ impl Default for Options {
             config_extra: String::new(),
             peers: 0,
             config_replace: Vec::new(),
+            diary_mode: diary::DiaryMode::Normal,
         }
     }
 }
@@ -232,6 +238,7 @@ impl Stack {
             }
         }
         p.emulator.code_ttl_seconds = opts.code_ttl_seconds;
+        p.diary.mode = opts.diary_mode;
         let mut tasks = Vec::new();
         let emu_l = bound(ports.emulator).await;
         let emu_cfg = p.emulator.clone();
