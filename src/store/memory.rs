@@ -12,7 +12,7 @@ use async_trait::async_trait;
 
 use super::{
     AccountLink, DurableRecord, LastLogins, LinkKind, LoginMethod, LoginRecord, MatchFailure,
-    PendingLogin, SessionRecord, Store, StoreError,
+    PendingLogin, Reserved, SessionRecord, Store, StoreError,
 };
 use crate::identity::{EsiaOid, LegacyLogin};
 
@@ -115,10 +115,55 @@ impl<T: Clone> Table<T> {
         Some((v.clone(), left))
     }
 
+    /// Replace a live row's value, keeping its expiry.
+    fn set_live(&mut self, k: &str, v: T) {
+        let now = Instant::now();
+        if let Some(row) = self.rows.get_mut(k).filter(|(exp, _)| *exp > now) {
+            row.1 = v;
+        }
+    }
+
     fn live(&self) -> usize {
         let now = Instant::now();
         self.rows.values().filter(|(e, _)| *e > now).count()
     }
+}
+
+impl Table<u64> {
+    /// [`Store::rate_reserve`] on one table, whose lock the caller holds.
+    fn reserve(&mut self, key: &str, limit: u64, window: Duration) -> Reserved {
+        match self.expires_in(key) {
+            Some((count, left)) if count >= limit => Reserved::Refused {
+                seconds_left: seconds_up(left),
+            },
+            Some((count, _)) => {
+                self.set_live(key, count + 1);
+                Reserved::Granted { count: count + 1 }
+            }
+            // A limit of 0 grants nothing and so starts no window.
+            None if limit == 0 => Reserved::Refused {
+                seconds_left: seconds_up(window),
+            },
+            None => {
+                self.put(key, 1, window);
+                Reserved::Granted { count: 1 }
+            }
+        }
+    }
+
+    /// [`Store::rate_release`] on one table, whose lock the caller holds.
+    fn release(&mut self, key: &str) {
+        if let Some((count, _)) = self.expires_in(key)
+            && count > 0
+        {
+            self.set_live(key, count - 1);
+        }
+    }
+}
+
+/// Whole seconds, rounded up and at least 1: "try again in 0 s" helps nobody.
+fn seconds_up(d: Duration) -> u64 {
+    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -166,18 +211,19 @@ impl Store for MemoryStore {
         Ok(lock(&self.sessions).live())
     }
 
-    async fn rate_hit(&self, key: &str, window: Duration) -> Result<u64, StoreError> {
-        let mut t = lock(&self.rates);
-        let (count, left) = t.expires_in(key).unwrap_or((0, window));
-        t.put(key, count + 1, left);
-        Ok(count + 1)
+    async fn rate_reserve(
+        &self,
+        key: &str,
+        limit: u64,
+        window: Duration,
+    ) -> Result<Reserved, StoreError> {
+        // One lock around the look and the count: that is the atomicity.
+        Ok(lock(&self.rates).reserve(key, limit, window))
     }
 
-    async fn rate_peek(&self, key: &str) -> Result<(u64, Option<u64>), StoreError> {
-        Ok(match lock(&self.rates).expires_in(key) {
-            Some((c, left)) => (c, Some(left.as_secs() + 1)),
-            None => (0, None),
-        })
+    async fn rate_release(&self, key: &str) -> Result<(), StoreError> {
+        lock(&self.rates).release(key);
+        Ok(())
     }
 
     async fn put_cookie_login(
