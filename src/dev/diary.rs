@@ -3,19 +3,25 @@
 //! gateway's identity headers (`X-Remote-User`, `X-Auth-Method`, …) exactly
 //! as an unmodified diary behind a reverse proxy would, so it must only ever
 //! be reachable through the gateway.
+//!
+//! For tests: `GET /__diary/stats` counts login form submissions, and
+//! `POST /__diary/login-delay?ms=N` makes every later submission wait `N`
+//! ms before it is answered (so that guesses sent together are all in
+//! flight at once).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path as FsPath, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{Context, bail};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -68,6 +74,11 @@ struct Diary {
     accounts: HashMap<String, AccountInfo>,
     /// Session id → login.
     sessions: Mutex<HashMap<String, String>>,
+    /// Login form submissions, right or wrong: what tests count to see how
+    /// many password guesses got through the gateway (`/__diary/stats`).
+    login_posts: AtomicU64,
+    /// How long a login form submission waits before its answer, ms.
+    login_delay_ms: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -163,6 +174,8 @@ pub fn router(cfg: DiaryConfig) -> anyhow::Result<Router> {
         users,
         accounts,
         sessions: Mutex::new(HashMap::new()),
+        login_posts: AtomicU64::new(0),
+        login_delay_ms: AtomicU64::new(0),
     });
     Ok(Router::new()
         .route("/", get(home))
@@ -179,6 +192,8 @@ pub fn router(cfg: DiaryConfig) -> anyhow::Result<Router> {
             get(super::legacy_pages::no_body_close),
         )
         .route("/__diary/health", get(health))
+        .route("/__diary/stats", get(stats))
+        .route("/__diary/login-delay", post(set_login_delay))
         .fallback(not_found)
         .with_state(state))
 }
@@ -361,6 +376,23 @@ async fn health() -> &'static str {
     "ok"
 }
 
+async fn stats(State(d): State<Shared>) -> Response {
+    json_response(
+        StatusCode::OK,
+        json!({"login_posts": d.login_posts.load(Ordering::Relaxed)}),
+    )
+}
+
+async fn set_login_delay(State(d): State<Shared>, RawQuery(q): RawQuery) -> Response {
+    let q = form_map(q.unwrap_or_default().as_bytes());
+    let Some(ms) = q.get("ms").and_then(|m| m.parse::<u64>().ok()) else {
+        return (StatusCode::BAD_REQUEST, "ms must be a number\n").into_response();
+    };
+    d.login_delay_ms.store(ms, Ordering::Relaxed);
+    tracing::info!(ms, "diary: login delay set");
+    StatusCode::NO_CONTENT.into_response()
+}
+
 async fn not_found(State(d): State<Shared>, headers: HeaderMap) -> Response {
     let who = visitor(&d, &headers).map(|v| d.display_name(&v.login));
     let inner =
@@ -445,6 +477,11 @@ async fn login_form() -> Response {
 }
 
 async fn login_submit(State(d): State<Shared>, body: Bytes) -> Response {
+    d.login_posts.fetch_add(1, Ordering::Relaxed);
+    let delay = d.login_delay_ms.load(Ordering::Relaxed);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
     let f = form_map(&body);
     let login = f.get("login").map(|s| s.trim()).unwrap_or_default();
     let password = f.get("password").map(String::as_str).unwrap_or_default();
@@ -671,6 +708,15 @@ mod tests {
             .await
             .expect("login");
         assert_eq!(r.status(), 302);
+        let v: Value = http
+            .get(format!("{base}/__diary/stats"))
+            .send()
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(v, json!({"login_posts": 2}), "a wrong and a right login");
         assert_eq!(r.headers()[header::LOCATION], "/grades");
         let set = r.headers()[header::SET_COOKIE]
             .to_str()
