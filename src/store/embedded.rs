@@ -391,8 +391,8 @@ impl Store for EmbeddedStore {
         self.memory.take_pending(state).await
     }
 
-    // Rate limits stay in memory: a restart forgetting a brute-force window
-    // costs an attacker's patience, not a user's data.
+    // Rate limits stay in memory, ephemeral by design: a restart hands a
+    // guesser at most one fresh window and loses nothing a user was promised.
     async fn rate_reserve(
         &self,
         key: &str,

@@ -109,20 +109,6 @@ impl<T: Clone> Table<T> {
         (exp > Instant::now()).then_some(v)
     }
 
-    fn expires_in(&self, k: &str) -> Option<(T, Duration)> {
-        let (exp, v) = self.rows.get(k)?;
-        let left = exp.checked_duration_since(Instant::now())?;
-        Some((v.clone(), left))
-    }
-
-    /// Replace a live row's value, keeping its expiry.
-    fn set_live(&mut self, k: &str, v: T) {
-        let now = Instant::now();
-        if let Some(row) = self.rows.get_mut(k).filter(|(exp, _)| *exp > now) {
-            row.1 = v;
-        }
-    }
-
     fn live(&self) -> usize {
         let now = Instant::now();
         self.rows.values().filter(|(e, _)| *e > now).count()
@@ -131,32 +117,34 @@ impl<T: Clone> Table<T> {
 
 impl Table<u64> {
     /// [`Store::rate_reserve`] on one table, whose lock the caller holds.
+    /// One `now` for the look and the count, so a window cannot end
+    /// between them.
     fn reserve(&mut self, key: &str, limit: u64, window: Duration) -> Reserved {
-        match self.expires_in(key) {
-            Some((count, left)) if count >= limit => Reserved::Refused {
-                seconds_left: seconds_up(left),
-            },
-            Some((count, _)) => {
-                self.set_live(key, count + 1);
-                Reserved::Granted { count: count + 1 }
+        let now = Instant::now();
+        if let Some((end, count)) = self.rows.get_mut(key).filter(|(end, _)| *end > now) {
+            if *count >= limit {
+                return Reserved::Refused {
+                    seconds_left: seconds_up(*end - now),
+                };
             }
-            // A limit of 0 grants nothing and so starts no window.
-            None if limit == 0 => Reserved::Refused {
-                seconds_left: seconds_up(window),
-            },
-            None => {
-                self.put(key, 1, window);
-                Reserved::Granted { count: 1 }
-            }
+            *count += 1;
+            return Reserved::Granted { count: *count };
         }
+        if limit == 0 {
+            // Grants nothing, so starts no window.
+            return Reserved::Refused {
+                seconds_left: seconds_up(window),
+            };
+        }
+        self.put(key, 1, window);
+        Reserved::Granted { count: 1 }
     }
 
     /// [`Store::rate_release`] on one table, whose lock the caller holds.
     fn release(&mut self, key: &str) {
-        if let Some((count, _)) = self.expires_in(key)
-            && count > 0
-        {
-            self.set_live(key, count - 1);
+        let now = Instant::now();
+        if let Some((_, count)) = self.rows.get_mut(key).filter(|(end, _)| *end > now) {
+            *count = count.saturating_sub(1);
         }
     }
 }
