@@ -1,13 +1,15 @@
 //! Links are durable: acknowledged to the user means on disk. The gateway
 //! is killed with SIGKILL right after a link is acknowledged; after a
-//! restart the person goes straight in. `links export` / `links import`
-//! carry every record to another store.
+//! restart the person goes straight in. A password session the gateway saw
+//! log in is still known after a restart, so a cut-over still closes its
+//! grades. `links export` / `links import` carry every record to another
+//! store.
 
 mod support;
 
 use std::process::Command;
 
-use support::{Browser, Stack, element_text, hidden_value, persons};
+use support::{Browser, Options, Stack, element_text, hidden_value, persons};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_acknowledged_just_before_a_sigkill_is_there_after_restart() {
@@ -119,4 +121,49 @@ async fn links_export_and_import_carry_every_record() {
     a.sort();
     b.sort();
     assert_eq!(a, b);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_session_learned_before_a_sigkill_is_still_known_after_restart() {
+    // Yaroslavl: password sessions see grades until 31.12.2018, not after.
+    let mut stack = Stack::start_with(Options {
+        config_extra: format!(
+            "\n[policy]\nfile = \"{}/policies/yaroslavl-2019.toml\"\nrehearse_date = \"2018-12-15\"\ncheck_seconds = 1\n",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+        ..Options::default()
+    })
+    .await;
+    let b = Browser::new();
+    let logged_in = b
+        .post_form(
+            &stack.url("/login"),
+            &[("login", "petrov.teacher"), ("password", "demo")],
+        )
+        .await;
+    assert_eq!(logged_in.status, 302, "{}", logged_in.body);
+    let grades = b.get(&stack.url("/grades")).await;
+    assert_eq!(grades.status, 200, "{}", grades.body);
+
+    stack.kill9_and_restart().await;
+    // The restarted gateway reads the date from its configuration again:
+    // move it past the cut-over.
+    let r = reqwest::Client::new()
+        .put(stack.admin_url("/rehearse-date?date=2019-01-02"))
+        .send()
+        .await
+        .expect("rehearse-date");
+    assert!(r.status().is_success(), "rehearse-date: {}", r.status());
+
+    // The diary still honours its cookie; the gateway still knows whose it
+    // is, and closes the grades to that password session.
+    let closed = b.get(&stack.url("/grades")).await;
+    assert_eq!(closed.status, 403, "{}", closed.body);
+    assert!(
+        closed
+            .body
+            .contains("Текущая успеваемость доступна только через Госуслуги"),
+        "{}",
+        closed.body
+    );
 }

@@ -4,26 +4,32 @@
 //! as an unmodified diary behind a reverse proxy would, so it must only ever
 //! be reachable through the gateway. Its `mode` makes it read requests the
 //! way an ASP.NET or a PHP diary does (see [`DiaryMode`]).
+//!
+//! For tests: `GET /__diary/stats` counts login form submissions, and
+//! `POST /__diary/login-delay?ms=N` makes every later submission wait `N`
+//! ms before it is answered (so that guesses sent together are all in
+//! flight at once).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path as FsPath, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use anyhow::{Context, bail};
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Request, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 pub use super::diary_mode::DiaryMode;
 use super::diary_mode::Field;
-use super::html::{document, esc, found, respond};
+use super::html::{document, esc, form_map, found, respond};
 
 /// The diary's session cookie.
 pub const SESSION_COOKIE: &str = "DIARYSESSID";
@@ -77,6 +83,11 @@ struct Diary {
     accounts: HashMap<String, AccountInfo>,
     /// Session id → login.
     sessions: Mutex<HashMap<String, String>>,
+    /// Login form submissions, right or wrong: what tests count to see how
+    /// many password guesses got through the gateway (`/__diary/stats`).
+    login_posts: AtomicU64,
+    /// How long a login form submission waits before its answer, ms.
+    login_delay_ms: AtomicU64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -173,6 +184,8 @@ pub fn router(cfg: DiaryConfig) -> anyhow::Result<Router> {
         users,
         accounts,
         sessions: Mutex::new(HashMap::new()),
+        login_posts: AtomicU64::new(0),
+        login_delay_ms: AtomicU64::new(0),
     });
     let routes = Router::new()
         .route("/", get(home))
@@ -188,7 +201,9 @@ pub fn router(cfg: DiaryConfig) -> anyhow::Result<Router> {
             "/legacy/no-body-close",
             get(super::legacy_pages::no_body_close),
         )
-        .route("/__diary/health", get(health));
+        .route("/__diary/health", get(health))
+        .route("/__diary/stats", get(stats))
+        .route("/__diary/login-delay", post(set_login_delay));
     let routes = match cfg.mode {
         DiaryMode::Php => routes.route("/index.php", any(index_php)),
         DiaryMode::Normal | DiaryMode::Iis => routes,
@@ -407,6 +422,23 @@ async fn health() -> &'static str {
     "ok"
 }
 
+async fn stats(State(d): State<Shared>) -> Response {
+    json_response(
+        StatusCode::OK,
+        json!({"login_posts": d.login_posts.load(Ordering::Relaxed)}),
+    )
+}
+
+async fn set_login_delay(State(d): State<Shared>, RawQuery(q): RawQuery) -> Response {
+    let q = form_map(q.unwrap_or_default().as_bytes());
+    let Some(ms) = q.get("ms").and_then(|m| m.parse::<u64>().ok()) else {
+        return (StatusCode::BAD_REQUEST, "ms must be a number\n").into_response();
+    };
+    d.login_delay_ms.store(ms, Ordering::Relaxed);
+    tracing::info!(ms, "diary: login delay set");
+    StatusCode::NO_CONTENT.into_response()
+}
+
 async fn not_found(State(d): State<Shared>, headers: HeaderMap) -> Response {
     let who = visitor(&d, &headers).map(|v| d.display_name(&v.login));
     let inner =
@@ -491,6 +523,11 @@ async fn login_form() -> Response {
 }
 
 async fn login_submit(State(d): State<Shared>, uri: Uri, body: Bytes) -> Response {
+    d.login_posts.fetch_add(1, Ordering::Relaxed);
+    let delay = d.login_delay_ms.load(Ordering::Relaxed);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
     let field = |name| d.mode.field(name, uri.query().unwrap_or_default(), &body);
     // A PHP array (`login[]=`) is no login at all.
     let (login, password) = (field("login"), field("password"));
@@ -747,6 +784,15 @@ mod tests {
             .await
             .expect("login");
         assert_eq!(r.status(), 302);
+        let v: Value = http
+            .get(format!("{base}/__diary/stats"))
+            .send()
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(v, json!({"login_posts": 2}), "a wrong and a right login");
         assert_eq!(r.headers()[header::LOCATION], "/grades");
         let set = r.headers()[header::SET_COOKIE]
             .to_str()

@@ -15,8 +15,8 @@ use crate::identity::{Directory, LegacyLogin, MatchOutcome, Person, Role, match_
 use crate::pages::accounts::{self as account_pages, AccountView};
 use crate::pages::{self, Page};
 use crate::store::{
-    AccountLink, LinkKind, LinkSource, LoginMethod, LoginRecord, MatchFailure, SessionRecord,
-    StoreError,
+    AccountLink, LinkKind, LinkSource, LoginMethod, LoginRecord, MatchFailure, Reserved,
+    SessionRecord, StoreError,
 };
 
 /// What the gateway found for a person who just came back from ESIA.
@@ -368,6 +368,12 @@ impl Gateway {
 
     /// Check a diary login and password, counting failures per ESIA person
     /// and per client address. `Err` carries the page to show instead.
+    ///
+    /// An attempt is reserved under both limits before the diary is asked,
+    /// so requests sent all at once cannot all pass a check made before any
+    /// of them is counted: at most `max_failures` of them reach the diary.
+    /// Only a wrong password keeps its reservation; a right one, or a diary
+    /// that did not answer, gives it back.
     async fn check_password(
         &self,
         current: &Current,
@@ -382,28 +388,6 @@ impl Gateway {
         else {
             return Err(account_pages::linking_disabled());
         };
-        let keys = [
-            format!("link-fail:oid:{}", current.record.oid),
-            format!("link-fail:ip:{client}"),
-        ];
-        for k in &keys {
-            match self.store.rate_peek(k).await {
-                Ok((count, left)) if count >= settings.max_failures => {
-                    metrics::get()
-                        .links
-                        .with_label_values(&["check", "rate_limited"])
-                        .inc();
-                    tracing::warn!(request_id, "manual linking refused: too many failures");
-                    let minutes = left.unwrap_or(settings.window_seconds).div_ceil(60);
-                    return Err(account_pages::rate_limited(minutes.max(1)));
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::error!(request_id, error = %e, "rate limit look-up failed");
-                    return Err(pages::esia_unavailable());
-                }
-            }
-        }
         let login = form.get("login").map(|s| s.trim()).unwrap_or("");
         let password = form.get("password").map(String::as_str).unwrap_or("");
         let fail = |msg: &str| {
@@ -414,17 +398,48 @@ impl Gateway {
             ))
         };
         if login.is_empty() || password.is_empty() {
+            // Nothing goes to the diary, so nothing is counted.
             return fail("Введите логин и пароль.");
         }
-        match checker.check(login, password).await {
-            Ok(Checked::Valid) => Ok(LegacyLogin(login.to_string())),
-            Ok(Checked::Invalid) => {
-                let window = Duration::from_secs(settings.window_seconds);
-                for k in &keys {
-                    if let Err(e) = self.store.rate_hit(k, window).await {
-                        tracing::error!(request_id, error = %e, "cannot count a failed attempt");
-                    }
+        let keys = [
+            format!("link-fail:oid:{}", current.record.oid),
+            format!("link-fail:ip:{client}"),
+        ];
+        let window = Duration::from_secs(settings.window_seconds);
+        let mut reserved: Vec<&str> = Vec::with_capacity(keys.len());
+        for k in &keys {
+            match self
+                .store
+                .rate_reserve(k, settings.max_failures, window)
+                .await
+            {
+                Ok(Reserved::Granted { .. }) => reserved.push(k),
+                Ok(Reserved::Refused { seconds_left }) => {
+                    self.release_attempts(&reserved, request_id).await;
+                    metrics::get()
+                        .links
+                        .with_label_values(&["check", "rate_limited"])
+                        .inc();
+                    tracing::warn!(request_id, "manual linking refused: too many failures");
+                    return Err(account_pages::rate_limited(
+                        seconds_left.div_ceil(60).max(1),
+                    ));
                 }
+                Err(e) => {
+                    self.release_attempts(&reserved, request_id).await;
+                    tracing::error!(request_id, error = %e, "rate limit reservation failed");
+                    return Err(pages::esia_unavailable());
+                }
+            }
+        }
+        match checker.check(login, password).await {
+            Ok(Checked::Valid) => {
+                // A success is not a failure: the attempt does not count.
+                self.release_attempts(&reserved, request_id).await;
+                Ok(LegacyLogin(login.to_string()))
+            }
+            Ok(Checked::Invalid) => {
+                // The reservation stays: it is the failure's count.
                 metrics::get()
                     .links
                     .with_label_values(&["check", "wrong_password"])
@@ -436,12 +451,25 @@ impl Gateway {
                 fail("Неверный логин или пароль дневника. Проверьте раскладку и регистр букв.")
             }
             Err(e) => {
+                // Not the person's fault: the attempt does not count.
+                self.release_attempts(&reserved, request_id).await;
                 metrics::get()
                     .links
                     .with_label_values(&["check", "diary_unreachable"])
                     .inc();
                 tracing::warn!(request_id, error = %e, "diary login form unreachable");
                 Err(account_pages::diary_login_unavailable())
+            }
+        }
+    }
+
+    /// Give back attempts reserved by [`Self::check_password`]. A failure
+    /// only leaves the person counted once too often until the window ends,
+    /// so it is logged, not shown.
+    async fn release_attempts(&self, keys: &[&str], request_id: &str) {
+        for k in keys {
+            if let Err(e) = self.store.rate_release(k).await {
+                tracing::error!(request_id, error = %e, "cannot give back a reserved attempt");
             }
         }
     }

@@ -5,7 +5,9 @@
 //! nodes see a logout when their copy ages out. While the store does not
 //! answer, a cached session is still served for a bounded time (`stale`), so
 //! people already in keep working through a short outage. Everything else
-//! goes straight to the store. Every failure of the store is counted in
+//! goes straight to the store, among it password-session cookies (so no copy
+//! here can outlive their TTL or their removal) and rate-limit reservations
+//! (atomic only in the store). Every failure of the store is counted in
 //! `esia_gate_store_errors_total{backend, op}`.
 
 use std::collections::HashMap;
@@ -17,7 +19,7 @@ use async_trait::async_trait;
 
 use super::{
     AccountLink, DurableRecord, LastLogins, LinkKind, LoginRecord, MatchFailure, PendingLogin,
-    SessionRecord, Store, StoreError,
+    Reserved, SessionRecord, Store, StoreError,
 };
 use crate::identity::{EsiaOid, LegacyLogin};
 
@@ -203,14 +205,19 @@ impl<S: Store> Store for CachedStore<S> {
         self.count("take_pending", r)
     }
 
-    async fn rate_hit(&self, key: &str, window: Duration) -> Result<u64, StoreError> {
-        let r = self.inner.rate_hit(key, window).await;
-        self.count("rate_hit", r)
+    async fn rate_reserve(
+        &self,
+        key: &str,
+        limit: u64,
+        window: Duration,
+    ) -> Result<Reserved, StoreError> {
+        let r = self.inner.rate_reserve(key, limit, window).await;
+        self.count("rate_reserve", r)
     }
 
-    async fn rate_peek(&self, key: &str) -> Result<(u64, Option<u64>), StoreError> {
-        let r = self.inner.rate_peek(key).await;
-        self.count("rate_peek", r)
+    async fn rate_release(&self, key: &str) -> Result<(), StoreError> {
+        let r = self.inner.rate_release(key).await;
+        self.count("rate_release", r)
     }
 
     async fn put_cookie_login(
@@ -358,11 +365,16 @@ mod tests {
         async fn take_pending(&self, state: &str) -> Result<Option<PendingLogin>, StoreError> {
             pass!(self.take_pending(state))
         }
-        async fn rate_hit(&self, key: &str, window: Duration) -> Result<u64, StoreError> {
-            pass!(self.rate_hit(key, window))
+        async fn rate_reserve(
+            &self,
+            key: &str,
+            limit: u64,
+            window: Duration,
+        ) -> Result<Reserved, StoreError> {
+            pass!(self.rate_reserve(key, limit, window))
         }
-        async fn rate_peek(&self, key: &str) -> Result<(u64, Option<u64>), StoreError> {
-            pass!(self.rate_peek(key))
+        async fn rate_release(&self, key: &str) -> Result<(), StoreError> {
+            pass!(self.rate_release(key))
         }
         async fn put_cookie_login(
             &self,

@@ -1,21 +1,29 @@
 //! The embedded store, the default for one node: ephemeral records
-//! (sessions, pending logins, rate limits, password-session cookies) in
-//! memory, durable records (links, login history, match failures) in a redb
-//! file. A durable write returns only after its transaction committed with
-//! immediate durability (fsync), so whatever was acknowledged to a user
-//! survives `kill -9` and power loss.
+//! (sessions, pending logins, rate limits) in memory, durable records
+//! (links, login history, match failures) and password-session cookies in
+//! a redb file. A write to the file returns only after its transaction
+//! committed with immediate durability (fsync), so whatever was
+//! acknowledged to a user survives `kill -9` and power loss.
 //!
-//! Tables (values are serde_json of the record types):
+//! Password-session cookies expire, yet live in the file: a restart must
+//! not forget whose diary cookie is whose, or every password session would
+//! turn unattributed at once. An expired one is never returned; expired rows
+//! are pruned in bounded batches with each new one, and at open.
+//!
+//! Tables (values are serde_json of the record types unless said):
 //! - `meta`: `schema_version` → u64;
 //! - `links`: (oid, kind, login) → [`AccountLink`];
 //! - `owners`: login → oid, for `Own` links (one owner per login);
 //! - `last_logins`: login → [`LastLogins`];
 //! - `login_history`: sequence → [`LoginRecord`], appended;
-//! - `match_failures`: (at, sequence) → [`MatchFailure`].
+//! - `match_failures`: (at, sequence) → [`MatchFailure`];
+//! - `cookie_logins`: cookie hash → (expiry in unix milliseconds, login);
+//! - `cookie_expiry`: (expiry in unix milliseconds, cookie hash) → (), the
+//!   same rows by expiry, so pruning reads only what it removes.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
 use redb::{
@@ -24,12 +32,14 @@ use redb::{
 
 use super::{
     AccountLink, DurableRecord, LastLogins, LinkKind, LoginMethod, LoginRecord, MatchFailure,
-    MemoryStore, PendingLogin, SessionRecord, Store, StoreError,
+    MemoryStore, PendingLogin, Reserved, SessionRecord, Store, StoreError,
 };
 use crate::identity::{EsiaOid, LegacyLogin};
 
 /// The layout written by this version. A file with a higher number was
-/// written by a newer esia-gate and is refused.
+/// written by a newer esia-gate and is refused. (The cookie tables came
+/// without a new number: they are only added, an older version ignores
+/// them, and this one creates them in an older file.)
 pub const SCHEMA_VERSION: u64 = 1;
 
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -38,6 +48,14 @@ const OWNERS: TableDefinition<&str, &str> = TableDefinition::new("owners");
 const LAST: TableDefinition<&str, &str> = TableDefinition::new("last_logins");
 const HISTORY: TableDefinition<u64, &str> = TableDefinition::new("login_history");
 const FAILURES: TableDefinition<(i64, u64), &str> = TableDefinition::new("match_failures");
+// Milliseconds, not seconds: a TTL below a second must still mean what it
+// says, as it does in memory and in Redis (`PX`).
+const COOKIES: TableDefinition<&str, (u64, &str)> = TableDefinition::new("cookie_logins");
+const COOKIE_EXPIRY: TableDefinition<(u64, &str), ()> = TableDefinition::new("cookie_expiry");
+
+/// Expired cookies removed at most per write: a write costs the same however
+/// many expired while nobody logged in.
+const PRUNE_BATCH: usize = 256;
 
 const VERSION_KEY: &str = "schema_version";
 
@@ -99,13 +117,15 @@ impl EmbeddedStore {
                 path.display()
             )),
         })?;
-        Self::prepare(&db).map_err(|e| match e {
-            StoreError::Unavailable(m) => {
-                StoreError::Unavailable(format!("{}: {m}", path.display()))
-            }
-            StoreError::Corrupt(m) => StoreError::Corrupt(format!("{}: {m}", path.display())),
-            e => e,
-        })?;
+        Self::prepare(&db)
+            .and_then(|()| Self::prune_all_cookies(&db))
+            .map_err(|e| match e {
+                StoreError::Unavailable(m) => {
+                    StoreError::Unavailable(format!("{}: {m}", path.display()))
+                }
+                StoreError::Corrupt(m) => StoreError::Corrupt(format!("{}: {m}", path.display())),
+                e => e,
+            })?;
         Ok(Self {
             memory: MemoryStore::default(),
             db: Arc::new(db),
@@ -146,7 +166,20 @@ impl EmbeddedStore {
         txn.open_table(LAST).map_err(db_error)?;
         txn.open_table(HISTORY).map_err(db_error)?;
         txn.open_table(FAILURES).map_err(db_error)?;
+        txn.open_table(COOKIES).map_err(db_error)?;
+        txn.open_table(COOKIE_EXPIRY).map_err(db_error)?;
         txn.commit().map_err(db_error)
+    }
+
+    /// Remove every expired password-session cookie, batch by batch (each
+    /// its own transaction), as the file is opened.
+    fn prune_all_cookies(db: &Database) -> Result<(), StoreError> {
+        loop {
+            let removed = in_txn(db, |txn| prune_cookies_in(txn, now_ms()))?;
+            if removed < PRUNE_BATCH {
+                return Ok(());
+            }
+        }
     }
 
     /// Run a write on the blocking pool (it waits for fsync), or here when
@@ -239,6 +272,71 @@ fn record_failure_in(txn: &WriteTransaction, f: &MatchFailure) -> Result<(), Sto
     Ok(())
 }
 
+/// Wall-clock unix milliseconds: cookie expiries must mean the same after a
+/// restart, which an `Instant` would not.
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Remember `hash` → `login` until `expires_ms`, replacing an earlier row
+/// for the same hash, and prune one batch of expired rows on the way.
+fn put_cookie_in(
+    txn: &WriteTransaction,
+    hash: &str,
+    login: &str,
+    expires_ms: u64,
+    now: u64,
+) -> Result<(), StoreError> {
+    prune_cookies_in(txn, now)?;
+    let mut cookies = txn.open_table(COOKIES).map_err(db_error)?;
+    let mut expiry = txn.open_table(COOKIE_EXPIRY).map_err(db_error)?;
+    let before = cookies
+        .insert(hash, (expires_ms, login))
+        .map_err(db_error)?
+        .map(|g| g.value().0);
+    if let Some(old) = before {
+        expiry.remove((old, hash)).map_err(db_error)?;
+    }
+    expiry.insert((expires_ms, hash), ()).map_err(db_error)?;
+    Ok(())
+}
+
+/// Remove at most [`PRUNE_BATCH`] cookies that expired by `now`, oldest
+/// first; returns how many went.
+fn prune_cookies_in(txn: &WriteTransaction, now: u64) -> Result<usize, StoreError> {
+    let mut expiry = txn.open_table(COOKIE_EXPIRY).map_err(db_error)?;
+    let mut doomed: Vec<(u64, String)> = Vec::new();
+    // Live means `expires > now`, so everything up to `now` inclusive goes.
+    for row in expiry
+        .range(..(now.saturating_add(1), ""))
+        .map_err(db_error)?
+        .take(PRUNE_BATCH)
+    {
+        let (k, _) = row.map_err(db_error)?;
+        let (at, hash) = k.value();
+        doomed.push((at, hash.to_string()));
+    }
+    if doomed.is_empty() {
+        return Ok(0);
+    }
+    let mut cookies = txn.open_table(COOKIES).map_err(db_error)?;
+    for (at, hash) in &doomed {
+        expiry.remove((*at, hash.as_str())).map_err(db_error)?;
+        // The row may already carry a later expiry (the cookie was
+        // remembered again); then only its old index entry goes.
+        let same = cookies
+            .get(hash.as_str())
+            .map_err(db_error)?
+            .is_some_and(|g| g.value().0 == *at);
+        if same {
+            cookies.remove(hash.as_str()).map_err(db_error)?;
+        }
+    }
+    Ok(doomed.len())
+}
+
 /// Run `f` in one write transaction; commit (fsync) when it succeeds.
 fn in_txn<T>(
     db: &Database,
@@ -293,12 +391,19 @@ impl Store for EmbeddedStore {
         self.memory.take_pending(state).await
     }
 
-    async fn rate_hit(&self, key: &str, window: Duration) -> Result<u64, StoreError> {
-        self.memory.rate_hit(key, window).await
+    // Rate limits stay in memory, ephemeral by design: a restart hands a
+    // guesser at most one fresh window and loses nothing a user was promised.
+    async fn rate_reserve(
+        &self,
+        key: &str,
+        limit: u64,
+        window: Duration,
+    ) -> Result<Reserved, StoreError> {
+        self.memory.rate_reserve(key, limit, window).await
     }
 
-    async fn rate_peek(&self, key: &str) -> Result<(u64, Option<u64>), StoreError> {
-        self.memory.rate_peek(key).await
+    async fn rate_release(&self, key: &str) -> Result<(), StoreError> {
+        self.memory.rate_release(key).await
     }
 
     async fn put_cookie_login(
@@ -307,11 +412,25 @@ impl Store for EmbeddedStore {
         login: &LegacyLogin,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        self.memory.put_cookie_login(cookie_hash, login, ttl).await
+        let (hash, login) = (cookie_hash.to_string(), login.0.clone());
+        let now = now_ms();
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        let expires = now.saturating_add(ttl_ms);
+        self.write(move |db| in_txn(db, |txn| put_cookie_in(txn, &hash, &login, expires, now)))
+            .await
     }
 
     async fn cookie_login(&self, cookie_hash: &str) -> Result<Option<LegacyLogin>, StoreError> {
-        self.memory.cookie_login(cookie_hash).await
+        // Read only: an expired row is skipped here and removed by a later
+        // write, so the hot path never waits for an fsync.
+        let txn = self.db.begin_read().map_err(db_error)?;
+        let t = txn.open_table(COOKIES).map_err(db_error)?;
+        let now = now_ms();
+        let row = t.get(cookie_hash).map_err(db_error)?;
+        Ok(row.and_then(|g| {
+            let (expires, login) = g.value();
+            (expires > now).then(|| LegacyLogin(login.to_string()))
+        }))
     }
 
     async fn put_link(&self, link: &AccountLink) -> Result<(), StoreError> {
@@ -413,6 +532,10 @@ impl Store for EmbeddedStore {
         Ok(out)
     }
 
+    /// Links, logins and failures only. The password-session cookies are
+    /// not exported, though kept in the same file: they are short-lived
+    /// keys derived from the diary's session secrets, worthless after their
+    /// TTL and harmful in a backup or a JSON file passed around.
     async fn export_durable(&self) -> Result<Vec<DurableRecord>, StoreError> {
         let txn = self.db.begin_read().map_err(db_error)?;
         let mut out = Vec::new();
@@ -518,6 +641,58 @@ mod tests {
         );
         // Sessions are ephemeral: a restart ends them.
         assert_eq!(s.get_session("sid").await.expect("get"), None);
+    }
+
+    fn cookie_rows(s: &EmbeddedStore) -> (u64, u64) {
+        use redb::ReadableTableMetadata as _;
+        let txn = s.db.begin_read().expect("read");
+        let cookies = txn
+            .open_table(COOKIES)
+            .expect("cookies")
+            .len()
+            .expect("len");
+        let expiry = txn
+            .open_table(COOKIE_EXPIRY)
+            .expect("expiry")
+            .len()
+            .expect("len");
+        (cookies, expiry)
+    }
+
+    #[tokio::test]
+    async fn expired_password_sessions_are_pruned_in_bounded_batches() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let path = dir.path().join("store.redb");
+        let s = EmbeddedStore::open(&path).expect("open");
+        // 600 sessions that expired a minute ago, written in one go.
+        let past = now_ms() - 60_000;
+        in_txn(&s.db, |txn| {
+            for i in 0..600 {
+                put_cookie_in(txn, &format!("old{i}"), "ivanova.m", past, past - 1)?;
+            }
+            Ok(())
+        })
+        .expect("old rows");
+        assert_eq!(cookie_rows(&s), (600, 600));
+        assert_eq!(s.cookie_login("old1").await.expect("get"), None);
+        // Each new password session takes one batch of the expired along.
+        s.put_cookie_login(
+            "new",
+            &LegacyLogin("petrov.a".into()),
+            Duration::from_secs(60),
+        )
+        .await
+        .expect("put");
+        let left = 600 - PRUNE_BATCH as u64;
+        assert_eq!(cookie_rows(&s), (left + 1, left + 1));
+        // Opening the file clears the rest.
+        drop(s);
+        let s = EmbeddedStore::open(&path).expect("reopen");
+        assert_eq!(cookie_rows(&s), (1, 1));
+        assert_eq!(
+            s.cookie_login("new").await.expect("get"),
+            Some(LegacyLogin("petrov.a".into()))
+        );
     }
 
     #[test]

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 
 use super::{
     AccountLink, DurableRecord, LastLogins, LinkKind, LoginMethod, LoginRecord, MatchFailure,
-    PendingLogin, SessionRecord, Store, StoreError,
+    PendingLogin, Reserved, SessionRecord, Store, StoreError,
 };
 use crate::identity::{EsiaOid, LegacyLogin};
 
@@ -109,16 +109,49 @@ impl<T: Clone> Table<T> {
         (exp > Instant::now()).then_some(v)
     }
 
-    fn expires_in(&self, k: &str) -> Option<(T, Duration)> {
-        let (exp, v) = self.rows.get(k)?;
-        let left = exp.checked_duration_since(Instant::now())?;
-        Some((v.clone(), left))
-    }
-
     fn live(&self) -> usize {
         let now = Instant::now();
         self.rows.values().filter(|(e, _)| *e > now).count()
     }
+}
+
+impl Table<u64> {
+    /// [`Store::rate_reserve`] on one table, whose lock the caller holds.
+    /// One `now` for the look and the count, so a window cannot end
+    /// between them.
+    fn reserve(&mut self, key: &str, limit: u64, window: Duration) -> Reserved {
+        let now = Instant::now();
+        if let Some((end, count)) = self.rows.get_mut(key).filter(|(end, _)| *end > now) {
+            if *count >= limit {
+                return Reserved::Refused {
+                    seconds_left: seconds_up(*end - now),
+                };
+            }
+            *count += 1;
+            return Reserved::Granted { count: *count };
+        }
+        if limit == 0 {
+            // Grants nothing, so starts no window.
+            return Reserved::Refused {
+                seconds_left: seconds_up(window),
+            };
+        }
+        self.put(key, 1, window);
+        Reserved::Granted { count: 1 }
+    }
+
+    /// [`Store::rate_release`] on one table, whose lock the caller holds.
+    fn release(&mut self, key: &str) {
+        let now = Instant::now();
+        if let Some((_, count)) = self.rows.get_mut(key).filter(|(end, _)| *end > now) {
+            *count = count.saturating_sub(1);
+        }
+    }
+}
+
+/// Whole seconds, rounded up and at least 1: "try again in 0 s" helps nobody.
+fn seconds_up(d: Duration) -> u64 {
+    (d.as_secs() + u64::from(d.subsec_nanos() > 0)).max(1)
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -166,18 +199,19 @@ impl Store for MemoryStore {
         Ok(lock(&self.sessions).live())
     }
 
-    async fn rate_hit(&self, key: &str, window: Duration) -> Result<u64, StoreError> {
-        let mut t = lock(&self.rates);
-        let (count, left) = t.expires_in(key).unwrap_or((0, window));
-        t.put(key, count + 1, left);
-        Ok(count + 1)
+    async fn rate_reserve(
+        &self,
+        key: &str,
+        limit: u64,
+        window: Duration,
+    ) -> Result<Reserved, StoreError> {
+        // One lock around the look and the count: that is the atomicity.
+        Ok(lock(&self.rates).reserve(key, limit, window))
     }
 
-    async fn rate_peek(&self, key: &str) -> Result<(u64, Option<u64>), StoreError> {
-        Ok(match lock(&self.rates).expires_in(key) {
-            Some((c, left)) => (c, Some(left.as_secs() + 1)),
-            None => (0, None),
-        })
+    async fn rate_release(&self, key: &str) -> Result<(), StoreError> {
+        lock(&self.rates).release(key);
+        Ok(())
     }
 
     async fn put_cookie_login(

@@ -1,7 +1,9 @@
 //! The store interface. Ephemeral records (sessions, pending logins, rate
 //! limits, password-session cookies) live with a TTL; durable records
 //! (links, login history, match failures) must survive a crash once a call
-//! that writes them has returned `Ok`. Backends know nothing of what the
+//! that writes them has returned `Ok`. Password-session cookies sit in
+//! between: they expire, but a backend that can keep them across a restart
+//! does (the embedded file, Redis). Backends know nothing of what the
 //! records mean beyond their types.
 
 pub mod cached;
@@ -173,6 +175,17 @@ pub struct MatchFailure {
     pub logins: Vec<LegacyLogin>,
 }
 
+/// The answer to [`Store::rate_reserve`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reserved {
+    /// Counted: `count` attempts in the window, this one included (never
+    /// above the limit).
+    Granted { count: u64 },
+    /// The limit is reached; nothing was counted. `seconds_left` until the
+    /// window ends (at least 1).
+    Refused { seconds_left: u64 },
+}
+
 /// Everything durable, one record a line in `links export` / `links import`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -223,13 +236,29 @@ pub trait Store: Send + Sync {
     async fn take_pending(&self, state: &str) -> Result<Option<PendingLogin>, StoreError>;
 
     // --- rate limits (ephemeral, fixed windows) ---
-    /// Count one event under `key`; returns the count in the current window
-    /// (starting at the first event, lasting `window`) including this one.
-    async fn rate_hit(&self, key: &str, window: Duration) -> Result<u64, StoreError>;
-    /// The current count and the seconds until the window ends.
-    async fn rate_peek(&self, key: &str) -> Result<(u64, Option<u64>), StoreError>;
+    /// Reserve one attempt under `key` before the thing it limits is done,
+    /// atomically: when the current window holds fewer than `limit`
+    /// attempts, count this one and grant it; otherwise count nothing and
+    /// refuse it with the seconds until the window ends. A window starts at
+    /// the first attempt granted under the key and lasts `window`; later
+    /// attempts never extend it. Concurrent callers never get more than
+    /// `limit` grants per window between them.
+    async fn rate_reserve(
+        &self,
+        key: &str,
+        limit: u64,
+        window: Duration,
+    ) -> Result<Reserved, StoreError>;
+    /// Give back one attempt granted by [`Store::rate_reserve`] (an attempt
+    /// that turned out not to count, such as a right password). The window
+    /// keeps its end; the count never goes below zero, and a key whose
+    /// window is over is left alone.
+    async fn rate_release(&self, key: &str) -> Result<(), StoreError>;
 
-    // --- password sessions: diary cookie (hashed) → login (ephemeral) ---
+    // --- password sessions: diary cookie (hashed) → login ---
+    // Short-lived (a TTL), but kept across restarts wherever the backend is
+    // durable (the embedded file, Redis): a restart of the gateway must not
+    // turn a known password session into an unattributed one.
     async fn put_cookie_login(
         &self,
         cookie_hash: &str,

@@ -49,7 +49,7 @@ use redis::{
 
 use super::{
     AccountLink, DurableRecord, LastLogins, LinkKind, LoginMethod, LoginRecord, MatchFailure,
-    PendingLogin, SessionRecord, Store, StoreError,
+    PendingLogin, Reserved, SessionRecord, Store, StoreError,
 };
 use crate::config::store::StoreSettings;
 use crate::identity::{EsiaOid, LegacyLogin};
@@ -309,7 +309,8 @@ impl Link {
 
 struct Scripts {
     track_session: Script,
-    rate_hit: Script,
+    rate_reserve: Script,
+    rate_release: Script,
     put_link: Script,
     remove_link: Script,
     record_login: Script,
@@ -327,14 +328,36 @@ if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[3]) then
 end
 return 1",
             ),
-            // KEYS[1] counter; ARGV[1] window in ms. The window starts at the
-            // first hit; a key somehow left without a TTL gets one.
-            rate_hit: Script::new(
-                r"local c = redis.call('INCR', KEYS[1])
-if c == 1 or redis.call('PTTL', KEYS[1]) < 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+            // KEYS[1] counter; ARGV: limit, window (ms). Returns {1, count}
+            // when granted, {0, ms left in the window} when refused (nothing
+            // counted). One script, so concurrent callers cannot both pass
+            // the check before either counts. The window starts at the first
+            // grant; a key somehow left without a TTL gets one.
+            rate_reserve: Script::new(
+                r"local limit = tonumber(ARGV[1])
+local c = tonumber(redis.call('GET', KEYS[1]) or '0')
+local ttl = redis.call('PTTL', KEYS[1])
+if c >= limit then
+  if ttl == -1 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+    ttl = tonumber(ARGV[2])
+  elseif ttl < 0 then
+    ttl = tonumber(ARGV[2])
+  end
+  return {0, ttl}
 end
-return c",
+c = redis.call('INCR', KEYS[1])
+if c == 1 or ttl < 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return {1, c}",
+            ),
+            // KEYS[1] counter. DECR keeps the TTL; a missing key is left
+            // missing (a bare DECR would make one without a TTL).
+            rate_release: Script::new(
+                r"local c = tonumber(redis.call('GET', KEYS[1]) or '0')
+if c > 0 then return redis.call('DECR', KEYS[1]) end
+return 0",
             ),
             // KEYS: links:<oid>, owners, oids. ARGV: oid, login, kind,
             // field, json. Returns 0 when another oid owns the login.
@@ -452,12 +475,17 @@ fn now_ms() -> u64 {
 }
 
 /// Calls that may be sent again after a dead connection: sending twice
-/// changes nothing. Taking a pending login, counting a rate-limit hit and
-/// appending history or failures are not repeated.
+/// changes nothing. Taking a pending login, reserving or releasing a
+/// rate-limit attempt and appending history or failures are not repeated.
 fn repeatable(op: &str) -> bool {
     !matches!(
         op,
-        "take_pending" | "rate_hit" | "record_login" | "record_match_failure" | "import"
+        "take_pending"
+            | "rate_reserve"
+            | "rate_release"
+            | "record_login"
+            | "record_match_failure"
+            | "import"
     )
 }
 
@@ -921,27 +949,39 @@ impl Store for RedisStore {
         .await
     }
 
-    async fn rate_hit(&self, key: &str, window: Duration) -> Result<u64, StoreError> {
+    async fn rate_reserve(
+        &self,
+        key: &str,
+        limit: u64,
+        window: Duration,
+    ) -> Result<Reserved, StoreError> {
         let (key, ms) = (key.to_string(), millis(window));
-        self.run("rate_hit", move |i| async move {
+        self.run("rate_reserve", move |i| async move {
             let keys = [i.key(&format!("rate:{key}"))];
-            i.script("rate_hit", &i.scripts.rate_hit, &keys, &[ms.to_string()])
-                .await
+            let args = [limit.to_string(), ms.to_string()];
+            let (granted, n): (i64, i64) = i
+                .script("rate_reserve", &i.scripts.rate_reserve, &keys, &args)
+                .await?;
+            let n = u64::try_from(n).unwrap_or(0);
+            Ok(if granted == 1 {
+                Reserved::Granted { count: n }
+            } else {
+                Reserved::Refused {
+                    seconds_left: n.div_ceil(1000).max(1),
+                }
+            })
         })
         .await
     }
 
-    async fn rate_peek(&self, key: &str) -> Result<(u64, Option<u64>), StoreError> {
+    async fn rate_release(&self, key: &str) -> Result<(), StoreError> {
         let key = key.to_string();
-        self.run("rate_peek", move |i| async move {
-            let k = i.key(&format!("rate:{key}"));
-            let mut p = redis::pipe();
-            p.cmd("GET").arg(&k).cmd("PTTL").arg(&k);
-            let (count, pttl): (Option<u64>, i64) = i.pipe("rate_peek", &p).await?;
-            Ok(match (count, u64::try_from(pttl)) {
-                (Some(c), Ok(ms)) if c > 0 => (c, Some(ms / 1000 + 1)),
-                _ => (0, None),
-            })
+        self.run("rate_release", move |i| async move {
+            let keys = [i.key(&format!("rate:{key}"))];
+            let _: i64 = i
+                .script("rate_release", &i.scripts.rate_release, &keys, &[])
+                .await?;
+            Ok(())
         })
         .await
     }

@@ -150,39 +150,87 @@ async fn join_boxed<T>(
     out.into_iter().flatten().collect()
 }
 
-pub async fn rate_limits_count_in_fixed_windows(store: &dyn Store) {
+fn granted(r: Result<Reserved, StoreError>) -> u64 {
+    match r.expect("reserve") {
+        Reserved::Granted { count } => count,
+        other => panic!("expected a grant, got {other:?}"),
+    }
+}
+
+fn refused(r: Result<Reserved, StoreError>) -> u64 {
+    match r.expect("reserve") {
+        Reserved::Refused { seconds_left } => seconds_left,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+pub async fn rate_reservations_count_in_fixed_windows(store: &dyn Store) {
     let key = format!("link:{}", random_id());
     let window = Duration::from_millis(400);
-    assert_eq!(store.rate_peek(&key).await.expect("peek"), (0, None));
-    assert_eq!(store.rate_hit(&key, window).await.expect("hit"), 1);
-    assert_eq!(store.rate_hit(&key, window).await.expect("hit"), 2);
-    assert_eq!(store.rate_hit(&key, window).await.expect("hit"), 3);
-    let (count, left) = store.rate_peek(&key).await.expect("peek");
-    assert_eq!(count, 3);
-    let left = left.expect("a live window says when it ends");
-    assert!(
-        (1..=1).contains(&left),
-        "seconds left in a 0.4 s window: {left}"
-    );
+    assert_eq!(granted(store.rate_reserve(&key, 3, window).await), 1);
+    assert_eq!(granted(store.rate_reserve(&key, 3, window).await), 2);
+    assert_eq!(granted(store.rate_reserve(&key, 3, window).await), 3);
+    // Full: refused, with the (rounded up) seconds left, and not counted.
+    assert_eq!(refused(store.rate_reserve(&key, 3, window).await), 1);
+    assert_eq!(refused(store.rate_reserve(&key, 3, window).await), 1);
+    // Given back: room for exactly one more.
+    store.rate_release(&key).await.expect("release");
+    assert_eq!(granted(store.rate_reserve(&key, 3, window).await), 3);
+    assert_eq!(refused(store.rate_reserve(&key, 3, window).await), 1);
     // Another key counts on its own.
     let other = format!("{key}:other");
-    assert_eq!(store.rate_hit(&other, window).await.expect("hit"), 1);
-    // The window started at the first hit; later hits do not extend it.
-    tokio::time::sleep(Duration::from_millis(250)).await;
-    assert_eq!(store.rate_hit(&key, window).await.expect("hit"), 4);
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(store.rate_peek(&key).await.expect("peek"), (0, None));
-    assert_eq!(store.rate_hit(&key, window).await.expect("hit"), 1);
+    assert_eq!(granted(store.rate_reserve(&other, 3, window).await), 1);
+    // The window started at the first grant; later ones did not extend it.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(granted(store.rate_reserve(&key, 3, window).await), 1);
     // A long window reports its seconds left.
     let long = format!("{key}:long");
-    store
-        .rate_hit(&long, Duration::from_secs(600))
-        .await
-        .expect("hit");
-    let (c, left) = store.rate_peek(&long).await.expect("peek");
-    assert_eq!(c, 1);
-    let left = left.expect("left");
-    assert!((595..=601).contains(&left), "{left}");
+    let ten_minutes = Duration::from_secs(600);
+    assert_eq!(granted(store.rate_reserve(&long, 1, ten_minutes).await), 1);
+    let left = refused(store.rate_reserve(&long, 1, ten_minutes).await);
+    assert!((595..=600).contains(&left), "{left}");
+}
+
+pub async fn releasing_never_goes_below_zero(store: &dyn Store) {
+    let key = format!("link:{}", random_id());
+    let window = Duration::from_secs(60);
+    // Nothing reserved: nothing to give back, and no window starts.
+    store.rate_release(&key).await.expect("release unknown");
+    assert_eq!(granted(store.rate_reserve(&key, 2, window).await), 1);
+    for _ in 0..3 {
+        store.rate_release(&key).await.expect("release");
+    }
+    // Three releases of one grant leave room for the limit, not more.
+    assert_eq!(granted(store.rate_reserve(&key, 2, window).await), 1);
+    assert_eq!(granted(store.rate_reserve(&key, 2, window).await), 2);
+    refused(store.rate_reserve(&key, 2, window).await);
+    // An expired window is not revived by a release.
+    let short = format!("{key}:short");
+    let tiny = Duration::from_millis(50);
+    assert_eq!(granted(store.rate_reserve(&short, 1, tiny).await), 1);
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    store.rate_release(&short).await.expect("release expired");
+    assert_eq!(granted(store.rate_reserve(&short, 1, tiny).await), 1);
+}
+
+/// Sixty wrong passwords sent at once: only the limit reaches the diary.
+pub async fn sixty_concurrent_reservations_grant_exactly_the_limit(store: &dyn Store) {
+    let key = format!("link-fail:oid:{}", random_id());
+    let window = Duration::from_secs(60);
+    let futs: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>>> = (0..60)
+        .map(|_| store.rate_reserve(&key, 5, window))
+        .collect();
+    let mut counts: Vec<u64> = Vec::new();
+    for r in join_boxed(futs).await {
+        match r.expect("reserve") {
+            Reserved::Granted { count } => counts.push(count),
+            Reserved::Refused { seconds_left } => {
+                assert!((1..=60).contains(&seconds_left), "{seconds_left}")
+            }
+        }
+    }
+    counts.sort_unstable();
+    assert_eq!(counts, vec![1, 2, 3, 4, 5], "each grant saw its own count");
 }
 
 pub async fn cookie_logins_map_a_hashed_cookie_to_a_login(store: &dyn Store) {
@@ -196,6 +244,64 @@ pub async fn cookie_logins_map_a_hashed_cookie_to_a_login(store: &dyn Store) {
         store.cookie_login(&h).await.expect("get"),
         Some(login("petrov.a"))
     );
+    // The same cookie seen again: the later login and TTL win.
+    store
+        .put_cookie_login(&h, &login("petrov.b"), Duration::from_millis(40))
+        .await
+        .expect("put again");
+    assert_eq!(
+        store.cookie_login(&h).await.expect("get"),
+        Some(login("petrov.b"))
+    );
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(
+        store.cookie_login(&h).await.expect("get"),
+        None,
+        "the shorter TTL of the later put holds"
+    );
+    // And remembered again after it expired.
+    store
+        .put_cookie_login(&h, &login("petrov.c"), Duration::from_secs(60))
+        .await
+        .expect("put after expiry");
+    assert_eq!(
+        store.cookie_login(&h).await.expect("get"),
+        Some(login("petrov.c"))
+    );
+}
+
+/// A gateway restart: a new store object on the same data (the same file,
+/// the same Redis and prefix) still knows a live password session and
+/// still forgets an expired one. Backends with nothing to reopen (memory)
+/// have nothing to show here.
+pub async fn cookie_logins_survive_a_restart(h: &Harness) {
+    let Some(n) = h.reopenable() else {
+        return;
+    };
+    let (live, short) = (random_id(), random_id());
+    {
+        let store = h.open(n).await;
+        store
+            .put_cookie_login(&live, &login("ivanova.m"), Duration::from_secs(600))
+            .await
+            .expect("put");
+        store
+            .put_cookie_login(&short, &login("petrov.a"), Duration::from_millis(40))
+            .await
+            .expect("put");
+    }
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let store = h.open(n).await;
+    assert_eq!(
+        store.cookie_login(&live).await.expect("get"),
+        Some(login("ivanova.m")),
+        "a remembered password session survives the restart"
+    );
+    assert_eq!(store.cookie_login(&short).await.expect("get"), None);
+    // Not part of the export: they are not durable records.
+    let exported =
+        serde_json::to_string(&store.export_durable().await.expect("export")).expect("json");
+    assert!(!exported.contains(&live) && !exported.contains("ivanova.m"));
 }
 
 pub async fn links_are_idempotent_and_own_links_exclusive(store: &dyn Store) {
@@ -497,6 +603,21 @@ impl Harness {
     /// A fresh, empty store of this harness's kind.
     pub async fn store(&self) -> Arc<dyn Store> {
         let n = self.n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.open(n).await
+    }
+
+    /// A number for [`Self::open`] naming a fresh store that can be opened
+    /// again on the same data, or `None` for backends that keep nothing
+    /// past the store object (memory).
+    pub fn reopenable(&self) -> Option<usize> {
+        (!self.kind.contains("memory"))
+            .then(|| self.n.fetch_add(1, std::sync::atomic::Ordering::SeqCst))
+    }
+
+    /// Store number `n` of this harness: the same file or key prefix each
+    /// time, so opening it again is a restart. (An embedded store must be
+    /// dropped before it is opened again: the file takes one opener.)
+    pub async fn open(&self, n: usize) -> Arc<dyn Store> {
         let cache = super::cached::CacheSettings {
             ttl: Duration::from_secs(2),
             stale: Duration::from_secs(60),
@@ -571,15 +692,33 @@ macro_rules! backend_suite {
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn rate_limits_count_in_fixed_windows() {
+            async fn rate_reservations_count_in_fixed_windows() {
                 let (_h, s) = one().await;
-                super::rate_limits_count_in_fixed_windows(&*s).await;
+                super::rate_reservations_count_in_fixed_windows(&*s).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn releasing_never_goes_below_zero() {
+                let (_h, s) = one().await;
+                super::releasing_never_goes_below_zero(&*s).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sixty_concurrent_reservations_grant_exactly_the_limit() {
+                let (_h, s) = one().await;
+                super::sixty_concurrent_reservations_grant_exactly_the_limit(&*s).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn cookie_logins_map_a_hashed_cookie_to_a_login() {
                 let (_h, s) = one().await;
                 super::cookie_logins_map_a_hashed_cookie_to_a_login(&*s).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn cookie_logins_survive_a_restart() {
+                let h = Harness::new($kind).await;
+                super::cookie_logins_survive_a_restart(&h).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -638,8 +777,11 @@ macro_rules! backend_suite_in_one {
             sessions_round_trip(&*h.store().await).await;
             records_expire(&*h.store().await).await;
             pending_logins_are_single_use(&*h.store().await).await;
-            rate_limits_count_in_fixed_windows(&*h.store().await).await;
+            rate_reservations_count_in_fixed_windows(&*h.store().await).await;
+            releasing_never_goes_below_zero(&*h.store().await).await;
+            sixty_concurrent_reservations_grant_exactly_the_limit(&*h.store().await).await;
             cookie_logins_map_a_hashed_cookie_to_a_login(&*h.store().await).await;
+            cookie_logins_survive_a_restart(&h).await;
             links_are_idempotent_and_own_links_exclusive(&*h.store().await).await;
             removing_a_link_frees_the_account(&*h.store().await).await;
             login_history_keeps_the_latest_per_method(&*h.store().await).await;
