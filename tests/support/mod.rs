@@ -37,6 +37,8 @@ pub struct Options {
     /// applied before anything else is appended: to change a key the demo
     /// configuration already sets (e.g. `[log] format`).
     pub config_replace: Vec<(String, String)>,
+    /// `RUST_LOG` of the gateway processes.
+    pub rust_log: &'static str,
 }
 
 impl Default for Options {
@@ -48,6 +50,7 @@ impl Default for Options {
             config_extra: String::new(),
             peers: 0,
             config_replace: Vec::new(),
+            rust_log: "info",
         }
     }
 }
@@ -62,6 +65,7 @@ pub struct Stack {
     /// The other gateway instances ([`Options::peers`]).
     pub peers: Vec<Peer>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    rust_log: &'static str,
 }
 
 /// Another gateway process of the same stack.
@@ -96,7 +100,7 @@ impl Peer {
     }
 }
 
-fn start_gateway(config: &std::path::Path, log: &std::path::Path) -> Child {
+fn start_gateway(config: &std::path::Path, log: &std::path::Path, rust_log: &str) -> Child {
     let log_file = std::fs::File::create(log).expect("log file");
     // Audit lines go to stdout when no audit file is configured: keep them
     // in the same log as the operational lines.
@@ -104,7 +108,7 @@ fn start_gateway(config: &std::path::Path, log: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_esia-gate"))
         .args(["run", "--config"])
         .arg(config)
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", rust_log)
         .stdout(audit)
         .stderr(log_file)
         .spawn()
@@ -246,7 +250,7 @@ impl Stack {
             }));
         }
         let log = dir.path().join("gateway.log");
-        let gateway = start_gateway(&p.gateway_config, &log);
+        let gateway = start_gateway(&p.gateway_config, &log, opts.rust_log);
         let mut peers = Vec::new();
         for (n, (gateway_port, admin_port, public_url, config)) in
             peer_configs.into_iter().enumerate()
@@ -256,7 +260,7 @@ impl Stack {
                 gateway_port,
                 admin_port,
                 public_url,
-                gateway: start_gateway(&config, &log),
+                gateway: start_gateway(&config, &log, opts.rust_log),
                 log,
             });
         }
@@ -269,6 +273,7 @@ impl Stack {
             log,
             peers,
             tasks,
+            rust_log: opts.rust_log,
         };
         wait_healthy(&mut stack.gateway, stack.ports.admin, &stack.log).await;
         for p in &mut stack.peers {
@@ -284,7 +289,7 @@ impl Stack {
         let _ = self.gateway.wait();
         let config = self.dir.path().join("gateway.toml");
         self.log = self.dir.path().join("gateway-restarted.log");
-        self.gateway = start_gateway(&config, &self.log);
+        self.gateway = start_gateway(&config, &self.log, self.rust_log);
         wait_healthy(&mut self.gateway, self.ports.admin, &self.log).await;
     }
 
