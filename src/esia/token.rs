@@ -155,7 +155,7 @@ fn verify<T: serde::de::DeserializeOwned>(
                         ));
                     }
                     K::InvalidAudience => return Err(TokenError::Client),
-                    // A present but malformed `exp` counts as missing there.
+                    // jsonwebtoken reports a malformed `exp` as a missing one.
                     K::MissingRequiredClaim(c) if c == "exp" => {
                         return Err(match claim(token, "exp") {
                             Some(_) => TokenError::ClaimFormat("exp"),
