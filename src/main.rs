@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use esia_gate::admin::audit;
+use esia_gate::admin::logging;
 use esia_gate::{app, config, demo};
 
 #[derive(Parser)]
@@ -223,35 +223,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// Two layers: operational logs to stderr (JSON or text, level from
-/// `RUST_LOG` or the configuration, audit events excluded) and the audit
-/// log (always JSON, audit events only, whatever the level) to its file or
-/// stdout.
+/// Operational lines to stderr, audit lines to their file or stdout (see
+/// `admin::logging`).
 fn init_logs(level: &str, format: &str, audit_file: Option<&Path>) -> Result<(), String> {
-    use std::io::IsTerminal as _;
-    use tracing_subscriber::filter::{FilterExt as _, filter_fn};
-    use tracing_subscriber::layer::SubscriberExt as _;
-    use tracing_subscriber::util::SubscriberInitExt as _;
-    use tracing_subscriber::{EnvFilter, Layer as _};
-
-    let level = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let operational = level.and(filter_fn(audit::not_audit));
-    let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    let fmt = if format == "json" {
-        fmt.json().with_filter(operational).boxed()
-    } else {
-        fmt.with_filter(operational).boxed()
-    };
-    let audit = audit::AuditLayer::new(audit_file)
-        .map_err(|e| e.to_string())?
-        .with_filter(filter_fn(audit::audit_only));
-    tracing_subscriber::registry()
-        .with(fmt)
-        .with(audit)
-        .try_init()
-        .map_err(|e| format!("cannot start logging: {e}"))
+    logging::init(level, format, audit_file)
 }
 
 /// `links export|import` against the store the configuration names.

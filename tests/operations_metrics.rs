@@ -263,3 +263,42 @@ async fn with_a_token_every_admin_path_but_healthz_needs_it() {
         "the token is never logged"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_codes_a_browser_makes_up_do_not_become_series_of_their_own() {
+    let stack = Stack::start().await;
+    // Each forged callback needs a login of its own (state and binding
+    // cookie): the attacker's own, with any code in the description.
+    for made_up in ["ESIA-123456", "ESIA-654321", "ESIA-007053"] {
+        let b = Browser::new();
+        let to_esia = b
+            .get(&stack.url("/esia-gate/login?return_to=/grades"))
+            .await;
+        let ac = reqwest::Url::parse(&to_esia.location().expect("ESIA URL")).expect("URL");
+        let state = ac
+            .query_pairs()
+            .find(|(k, _)| k == "state")
+            .map(|(_, v)| v.into_owned())
+            .expect("state");
+        let page = b
+            .get(&stack.url(&format!(
+                "/esia-gate/callback?error=access_denied&error_description={made_up}:+x&state={state}"
+            )))
+            .await;
+        // The page names the code; the metric does not.
+        assert!(page.body.contains(made_up), "{}", page.body);
+    }
+    let scrape = stack.metrics().await;
+    let c = |s: &str| counter(&scrape, s);
+    assert_eq!(
+        c("esia_gate_esia_errors_total{code=\"other\",endpoint=\"ac\",kind=\"esia_error\"}"),
+        2.0,
+        "{scrape}"
+    );
+    assert_eq!(
+        c("esia_gate_esia_errors_total{code=\"ESIA-007053\",endpoint=\"ac\",kind=\"esia_error\"}"),
+        1.0,
+        "{scrape}"
+    );
+    assert!(!scrape.contains("ESIA-123456") && !scrape.contains("ESIA-654321"));
+}

@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use serde_json::Value;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Subscriber};
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::{Context, Layer};
 
 use super::metrics;
@@ -78,7 +79,7 @@ impl AuditFile {
 }
 
 /// The layer writing audit lines. Give it a filter letting only
-/// [`TARGET`] through (see [`audit_only`]).
+/// [`TARGET`] through (see [`filter`]).
 pub struct AuditLayer {
     sink: Sink,
 }
@@ -118,14 +119,13 @@ impl AuditLayer {
     }
 }
 
-/// A per-layer filter for the audit layer: audit events only.
-pub fn audit_only(meta: &tracing::Metadata<'_>) -> bool {
-    meta.target() == TARGET
-}
-
-/// A per-layer filter for operational logs: everything but audit events.
-pub fn not_audit(meta: &tracing::Metadata<'_>) -> bool {
-    meta.target() != TARGET
+/// The per-layer filter of the audit layer: events with target [`TARGET`]
+/// at `info` or above (every audit event is `info`). A [`Targets`] filter
+/// rather than a closure, so that it gives `tracing` a max-level hint:
+/// without one the whole subscriber counts as `trace`, and every
+/// `log::trace!` in Pingora would be offered to every filter.
+pub fn filter() -> Targets {
+    Targets::new().with_target(TARGET, tracing::Level::INFO)
 }
 
 /// Fields in the order the call site gave them.
@@ -212,7 +212,6 @@ impl<S: Subscriber> Layer<S> for AuditLayer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tracing_subscriber::filter;
     use tracing_subscriber::layer::SubscriberExt as _;
 
     fn lines_of(path: &Path) -> Vec<serde_json::Value> {
@@ -228,8 +227,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("audit.log");
         let layer = AuditLayer::new(Some(&path)).expect("open");
-        let subscriber =
-            tracing_subscriber::registry().with(layer.with_filter(filter::filter_fn(audit_only)));
+        let subscriber = tracing_subscriber::registry().with(layer.with_filter(filter()));
         tracing::subscriber::with_default(subscriber, || {
             tracing::info!(target: "audit", event = "login_result", request_id = "r1",
                 outcome = "success", login = %"ivanova.m", oid = %"1000001", trusted = true);

@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod logging;
 pub mod metrics;
 mod report_pages;
 pub mod reports;

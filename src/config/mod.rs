@@ -288,7 +288,7 @@ pub struct IdentityHeaders {
     /// The chosen child's login, when a parent looks at a child.
     #[serde(default = "h_child")]
     pub child: String,
-    /// PEM RSA private key signing the assertion JWT; a fresh key per start
+    /// Ed25519 private key (PKCS#8 PEM) signing the assertion JWT; a fresh key per start
     /// when absent (the diary then fetches the public key from the JWKS URL).
     #[serde(default)]
     pub assertion_key: Option<PathBuf>,

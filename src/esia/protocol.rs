@@ -66,6 +66,16 @@ pub mod codes {
     pub const BAD_TIMESTAMP: &str = "ESIA-007015";
     /// Bad client secret signature or certificate hash.
     pub const BAD_SIGNATURE: &str = "ESIA-007053";
+
+    /// Every code above: the codes the gateway names (in metrics too).
+    pub const KNOWN: &[&str] = &[
+        CONSENT_REFUSED,
+        UNAUTHORIZED_CLIENT,
+        BAD_CODE,
+        MISSING_PARAMETER,
+        BAD_TIMESTAMP,
+        BAD_SIGNATURE,
+    ];
 }
 
 /// The `ESIA-NNNNNN` code at the start of an `error_description`, if any.

@@ -21,6 +21,10 @@ pub enum TokenError {
     Signature,
     #[error("token is expired or not yet valid")]
     Time,
+    /// A time claim that is not a whole number of seconds (a string, a
+    /// fraction, a negative number, `null`): refused rather than skipped.
+    #[error("token claim `{0}` is not a whole number of seconds")]
+    ClaimFormat(&'static str),
     #[error("token issuer is `{0}`, expected another")]
     Issuer(String),
     #[error("token was issued for another client")]
@@ -131,34 +135,42 @@ fn verify<T: serde::de::DeserializeOwned>(
         "GOST3410_2012_256" => return verify_gost(token, keys, expect, audience),
         _ => return Err(TokenError::Algorithm(alg)),
     }
-    let mut v = Validation::new(Algorithm::RS256);
-    v.leeway = expect.leeway_seconds;
-    v.validate_nbf = true;
-    v.set_required_spec_claims(&["exp", "iss"]);
-    v.set_issuer(&[expect.issuer]);
-    match audience {
-        Some(a) => v.set_audience(&[a]),
-        None => v.validate_aud = false,
-    }
+    let v = rs256_validation(expect, audience);
     let mut last = TokenError::Signature;
     for key in &keys.rsa {
-        match jsonwebtoken::decode::<T>(token, key, &v) {
-            Ok(d) => return Ok(d.claims),
+        match jsonwebtoken::decode::<serde_json::Value>(token, key, &v) {
+            Ok(d) => return checked_claims(d.claims, expect, audience),
             Err(e) => {
                 use jsonwebtoken::errors::ErrorKind as K;
                 last = match e.kind() {
                     K::InvalidSignature => TokenError::Signature,
                     K::ExpiredSignature | K::ImmatureSignature => return Err(TokenError::Time),
                     K::InvalidIssuer => {
+                        let iss = claim(token, "iss");
                         return Err(TokenError::Issuer(
-                            claim_str(token, "iss").unwrap_or_default(),
+                            iss.as_ref()
+                                .and_then(|v| v.as_str())
+                                .unwrap_or_default()
+                                .to_string(),
                         ));
                     }
                     K::InvalidAudience => return Err(TokenError::Client),
+                    // jsonwebtoken reports a malformed `exp` as a missing one.
                     K::MissingRequiredClaim(c) if c == "exp" => {
-                        return Err(TokenError::MissingClaim("exp"));
+                        return Err(match claim(token, "exp") {
+                            Some(_) => TokenError::ClaimFormat("exp"),
+                            None => TokenError::MissingClaim("exp"),
+                        });
                     }
                     K::MissingRequiredClaim(_) => return Err(TokenError::MissingClaim("iss")),
+                    K::InvalidClaimFormat(c) => {
+                        return Err(match c.as_str() {
+                            "exp" => TokenError::ClaimFormat("exp"),
+                            "nbf" => TokenError::ClaimFormat("nbf"),
+                            "iss" => TokenError::MissingClaim("iss"),
+                            _ => TokenError::Malformed,
+                        });
+                    }
                     K::InvalidToken | K::Base64(_) | K::Json(_) | K::Utf8(_) => {
                         return Err(TokenError::Malformed);
                     }
@@ -168,6 +180,32 @@ fn verify<T: serde::de::DeserializeOwned>(
         }
     }
     Err(last)
+}
+
+fn rs256_validation(expect: &Expect<'_>, audience: Option<&str>) -> Validation {
+    let mut v = Validation::new(Algorithm::RS256);
+    v.leeway = expect.leeway_seconds;
+    v.validate_nbf = true;
+    v.set_required_spec_claims(&["exp", "iss"]);
+    v.set_issuer(&[expect.issuer]);
+    match audience {
+        Some(a) => v.set_audience(&[a]),
+        None => v.validate_aud = false,
+    }
+    v
+}
+
+/// The gateway's own claim checks, the same for every algorithm, then the
+/// typed claims. For RS256 they repeat what `jsonwebtoken` checked, so a
+/// regression there (CVE-2026-25537: a string `nbf` skipped the check) does
+/// not open the door, and both paths refuse exactly the same tokens.
+fn checked_claims<T: serde::de::DeserializeOwned>(
+    claims: serde_json::Value,
+    expect: &Expect<'_>,
+    audience: Option<&str>,
+) -> Result<T, TokenError> {
+    check_claims(&claims, expect, audience, chrono::Utc::now().timestamp())?;
+    serde_json::from_value(claims).map_err(|_| TokenError::Malformed)
 }
 
 /// A GOST-signed token: the signature over `header.payload` with one of the
@@ -198,22 +236,43 @@ fn verify_gost<T: serde::de::DeserializeOwned>(
         .map_err(|_| TokenError::Malformed)?;
     let claims: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|_| TokenError::Malformed)?;
-    check_claims(&claims, expect, audience, chrono::Utc::now().timestamp())?;
-    serde_json::from_value(claims).map_err(|_| TokenError::Malformed)
+    checked_claims(claims, expect, audience)
+}
+
+/// A time claim (`exp`, `nbf`, `iat`): `None` when absent, the seconds
+/// when it is a JSON integer from 0 up, an error for anything else.
+///
+/// Fractions are refused although RFC 7519 allows them: ESIA writes whole
+/// seconds, `jsonwebtoken` refuses them on the RS256 path (it reads `u64`),
+/// and one rule for both paths is easier to trust than rounding rules. A
+/// string, `null`, a negative number or a float is never "no claim": the
+/// flaw behind CVE-2026-25537 was exactly reading a malformed `nbf` as an
+/// absent one.
+fn time_claim(claims: &serde_json::Value, name: &'static str) -> Result<Option<u64>, TokenError> {
+    match claims.get(name) {
+        None => Ok(None),
+        Some(v) => v.as_u64().map(Some).ok_or(TokenError::ClaimFormat(name)),
+    }
 }
 
 /// Times, issuer and audience of a decoded token (what `jsonwebtoken`
-/// checks for RS256), as a pure function of the claims and the time.
+/// checks for RS256), as a pure function of the claims and the time:
+/// `exp` required, `nbf` and `iat` optional, all three whole seconds;
+/// `nbf` and `iat` may not lie ahead, `exp` not behind, give or take the
+/// leeway.
 fn check_claims(
     claims: &serde_json::Value,
     expect: &Expect<'_>,
     audience: Option<&str>,
     now: i64,
 ) -> Result<(), TokenError> {
-    let leeway = i64::try_from(expect.leeway_seconds).unwrap_or(0);
-    let num = |k: &str| claims.get(k).and_then(|v| v.as_i64());
-    let exp = num("exp").ok_or(TokenError::MissingClaim("exp"))?;
-    if now > exp + leeway || num("nbf").is_some_and(|nbf| nbf > now + leeway) {
+    let leeway = expect.leeway_seconds;
+    let now = u64::try_from(now).unwrap_or(0);
+    let exp = time_claim(claims, "exp")?.ok_or(TokenError::MissingClaim("exp"))?;
+    let nbf = time_claim(claims, "nbf")?;
+    let iat = time_claim(claims, "iat")?;
+    let ahead = |t: u64| t > now.saturating_add(leeway);
+    if now > exp.saturating_add(leeway) || nbf.is_some_and(ahead) || iat.is_some_and(ahead) {
         return Err(TokenError::Time);
     }
     let iss = claims
@@ -236,11 +295,13 @@ fn check_claims(
     Ok(())
 }
 
-fn claim_str(token: &str, name: &str) -> Option<String> {
+/// One claim of a token whose signature has been checked, to say why it
+/// was refused.
+fn claim(token: &str, name: &str) -> Option<serde_json::Value> {
     let body = token.split('.').nth(1)?;
     let bytes = URL_SAFE_NO_PAD.decode(body).ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    v.get(name)?.as_str().map(str::to_string)
+    let mut v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    v.get_mut(name).map(serde_json::Value::take)
 }
 
 /// Check ESIA's access token and return the person's oid.
@@ -387,6 +448,158 @@ mod tests {
         );
     }
 
+    /// An RS256 token with ESIA's own header (`ver` is a number, `sbt` a
+    /// word: headers a JWT library must not choke on) over any claims.
+    fn esia_rs256(claims: &serde_json::Value, key: &EncodingKey) -> String {
+        let head = URL_SAFE_NO_PAD.encode(r#"{"ver":1,"typ":"JWT","sbt":"access","alg":"RS256"}"#);
+        let body = URL_SAFE_NO_PAD.encode(claims.to_string());
+        let signed = format!("{head}.{body}");
+        let sig =
+            jsonwebtoken::crypto::sign(signed.as_bytes(), key, Algorithm::RS256).expect("sign");
+        format!("{signed}.{sig}")
+    }
+
+    #[test]
+    fn esias_own_access_token_header_is_accepted() {
+        let f = fixture();
+        let t = esia_rs256(&access(ISS, "DIARY", now() + 3600), &f.enc);
+        let (oid, _) = check_access_token(&t, &f.keys, &expect()).expect("valid");
+        assert_eq!(oid, "1000001");
+    }
+
+    /// `access` with one claim set to `value`, or removed for `None`.
+    fn with(claim: &str, value: Option<serde_json::Value>) -> serde_json::Value {
+        let mut c = access(ISS, "DIARY", now() + 3600);
+        let m = c.as_object_mut().expect("object");
+        match value {
+            Some(v) => m.insert(claim.to_string(), v),
+            None => m.remove(claim),
+        };
+        c
+    }
+
+    /// Time claims that are not whole seconds, with the error each gives.
+    fn malformed_time_claims() -> Vec<(serde_json::Value, TokenError)> {
+        use serde_json::json;
+        let later = now() + 86_400;
+        vec![
+            // CVE-2026-25537: a string `nbf` in the future was not checked.
+            (
+                with("nbf", Some(json!(later.to_string()))),
+                TokenError::ClaimFormat("nbf"),
+            ),
+            (
+                with("nbf", Some(json!((now() - 10).to_string()))),
+                TokenError::ClaimFormat("nbf"),
+            ),
+            (
+                with("exp", Some(json!((now() + 3600).to_string()))),
+                TokenError::ClaimFormat("exp"),
+            ),
+            (
+                with("exp", Some(json!(now() as f64 + 3600.5))),
+                TokenError::ClaimFormat("exp"),
+            ),
+            (with("nbf", Some(json!(-1))), TokenError::ClaimFormat("nbf")),
+            (with("exp", None), TokenError::MissingClaim("exp")),
+        ]
+    }
+
+    #[test]
+    fn an_rs256_token_with_a_string_time_claim_is_refused() {
+        let f = fixture();
+        for (claims, want) in malformed_time_claims() {
+            let t = esia_rs256(&claims, &f.enc);
+            assert_eq!(
+                check_access_token(&t, &f.keys, &expect()).err(),
+                Some(want),
+                "{claims}"
+            );
+        }
+        // `iat` is the gateway's own check on every path.
+        let t = esia_rs256(&with("iat", Some(serde_json::json!("0"))), &f.enc);
+        assert_eq!(
+            check_access_token(&t, &f.keys, &expect()).err(),
+            Some(TokenError::ClaimFormat("iat"))
+        );
+    }
+
+    #[test]
+    fn the_jwt_library_itself_refuses_a_string_nbf() {
+        // The CVE-2026-25537 guard in the library, apart from ours: a
+        // downgrade below jsonwebtoken 10.3 fails here.
+        let f = fixture();
+        let later = serde_json::json!((now() + 86_400).to_string());
+        let t = esia_rs256(&with("nbf", Some(later)), &f.enc);
+        let e = jsonwebtoken::decode::<serde_json::Value>(
+            &t,
+            &f.keys.rsa[0],
+            &rs256_validation(&expect(), None),
+        )
+        .err()
+        .map(|e| e.into_kind());
+        assert_eq!(
+            e,
+            Some(jsonwebtoken::errors::ErrorKind::InvalidClaimFormat(
+                "nbf".into()
+            ))
+        );
+    }
+
+    #[test]
+    fn time_claims_are_whole_seconds_or_the_token_is_refused() {
+        use serde_json::json;
+        let e = expect();
+        let at = |c: &serde_json::Value| check_claims(c, &e, None, now());
+        assert_eq!(at(&with("nbf", Some(json!(now() - 10)))), Ok(()));
+        assert_eq!(at(&with("nbf", None)), Ok(()));
+        assert_eq!(at(&with("iat", None)), Ok(()));
+        for (claims, want) in malformed_time_claims() {
+            assert_eq!(at(&claims), Err(want), "{claims}");
+        }
+        for claim in ["exp", "nbf", "iat"] {
+            for bad in [json!("1700000000"), json!(null), json!(1.0), json!(true)] {
+                assert_eq!(
+                    at(&with(claim, Some(bad.clone()))),
+                    Err(TokenError::ClaimFormat(match claim {
+                        "exp" => "exp",
+                        "nbf" => "nbf",
+                        _ => "iat",
+                    })),
+                    "{claim}: {bad}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn time_claims_are_checked_against_the_clock_with_the_leeway() {
+        use serde_json::json;
+        let e = expect(); // 30 s leeway
+        let t = 1_700_000_000_i64;
+        let c = |exp: i64, nbf: i64, iat: i64| json!({"exp": exp, "nbf": nbf, "iat": iat, "iss": ISS, "client_id": "DIARY"});
+        assert_eq!(
+            check_claims(&c(t - 29, t - 60, t - 60), &e, None, t),
+            Ok(())
+        );
+        assert_eq!(
+            check_claims(&c(t - 31, t - 60, t - 60), &e, None, t),
+            Err(TokenError::Time)
+        );
+        assert_eq!(check_claims(&c(t + 60, t + 29, t), &e, None, t), Ok(()));
+        assert_eq!(
+            check_claims(&c(t + 60, t + 31, t), &e, None, t),
+            Err(TokenError::Time)
+        );
+        assert_eq!(
+            check_claims(&c(t + 60, t, t + 31), &e, None, t),
+            Err(TokenError::Time)
+        );
+        // A far-future `exp` neither overflows nor passes a future `nbf`.
+        let far = json!({"exp": u64::MAX, "nbf": u64::MAX, "iss": ISS});
+        assert_eq!(check_claims(&far, &e, None, t), Err(TokenError::Time));
+    }
+
     fn gost_token(claims: &serde_json::Value, dir: &std::path::Path) -> (String, TrustedKeys) {
         crate::esia::gost::init_engine().expect("engine");
         let keys = crate::dev::keys::ensure_dev_keys(dir).expect("keys");
@@ -420,6 +633,14 @@ mod tests {
             check_access_token(&old, &keys, &expect()).err(),
             Some(TokenError::Time)
         );
+        for (claims, want) in malformed_time_claims() {
+            let (t, keys) = gost_token(&claims, dir.path());
+            assert_eq!(
+                check_access_token(&t, &keys, &expect()).err(),
+                Some(want),
+                "{claims}"
+            );
+        }
         let (evil, keys) = gost_token(&access("http://evil/", "DIARY", now() + 3600), dir.path());
         assert_eq!(
             check_access_token(&evil, &keys, &expect()).err(),

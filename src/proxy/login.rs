@@ -116,7 +116,11 @@ impl Gateway {
                 tracing::error!(request_id, error = %e, "cannot build the ESIA authorization URL");
                 metrics::get()
                     .esia_errors
-                    .with_label_values(&[e.endpoint(), e.label(), e.code()])
+                    .with_label_values(&[
+                        e.endpoint(),
+                        e.label(),
+                        metrics::esia_code_label(e.code()),
+                    ])
                     .inc();
                 return Reply::page(pages::internal_error());
             }
@@ -172,7 +176,7 @@ impl Gateway {
             let code = protocol::error_code(&desc).unwrap_or("none").to_string();
             metrics::get()
                 .esia_errors
-                .with_label_values(&["ac", "esia_error", &code])
+                .with_label_values(&["ac", "esia_error", metrics::esia_code_label(&code)])
                 .inc();
             tracing::info!(request_id, error = %error, code = %code, "ESIA returned an error to the callback");
             return if code == codes::CONSENT_REFUSED {
@@ -270,7 +274,7 @@ impl Gateway {
     fn esia_failed(&self, request_id: &str, e: EsiaError) -> Reply {
         metrics::get()
             .esia_errors
-            .with_label_values(&[e.endpoint(), e.label(), e.code()])
+            .with_label_values(&[e.endpoint(), e.label(), metrics::esia_code_label(e.code())])
             .inc();
         tracing::warn!(request_id, error = %e, endpoint = e.endpoint(), "ESIA login could not be completed");
         match &e {

@@ -729,6 +729,21 @@ impl ProxyHttp for Gateway {
         }
     }
 
+    /// What Pingora's own warnings and errors name the request by. Its
+    /// default is the method, the whole path with the query and the host:
+    /// the callback's query carries ESIA's `code` and `state`, and a
+    /// diary's query may carry anything.
+    fn request_summary(&self, session: &Session, ctx: &Ctx) -> String {
+        let req = session.req_header();
+        // `Uri::path` stops before the `?`.
+        format!(
+            "{} {}, request_id: {}",
+            req.method,
+            req.uri.path(),
+            ctx.request_id
+        )
+    }
+
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut Ctx) {
         let status = session.response_written().map_or(0, |r| r.status.as_u16());
         let m = metrics::get();
@@ -738,6 +753,9 @@ impl ProxyHttp for Gateway {
         m.request_duration
             .with_label_values(&[&*ctx.route])
             .observe(ctx.started.elapsed().as_secs_f64());
+        // An access line for debugging: no query, no header, no cookie.
+        tracing::debug!(request_id = %ctx.request_id, method = %session.req_header().method,
+            route = %ctx.route, status, millis = ctx.started.elapsed().as_millis(), "request done");
     }
 }
 

@@ -42,6 +42,8 @@ pub struct Options {
     /// ASP.NET on IIS) or `DiaryMode::Php` (like a PHP diary); see
     /// `src/dev/diary_mode.rs` for what each one accepts.
     pub diary_mode: diary::DiaryMode,
+    /// `RUST_LOG` of the gateway processes.
+    pub rust_log: &'static str,
 }
 
 impl Default for Options {
@@ -54,6 +56,7 @@ impl Default for Options {
             peers: 0,
             config_replace: Vec::new(),
             diary_mode: diary::DiaryMode::Normal,
+            rust_log: "info",
         }
     }
 }
@@ -68,6 +71,7 @@ pub struct Stack {
     /// The other gateway instances ([`Options::peers`]).
     pub peers: Vec<Peer>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    rust_log: &'static str,
 }
 
 /// Another gateway process of the same stack.
@@ -102,7 +106,7 @@ impl Peer {
     }
 }
 
-fn start_gateway(config: &std::path::Path, log: &std::path::Path) -> Child {
+fn start_gateway(config: &std::path::Path, log: &std::path::Path, rust_log: &str) -> Child {
     let log_file = std::fs::File::create(log).expect("log file");
     // Audit lines go to stdout when no audit file is configured: keep them
     // in the same log as the operational lines.
@@ -110,7 +114,7 @@ fn start_gateway(config: &std::path::Path, log: &std::path::Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_esia-gate"))
         .args(["run", "--config"])
         .arg(config)
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", rust_log)
         .stdout(audit)
         .stderr(log_file)
         .spawn()
@@ -253,7 +257,7 @@ impl Stack {
             }));
         }
         let log = dir.path().join("gateway.log");
-        let gateway = start_gateway(&p.gateway_config, &log);
+        let gateway = start_gateway(&p.gateway_config, &log, opts.rust_log);
         let mut peers = Vec::new();
         for (n, (gateway_port, admin_port, public_url, config)) in
             peer_configs.into_iter().enumerate()
@@ -263,7 +267,7 @@ impl Stack {
                 gateway_port,
                 admin_port,
                 public_url,
-                gateway: start_gateway(&config, &log),
+                gateway: start_gateway(&config, &log, opts.rust_log),
                 log,
             });
         }
@@ -276,6 +280,7 @@ impl Stack {
             log,
             peers,
             tasks,
+            rust_log: opts.rust_log,
         };
         wait_healthy(&mut stack.gateway, stack.ports.admin, &stack.log).await;
         for p in &mut stack.peers {
@@ -291,7 +296,7 @@ impl Stack {
         let _ = self.gateway.wait();
         let config = self.dir.path().join("gateway.toml");
         self.log = self.dir.path().join("gateway-restarted.log");
-        self.gateway = start_gateway(&config, &self.log);
+        self.gateway = start_gateway(&config, &self.log, self.rust_log);
         wait_healthy(&mut self.gateway, self.ports.admin, &self.log).await;
     }
 
