@@ -4,11 +4,13 @@
 //! decision are in `request_filter`; identity is set in
 //! `upstream_request_filter`; the diary's password sessions are learned in
 //! `response_filter`; content is inserted in `response_body_filter`;
-//! counting is done in `logging`.
+//! counting is done in `logging`. The connections themselves (caps, header
+//! deadline, keep-alive) are kept in [`connections`], around the proxy.
 
 pub mod accounts;
 pub mod assertion;
 pub mod client_ip;
+pub mod connections;
 pub mod diary_check;
 pub mod enforce;
 pub mod forms;
