@@ -18,7 +18,7 @@ pub struct ConnectionSettings {
     pub max_per_proxy: u32,
     /// Open public connections in all. Absent: derived from the process's
     /// file descriptor limit, leaving descriptors for the diary, the store
-    /// and the admin listener.
+    /// and the admin listener, and at most 50,000 (memory).
     pub max_total: Option<u32>,
     /// Seconds a connection has to deliver a whole request header: from
     /// accept for the first request, from its first byte for later ones.

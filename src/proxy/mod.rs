@@ -72,6 +72,8 @@ pub struct Gateway {
     /// Decide as if it were this date (staging rehearsals only; the admin
     /// listener can move it).
     rehearse_date: Option<Rehearsal>,
+    /// `connections.keepalive_timeout_seconds` (`None`: off).
+    keepalive: Option<u64>,
     clock: Clock,
 }
 
@@ -182,7 +184,9 @@ impl Gateway {
         } else {
             format!("{upstream_host}:{port}")
         };
+        let keepalive = connections::keepalive(&cfg.settings.connections);
         Self {
+            keepalive,
             cfg,
             esia,
             store,
@@ -411,6 +415,14 @@ impl ProxyHttp for Gateway {
             upstream_sent: None,
             logging_out: false,
         }
+    }
+
+    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Ctx) -> Result<()> {
+        // Once a header is read, Pingora keeps an HTTP/1.1 connection for
+        // as long as the client's `Keep-Alive` asks, or for ever: the
+        // gateway decides (a `Connection: close` is still honoured).
+        session.set_keepalive(self.keepalive);
+        Ok(())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {

@@ -41,11 +41,22 @@ pub struct Limits {
     pub keepalive: Option<u64>,
 }
 
+/// The most public connections a derived total allows: an idle connection
+/// costs some 40 KiB (measured), so this bounds them to about 2 GiB
+/// however many addresses an attacker has. More needs `max_total`.
+pub const AUTO_MAX_TOTAL_CEILING: u64 = 50_000;
+
 /// The total cap when none is configured: half of what is left of the
 /// descriptors once the reserve is taken, since each proxied request holds
-/// a second descriptor towards the diary.
+/// a second descriptor towards the diary; at most the ceiling.
 pub fn auto_max_total(nofile: u64) -> u64 {
-    (nofile.saturating_sub(RESERVED_DESCRIPTORS) / 2).max(16)
+    (nofile.saturating_sub(RESERVED_DESCRIPTORS) / 2).clamp(16, AUTO_MAX_TOTAL_CEILING)
+}
+
+/// Seconds an idle connection is kept between requests; `None`: no
+/// keep-alive.
+pub fn keepalive(c: &ConnectionSettings) -> Option<u64> {
+    (c.keepalive_timeout_seconds > 0).then_some(c.keepalive_timeout_seconds)
 }
 
 impl Limits {
@@ -73,7 +84,7 @@ impl Limits {
                 total: usize::try_from(total).unwrap_or(usize::MAX),
             },
             header_timeout: Duration::from_secs(c.header_timeout_seconds),
-            keepalive: (c.keepalive_timeout_seconds > 0).then_some(c.keepalive_timeout_seconds),
+            keepalive: keepalive(c),
         };
         (limits, warning)
     }
@@ -293,6 +304,7 @@ mod tests {
         assert_eq!(auto_max_total(1024), 384);
         assert_eq!(auto_max_total(65_536), 32_640);
         assert_eq!(auto_max_total(100), 16, "never nothing");
+        assert_eq!(auto_max_total(1_048_576), AUTO_MAX_TOTAL_CEILING);
         let (l, warning) = Limits::resolve(&ConnectionSettings::default(), 1024);
         assert_eq!(l.caps.total, 384);
         assert_eq!(l.caps.per_client, 256);
