@@ -314,6 +314,23 @@ async fn an_idle_kept_alive_connection_is_closed_after_the_keepalive_timeout() {
         idle >= Duration::from_millis(1500) && idle < Duration::from_secs(6),
         "closed after {idle:?} idle, the keep-alive timeout being 2 s"
     );
+
+    // An HTTP/1.0 client without keep-alive gets its answer and the end of
+    // the connection, as it expects.
+    let mut old = connect(NEIGHBOUR, stack.ports.gateway).await;
+    old.write_all(b"GET /grades HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .expect("send");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(1), old.read_to_end(&mut answer))
+        .await
+        .expect("closed right after the answer")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.contains(" 302 ") && answer.contains("Connection: close"),
+        "{answer}"
+    );
 }
 
 /// How many idle connections the big test opens from one address.

@@ -418,10 +418,7 @@ impl ProxyHttp for Gateway {
     }
 
     async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Ctx) -> Result<()> {
-        // Once a header is read, Pingora keeps an HTTP/1.1 connection for
-        // as long as the client's `Keep-Alive` asks, or for ever: the
-        // gateway decides (a `Connection: close` is still honoured).
-        session.set_keepalive(self.keepalive);
+        connections::apply_keepalive(session, self.keepalive);
         Ok(())
     }
 

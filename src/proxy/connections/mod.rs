@@ -59,6 +59,16 @@ pub fn keepalive(c: &ConnectionSettings) -> Option<u64> {
     (c.keepalive_timeout_seconds > 0).then_some(c.keepalive_timeout_seconds)
 }
 
+/// After a request header is read, Pingora keeps an HTTP/1.1 connection
+/// for as long as the client's `Keep-Alive` header asks, or for ever: the
+/// gateway's own timeout replaces that. A connection Pingora will close
+/// (`Connection: close`, HTTP/1.0 without keep-alive) stays closing.
+pub fn apply_keepalive(session: &mut ServerSession, keepalive: Option<u64>) {
+    if session.get_keepalive().is_some() {
+        session.set_keepalive(keepalive);
+    }
+}
+
 impl Limits {
     /// `nofile`: the descriptor limit the gateway runs with. A configured
     /// total that would leave less than the reserve is lowered, with a
