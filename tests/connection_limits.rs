@@ -454,7 +454,7 @@ fn hold_idle_connections() {
         let mut held = Vec::with_capacity(count);
         let mut left = count;
         while left > 0 {
-            let batch = left.min(500);
+            let batch = left.min(250);
             left -= batch;
             let connects = (0..batch).map(|_| async move {
                 let s = TcpSocket::new_v4().ok()?;
@@ -471,18 +471,31 @@ fn hold_idle_connections() {
                 held.push(s.into_std().expect("a std socket"));
             }
         }
-        // Let the gateway accept (or close) what it will.
-        tokio::time::sleep(Duration::from_secs(2)).await;
         held
     });
+    // Let the gateway accept (or close) what it will: a connect completes
+    // in the kernel before the gateway accepts, and a burst may wait in the
+    // listen queue a while. Count until the count holds still.
     let mut buf = [0u8; 16];
-    let still_open = held
-        .iter()
-        .filter(|s| {
-            let mut s: &std::net::TcpStream = s;
-            matches!(s.read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
-        })
-        .count();
+    let count_open = |buf: &mut [u8]| {
+        held.iter()
+            .filter(|s| {
+                let mut s: &std::net::TcpStream = s;
+                matches!(s.read(buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+            })
+            .count()
+    };
+    let settle = Instant::now() + Duration::from_secs(15);
+    let mut still_open = count_open(&mut buf);
+    loop {
+        std::thread::sleep(Duration::from_millis(1000));
+        let now_open = count_open(&mut buf);
+        if now_open == still_open || Instant::now() > settle {
+            still_open = now_open;
+            break;
+        }
+        still_open = now_open;
+    }
     println!("HOLD opened={} still_open={still_open}", held.len());
     let (done, wait) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -545,19 +558,33 @@ async fn twenty_thousand_idle_connections_from_one_address_do_not_shut_out_anyon
     healthz(&stack).await;
 
     assert_eq!(opened, IDLE_CONNECTIONS, "every connect succeeded");
+    // The gateway's own count is exact; the holders' view also counts
+    // connections still waiting in the listen queue.
+    let open = counter(&stack.metrics().await, "esia_gate_connections_open");
     assert!(
-        still_open <= 256,
+        open <= 256.0 + 16.0,
+        "the gateway holds {open} connections; the cap per address is 256"
+    );
+    assert!(
+        still_open <= 2 * 256,
         "{still_open} connections from one address stayed open; the cap is 256"
     );
-    let scrape = stack.metrics().await;
-    let refused = counter(
-        &scrape,
-        "esia_gate_connections_refused_total{reason=\"per_client_cap\"}",
-    );
-    assert!(
-        refused >= (IDLE_CONNECTIONS - 256) as f64,
-        "refused {refused}"
-    );
+    // Every connection over the cap is refused (a few may take the place
+    // of held ones the header deadline has closed meanwhile).
+    let wanted = (IDLE_CONNECTIONS - 2 * 256) as f64;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut refused = 0.0;
+    while Instant::now() < deadline {
+        refused = counter(
+            &stack.metrics().await,
+            "esia_gate_connections_refused_total{reason=\"per_client_cap\"}",
+        );
+        if refused >= wanted {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(refused >= wanted, "refused {refused}");
     let logged = stack
         .log_text()
         .matches("a connection cap is reached")
@@ -580,7 +607,8 @@ async fn twenty_thousand_idle_connections_from_one_address_do_not_shut_out_anyon
     }
     eprintln!(
         "gateway VmRSS: idle {idle_rss} KiB, with {IDLE_CONNECTIONS} connections {peak_rss} KiB, \
-         after {after_rss} KiB; opening took {opening:?} ({holders_n} holder processes)"
+         after {after_rss} KiB; opening took {opening:?} ({holders_n} holder processes); \
+         {still_open} left open, {refused} refused"
     );
     assert!(
         after_rss <= idle_rss + 64 * 1024,
