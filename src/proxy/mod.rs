@@ -5,7 +5,9 @@
 //! `upstream_request_filter`; the diary's password sessions are learned in
 //! `response_filter`; content is inserted in `response_body_filter`;
 //! counting is done in `logging`. The connections themselves (caps, header
-//! deadline, keep-alive) are kept in [`connections`], around the proxy.
+//! deadline) are kept in [`connections`], around the proxy; only the
+//! keep-alive timeout, which Pingora decides per request, is set in
+//! `early_request_filter`.
 
 pub mod accounts;
 pub mod assertion;
