@@ -21,6 +21,8 @@ use crate::esia::token::TrustedKeys;
 use crate::esia::{EsiaClient, EsiaSettings, Way};
 use crate::identity::DirectorySource;
 use crate::proxy::assertion::AssertionSigner;
+use crate::proxy::client_ip::Net;
+use crate::proxy::connections::{self, Limits, PublicApp};
 use crate::proxy::{Clock, Gateway};
 
 /// Everything that can fail at start fails here, with the key or file named.
@@ -34,6 +36,15 @@ pub fn build_gateway(r: Resolved, clock: Clock) -> anyhow::Result<Gateway> {
 /// not an error here (checking a new file before a reload is the point).
 pub fn check_gateway(r: Resolved, clock: Clock) -> anyhow::Result<Vec<String>> {
     let mut notes = crate::config::advice(&r);
+    // `run` raises the soft limit to the hard one: judge by that.
+    match connections::nofile_limits() {
+        Ok((_, hard)) => {
+            if let (_, Some(w)) = Limits::resolve(&r.settings.connections, hard) {
+                notes.push(w);
+            }
+        }
+        Err(e) => notes.push(format!("cannot read the file descriptor limit: {e}")),
+    }
     let store: Arc<dyn crate::store::Store> =
         match crate::store::open_blocking(&r.settings.store, &r.base_dir) {
             Ok(s) => s,
@@ -291,6 +302,7 @@ pub fn run(r: Resolved, gateway: Gateway, opt: Option<Opt>) -> anyhow::Result<()
         reload: Box::new(move |why| reload_trusted(&esia, &certs, why)),
     });
     crate::config::reload::spawn(reloadable, every).context("reload thread")?;
+    let limits = public_limits(&r);
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
     let admin_app = AdminApp {
@@ -304,10 +316,17 @@ pub fn run(r: Resolved, gateway: Gateway, opt: Option<Opt>) -> anyhow::Result<()
         reports,
         clock: gateway.clock().clone(),
     };
-    let mut public = pingora::proxy::http_proxy_service_with_name(
-        &server.configuration,
-        gateway,
-        "esia-gate public",
+    let trusted: Vec<Net> = r
+        .settings
+        .gateway
+        .trusted_proxies
+        .iter()
+        .filter_map(|p| Net::parse(p).ok())
+        .collect();
+    let proxy = pingora::proxy::http_proxy(&server.configuration, gateway);
+    let mut public = Service::new(
+        "esia-gate public".to_string(),
+        PublicApp::new(proxy, limits.clone(), trusted),
     );
     public.add_tcp(&r.settings.listen.public.to_string());
     let mut admin = Service::new("esia-gate admin".to_string(), admin_app);
@@ -320,6 +339,11 @@ pub fn run(r: Resolved, gateway: Gateway, opt: Option<Opt>) -> anyhow::Result<()
         upstream = %r.upstream_url,
         upgraded = upgrading,
         upgrade_sock = %upgrade_sock.display(),
+        max_per_client = limits.caps.per_client,
+        max_per_proxy = limits.caps.per_proxy,
+        max_total = limits.caps.total,
+        header_timeout_seconds = limits.header_timeout.as_secs(),
+        keepalive_timeout_seconds = limits.keepalive.unwrap_or(0),
         "esia-gate listening"
     );
     for a in crate::config::advice(&r) {
@@ -329,6 +353,29 @@ pub fn run(r: Resolved, gateway: Gateway, opt: Option<Opt>) -> anyhow::Result<()
     watch_for_handover(server.watch_execution_phase());
     server.run(pingora::server::RunArgs::default());
     Ok(())
+}
+
+/// Raise the descriptor limit as far as allowed, and fit the public
+/// listener's total cap under it so that the admin listener, the store and
+/// the diary keep descriptors of their own.
+fn public_limits(r: &Resolved) -> Limits {
+    let nofile = match connections::raise_nofile_limit() {
+        Ok(n) => {
+            tracing::info!(open_file_limit = n, "file descriptor limit");
+            n
+        }
+        Err(e) => {
+            let soft = connections::nofile_limits().map_or(1024, |(soft, _)| soft);
+            tracing::warn!(error = %e, open_file_limit = soft,
+                "cannot raise the file descriptor limit; the public connection cap follows the current one");
+            soft
+        }
+    };
+    let (limits, warning) = Limits::resolve(&r.settings.connections, nofile);
+    if let Some(w) = warning {
+        tracing::warn!(advice = %w, "configuration worth a second look");
+    }
+    limits
 }
 
 /// The upgrade socket beside the configuration file unless set.

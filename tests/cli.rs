@@ -76,6 +76,30 @@ fn a_valid_but_risky_configuration_passes_with_notes_naming_the_key() {
 }
 
 #[test]
+fn connection_caps_worth_a_second_look_are_noted() {
+    let (_dir, path, text) = prepared();
+    // https outside and plain HTTP here: a TLS terminator in front, whose
+    // connections all come from one address.
+    let behind_tls = text.replacen(
+        "public_url = \"http://127.0.0.1:8080\"",
+        "public_url = \"https://dnevnik.example.ru\"",
+        1,
+    );
+    // More connections than any descriptor limit allows.
+    let too_many = format!("{behind_tls}\n[connections]\nmax_total = 4000000000\n");
+    std::fs::write(&path, too_many).expect("write");
+    let (ok, out) = check(&path);
+    assert!(ok, "notes are not errors: {out}");
+    for key in ["gateway.trusted_proxies", "connections.max_total"] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("note: ") && l.contains(key)),
+            "{key}: {out}"
+        );
+    }
+}
+
+#[test]
 fn mistakes_fail_with_the_key_named() {
     let (_dir, path, text) = prepared();
     for (from, to, expect) in [
@@ -121,6 +145,26 @@ fn mistakes_fail_with_the_key_named() {
             "[directory]",
             "[store]\nbackend = \"redis\"\n\n[directory]",
             "store.url",
+        ),
+        (
+            "[directory]",
+            "[connections]\nheader_timeout_seconds = 0\n\n[directory]",
+            "connections.header_timeout_seconds",
+        ),
+        (
+            "[directory]",
+            "[connections]\nkeepalive_timeout_seconds = 86400\n\n[directory]",
+            "connections.keepalive_timeout_seconds",
+        ),
+        (
+            "[directory]",
+            "[connections]\nmax_total = 0\n\n[directory]",
+            "connections.max_total",
+        ),
+        (
+            "[directory]",
+            "[connections]\nmax_per_clinet = 8\n\n[directory]",
+            "max_per_clinet",
         ),
     ] {
         assert!(text.contains(from), "fixture lacks {from}");

@@ -73,6 +73,14 @@ pub struct Metrics {
     pub audit_write_errors: IntCounter,
     /// When this process started (Unix seconds).
     pub start_time: IntGauge,
+    /// Connections open on the public listener.
+    pub connections_open: IntGauge,
+    /// The cap on them (`connections.max_total`, or derived).
+    pub connections_limit: IntGauge,
+    /// Public connections closed at once, by the cap reached.
+    pub connections_refused: IntCounterVec,
+    /// Public connections the gateway closed, by why (`header_timeout`).
+    pub connections_closed: IntCounterVec,
 }
 
 /// The registry, remembering every metric name registered, so that tests
@@ -338,6 +346,31 @@ impl Metrics {
             .register(Box::new(start_time.clone()))
             .unwrap_or_else(|e| panic!("metric: {e}"));
         start_time.set(chrono::Utc::now().timestamp());
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).unwrap_or_else(|e| panic!("metric {name}: {e}"));
+            registry
+                .register(Box::new(g.clone()))
+                .unwrap_or_else(|e| panic!("metric {name}: {e}"));
+            g
+        };
+        let connections_open = gauge(
+            "esia_gate_connections_open",
+            "Connections open on the public listener.",
+        );
+        let connections_limit = gauge(
+            "esia_gate_connections_limit",
+            "The cap on open public connections in force (connections.max_total or derived).",
+        );
+        let connections_refused = counter(
+            "esia_gate_connections_refused_total",
+            "Public connections closed at once, by the cap reached (per_client_cap, per_proxy_cap, global_cap).",
+            &["reason"],
+        );
+        let connections_closed = counter(
+            "esia_gate_connections_closed_total",
+            "Public connections closed by the gateway, by why (header_timeout).",
+            &["reason"],
+        );
         Self {
             registry,
             links,
@@ -366,6 +399,10 @@ impl Metrics {
             dependency_up,
             audit_write_errors,
             start_time,
+            connections_open,
+            connections_limit,
+            connections_refused,
+            connections_closed,
         }
     }
 

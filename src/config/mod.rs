@@ -10,6 +10,7 @@ use serde::Deserialize;
 use url::Url;
 
 pub mod admin;
+pub mod connections;
 pub mod linking;
 pub mod policy;
 pub mod reload;
@@ -60,6 +61,9 @@ pub struct Settings {
     /// Who may read the admin listener, and how reports show time.
     #[serde(default)]
     pub admin: admin::AdminSettings,
+    /// Caps and deadlines of the public listener's connections.
+    #[serde(default)]
+    pub connections: connections::ConnectionSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -702,6 +706,7 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
     }
     directory::validate(&settings.directory).map_err(|(key, m)| bad(key, m))?;
     admin::validate(&settings.admin, settings.listen.admin).map_err(|(key, m)| bad(key, m))?;
+    connections::validate(&settings.connections).map_err(|(key, m)| bad(key, m))?;
     if !matches!(settings.log.format.as_str(), "json" | "text") {
         return Err(bad("log.format", "must be \"json\" or \"text\"".into()));
     }
@@ -811,6 +816,17 @@ pub fn advice(r: &Resolved) -> Vec<String> {
         out.push(format!(
             "session.idle_seconds = 0: an unused session stays open for session.ttl_seconds ({} s)",
             s.session.ttl_seconds
+        ));
+    }
+    if r.secure_cookies && s.gateway.trusted_proxies.is_empty() && s.connections.max_per_client > 0
+    {
+        // https outside, plain HTTP here: something in front ends TLS, and
+        // every connection it makes comes from its one address.
+        out.push(format!(
+            "gateway.trusted_proxies is empty behind an https public_url: the TLS terminator or \
+             balancer in front counts as one client, capped at connections.max_per_client = {} \
+             connections; list its address in gateway.trusted_proxies",
+            s.connections.max_per_client
         ));
     }
     if r.secure_cookies

@@ -4,11 +4,15 @@
 //! decision are in `request_filter`; identity is set in
 //! `upstream_request_filter`; the diary's password sessions are learned in
 //! `response_filter`; content is inserted in `response_body_filter`;
-//! counting is done in `logging`.
+//! counting is done in `logging`. The connections themselves (caps, header
+//! deadline) are kept in [`connections`], around the proxy; only the
+//! keep-alive timeout, which Pingora decides per request, is set in
+//! `early_request_filter`.
 
 pub mod accounts;
 pub mod assertion;
 pub mod client_ip;
+pub mod connections;
 pub mod diary_check;
 pub mod diary_forms;
 pub mod enforce;
@@ -73,6 +77,8 @@ pub struct Gateway {
     /// Decide as if it were this date (staging rehearsals only; the admin
     /// listener can move it).
     rehearse_date: Option<Rehearsal>,
+    /// `connections.keepalive_timeout_seconds` (`None`: off).
+    keepalive: Option<u64>,
     clock: Clock,
 }
 
@@ -190,7 +196,9 @@ impl Gateway {
         } else {
             format!("{upstream_host}:{port}")
         };
+        let keepalive = connections::keepalive(&cfg.settings.connections);
         Self {
+            keepalive,
             cfg,
             esia,
             store,
@@ -419,6 +427,11 @@ impl ProxyHttp for Gateway {
             upstream_sent: None,
             logging_out: false,
         }
+    }
+
+    async fn early_request_filter(&self, session: &mut Session, _ctx: &mut Ctx) -> Result<()> {
+        connections::apply_keepalive(session, self.keepalive);
+        Ok(())
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
