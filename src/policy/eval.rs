@@ -360,16 +360,17 @@ fn strictest_role(
 /// when some role may still log in by password (so the gateway learns the
 /// session), ESIA otherwise.
 fn unattributed(policy: &Policy, input: &Input, consider: &impl Fn(&Stage) -> bool) -> Decision {
+    let anonymous_input = Input {
+        session: SessionKind::Anonymous,
+        ..input.clone()
+    };
+    if input.route == RouteClass::LoginPage {
+        // The diary's login form is where such a browser should be: shown
+        // as to anyone not logged in.
+        return for_role(policy, &anonymous_input, None, consider);
+    }
     let strict = strictest_role(policy, input, SessionKind::Password, consider);
-    let anonymous = for_role(
-        policy,
-        &Input {
-            session: SessionKind::Anonymous,
-            ..input.clone()
-        },
-        None,
-        consider,
-    );
+    let anonymous = for_role(policy, &anonymous_input, None, consider);
     let must_log_in = match strict.action {
         Action::Show => anonymous.action == Action::Login,
         Action::Login => true,
@@ -991,6 +992,145 @@ enforce = false
             (dec.action, dec.reason),
             (Action::Show, Reason::PublicRoute)
         );
+    }
+
+    #[test]
+    fn a_diary_cookie_the_gateway_never_saw_gets_the_strictest_treatment() {
+        let u = SessionKind::Unattributed;
+        // Yaroslavl after the cut-over: grades closed, the API rewritten,
+        // the rest of the diary open (every role's password session gets
+        // the same).
+        let p = policy(YAROSLAVL);
+        let on = |path| ask(&p, "2019-01-02", "GET", path, u, None, false);
+        assert_eq!(on("/grades").action.name(), "hide");
+        assert_eq!(on("/GRADES.").action.name(), "hide");
+        assert_eq!(on("/api/grades").action.name(), "rewrite");
+        assert_eq!(on("/index.php?page=grades").action.name(), "hide");
+        assert_eq!(on("/").action, Action::Show);
+        assert_eq!(on("/grades").reason, Reason::UnattributedStrictest);
+        // Before the cut-over every password session sees grades: so does
+        // an unattributed one (the diary decides by its own cookie).
+        let before = ask(&p, "2018-12-15", "GET", "/grades", u, None, false);
+        assert_eq!(before.action, Action::Show);
+        assert!(before.banner.is_some());
+
+        // Irkutsk: adults are sent to ESIA, students under 14 keep their
+        // passwords — an unknown cookie logs in again at the diary's form.
+        let p = policy(IRKUTSK);
+        for path in ["/grades", "/", "/api/grades"] {
+            let d = ask(&p, "2018-12-02", "GET", path, u, None, false);
+            assert_eq!(
+                d.action,
+                Action::Relogin {
+                    href: "/login".into()
+                },
+                "{path}"
+            );
+            assert_eq!(d.reason, Reason::UnattributedRelogin);
+        }
+        // The diary's login page itself stays open, or nobody could.
+        let login = ask(&p, "2018-12-02", "GET", "/login", u, None, false);
+        assert_eq!(login.action, Action::Show);
+
+        // Voronezh and Arkhangelsk: no role keeps a password — ESIA.
+        for (src, date) in [(VORONEZH, "2017-10-02"), (ARKHANGELSK, "2024-07-02")] {
+            let p = policy(src);
+            let d = ask(&p, date, "GET", "/grades", u, None, false);
+            assert_eq!(
+                (d.action, d.reason),
+                (Action::Login, Reason::UnattributedToEsia)
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_role_is_never_an_exemption() {
+        let p = policy(IRKUTSK);
+        // A password session of a login the directory lacks: what the
+        // strictest role gets (parents and staff are sent to ESIA), not
+        // the under-14 exemption.
+        let d = ask(
+            &p,
+            "2018-12-02",
+            "GET",
+            "/grades",
+            SessionKind::Password,
+            None,
+            true,
+        );
+        assert_eq!(d.action, Action::Login);
+        // Its login form submission is refused likewise.
+        let d = ask(
+            &p,
+            "2018-12-02",
+            "POST",
+            "/login",
+            SessionKind::Password,
+            None,
+            true,
+        );
+        assert_eq!(d.action, Action::DenyPasswordLogin);
+        // The student under 14 whom the directory knows keeps the password.
+        let d = ask(
+            &p,
+            "2018-12-02",
+            "POST",
+            "/login",
+            SessionKind::Password,
+            Some(PolicyRole::StudentUnder14),
+            true,
+        );
+        assert_eq!(d.action, Action::Show);
+    }
+
+    #[test]
+    fn route_variants_and_methods_land_in_the_grades_class() {
+        let p = policy(YAROSLAVL);
+        let class = |m: &'static str, path: &'static str| {
+            p.classify(&crate::policy::RouteRequest::get(m, path))
+        };
+        for m in [
+            "GET", "HEAD", "POST", "PUT", "OPTIONS", "PROPFIND", "DELETE",
+        ] {
+            for path in [
+                "/grades",
+                "/Grades",
+                "/GRADES",
+                "/grades.",
+                "/grades%20",
+                "/grades/x",
+                "/x/../grades",
+            ] {
+                assert_eq!(class(m, path), RouteClass::GradesHtml, "{m} {path}");
+            }
+            assert_eq!(class(m, "/api/Grades"), RouteClass::GradesApi, "{m}");
+        }
+        // A login in the query string makes any request to the form's path a
+        // submission; a plain GET is the login page.
+        assert_eq!(class("GET", "/login"), RouteClass::LoginPage);
+        assert!(matches!(
+            class("GET", "/login?login=a&password=b"),
+            RouteClass::LoginSubmit { .. }
+        ));
+        assert!(matches!(
+            class("POST", "/Login"),
+            RouteClass::LoginSubmit { .. }
+        ));
+        assert!(matches!(
+            class("PUT", "/login."),
+            RouteClass::LoginSubmit { .. }
+        ));
+        // Query routes: any value of a repeated parameter counts.
+        assert_eq!(
+            class("GET", "/index.php?page=x&page=Grades"),
+            RouteClass::GradesHtml
+        );
+        assert_eq!(
+            class("GET", "/index.php?page=grades&page=x"),
+            RouteClass::GradesHtml
+        );
+        assert_eq!(class("GET", "/index.php?page=other"), RouteClass::Default);
+        assert_eq!(class("GET", "/index.php"), RouteClass::Default);
     }
 
     fn role_strategy() -> impl Strategy<Value = Option<PolicyRole>> {

@@ -411,6 +411,28 @@ mod tests {
     }
 
     #[test]
+    fn explain_says_what_an_unattributed_diary_cookie_gets() {
+        let out = cli(&[
+            "explain",
+            &policy_path("irkutsk-2018"),
+            "--date",
+            "2018-12-02",
+            "--session",
+            "unattributed",
+            "--path",
+            "/Grades.",
+        ])
+        .unwrap();
+        assert!(out.contains("decision: relogin\n"), "{out}");
+        assert!(out.contains("route class grades_html"), "{out}");
+        assert!(out.contains("unattributed diary cookie"), "{out}");
+        assert!(
+            out.contains("sent to the diary's login page /login"),
+            "{out}"
+        );
+    }
+
+    #[test]
     fn explain_says_hide_and_names_the_stage() {
         let out = cli(&[
             "explain",
