@@ -52,26 +52,11 @@ const ARKHANGELSK: Region = Region {
 
 const MODES: [DiaryMode; 3] = [DiaryMode::Normal, DiaryMode::Iis, DiaryMode::Php];
 
-fn options(region: &Region, mode: DiaryMode, extra: &str) -> Options {
+fn options(region: &Region, mode: DiaryMode) -> Options {
     Options {
-        config_extra: format!(
-            "\n[policy]\nfile = \"{}/policies/{}.toml\"\nrehearse_date = \"{}\"\ncheck_seconds = 1\n{extra}",
-            env!("CARGO_MANIFEST_DIR"),
-            region.policy,
-            region.before
-        ),
         diary_mode: mode,
-        ..Options::default()
+        ..support::policy_options(region.policy, region.before)
     }
-}
-
-async fn set_date(stack: &Stack, date: &str) {
-    let r = reqwest::Client::new()
-        .put(stack.admin_url(&format!("/rehearse-date?date={date}")))
-        .send()
-        .await
-        .expect("rehearse-date");
-    assert!(r.status().is_success(), "rehearse-date: {}", r.status());
 }
 
 /// Grade data as the sample diary writes it: marks in the HTML table, or
@@ -447,7 +432,7 @@ async fn attempt_new_user_logins(stack: &Stack, label: &str, new: &str, existing
 /// The whole attack run for one region and one diary mode.
 async fn region_holds(region: &Region, mode: DiaryMode) {
     let label = format!("{} / {mode:?} diary", region.policy);
-    let stack = Stack::start_with(options(region, mode, "")).await;
+    let stack = Stack::start_with(options(region, mode)).await;
     // Before the cut-over: a parent logs in with the diary's form through
     // the gateway (so the gateway knows the session), another parent has a
     // diary session from before the gateway.
@@ -456,7 +441,7 @@ async fn region_holds(region: &Region, mode: DiaryMode) {
     assert!(diary_logged_in(&stack, &known).await);
     assert!(diary_logged_in(&stack, &unknown).await);
 
-    set_date(&stack, region.after).await;
+    stack.set_date(region.after).await;
     let sessions = [
         ("password session", format!("DIARYSESSID={known}")),
         ("unattributed session", format!("DIARYSESSID={unknown}")),
@@ -525,8 +510,8 @@ async fn arkhangelsk_after_the_cutover_no_password_or_unknown_session_sees_grade
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn irkutsk_a_parent_cannot_borrow_a_childs_exemption() {
     for mode in MODES {
-        let stack = Stack::start_with(options(&IRKUTSK, mode, "")).await;
-        set_date(&stack, IRKUTSK.after).await;
+        let stack = Stack::start_with(options(&IRKUTSK, mode)).await;
+        stack.set_date(IRKUTSK.after).await;
         let kid = password_session_through_the_gateway(&stack, "sokolov.m").await;
         let own = send(
             stack.ports.gateway,
@@ -576,13 +561,13 @@ async fn get_grades(stack: &Stack, cookie: &str) -> Raw {
 /// lifetime, sees no grades after the cut-over.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn learned_sessions_survive_a_restart_and_expire_with_the_diarys_lifetime() {
-    let mut stack = Stack::start_with(options(&IRKUTSK, DiaryMode::Normal, "")).await;
+    let mut stack = Stack::start_with(options(&IRKUTSK, DiaryMode::Normal)).await;
     // A parent learned before the cut-over, a student under 14 after it.
     let parent = password_session_through_the_gateway(&stack, "ivanova.m").await;
-    set_date(&stack, IRKUTSK.after).await;
+    stack.set_date(IRKUTSK.after).await;
     let kid = password_session_through_the_gateway(&stack, "sokolov.m").await;
     stack.kill9_and_restart().await;
-    set_date(&stack, IRKUTSK.after).await;
+    stack.set_date(IRKUTSK.after).await;
 
     // Still known after the restart: the student under 14 sees grades, the
     // parent is sent to ESIA.
@@ -609,13 +594,13 @@ async fn learned_sessions_survive_a_restart_and_expire_with_the_diarys_lifetime(
 
     // With the diary's session lifetime at 2 s, a learned session is
     // forgotten once the diary would have forgotten it: no more grades.
-    let mut opts = options(&IRKUTSK, DiaryMode::Normal, "");
+    let mut opts = options(&IRKUTSK, DiaryMode::Normal);
     opts.config_replace = vec![(
         "logout_path = \"/logout\"\n".to_string(),
         "logout_path = \"/logout\"\nsession_lifetime_seconds = 2\n".to_string(),
     )];
     let short = Stack::start_with(opts).await;
-    set_date(&short, IRKUTSK.after).await;
+    short.set_date(IRKUTSK.after).await;
     let kid = password_session_through_the_gateway(&short, "sokolov.m").await;
     assert!(shows_grades(&get_grades(&short, &kid).await.body));
     tokio::time::sleep(Duration::from_millis(3500)).await;
@@ -630,7 +615,7 @@ async fn learned_sessions_survive_a_restart_and_expire_with_the_diarys_lifetime(
 /// or scheme never reach it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rebinding_and_override_headers_get_nowhere() {
-    let stack = Stack::start_with(options(&YAROSLAVL, DiaryMode::Iis, "")).await;
+    let stack = Stack::start_with(options(&YAROSLAVL, DiaryMode::Iis)).await;
     let admin = stack.ports.admin;
     for path in ["/metrics", "/reports/adoption.csv", "/readyz"] {
         let r = send_host(admin, &format!("GET {path} HTTP/1.1"), "evil.example:9190").await;

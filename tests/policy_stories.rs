@@ -8,22 +8,7 @@ mod support;
 use support::{Answer, Browser, Options, Stack, counter, element_text, persons};
 
 fn policy(file: &str, date: &str) -> Options {
-    Options {
-        config_extra: format!(
-            "\n[policy]\nfile = \"{}/policies/{file}.toml\"\nrehearse_date = \"{date}\"\ncheck_seconds = 1\n",
-            env!("CARGO_MANIFEST_DIR")
-        ),
-        ..Options::default()
-    }
-}
-
-async fn set_date(stack: &Stack, date: &str) {
-    let r = reqwest::Client::new()
-        .put(stack.admin_url(&format!("/rehearse-date?date={date}")))
-        .send()
-        .await
-        .expect("rehearse-date");
-    assert!(r.status().is_success(), "rehearse-date: {}", r.status());
+    support::policy_options(file, date)
 }
 
 /// Log in with the diary's own form, through the gateway.
@@ -75,7 +60,7 @@ async fn yaroslavl_before_and_after_the_first_of_january_2019() {
     assert_eq!(v["login"], "petrov.teacher");
 
     // 2019-01-02: the same session still opens the diary, but not grades.
-    set_date(&stack, "2019-01-02").await;
+    stack.set_date("2019-01-02").await;
     let home = b.get(&stack.url("/")).await;
     assert_eq!(home.status, 200, "{}", home.body);
     let closed = b.get(&stack.url("/grades")).await;

@@ -289,6 +289,17 @@ impl Stack {
         stack
     }
 
+    /// Move the rehearsal date of a gateway started with
+    /// [`policy_options`] (`PUT /rehearse-date` on the admin listener).
+    pub async fn set_date(&self, date: &str) {
+        let r = reqwest::Client::new()
+            .put(self.admin_url(&format!("/rehearse-date?date={date}")))
+            .send()
+            .await
+            .expect("rehearse-date");
+        assert!(r.status().is_success(), "rehearse-date: {}", r.status());
+    }
+
     /// `kill -9` the gateway and start it again with the same configuration
     /// (the new process logs to a new file).
     pub async fn kill9_and_restart(&mut self) {
@@ -354,6 +365,18 @@ impl Stack {
             );
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
+    }
+}
+
+/// A stack enforcing a shipped policy (`policies/FILE.toml`) as if it were
+/// `date` (the gateway's rehearsal mode; [`Stack::set_date`] moves it).
+pub fn policy_options(file: &str, date: &str) -> Options {
+    Options {
+        config_extra: format!(
+            "\n[policy]\nfile = \"{}/policies/{file}.toml\"\nrehearse_date = \"{date}\"\ncheck_seconds = 1\n",
+            env!("CARGO_MANIFEST_DIR")
+        ),
+        ..Options::default()
     }
 }
 
