@@ -20,12 +20,15 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY benches ./benches
+# The development stack's manifest completes the workspace; only the
+# gateway's binary is built, so no emulator code reaches the image.
+COPY dev ./dev
 COPY policies ./policies
 # The registry and the target directory are cache mounts: a change in src/
 # does not download or rebuild the dependencies.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin esia-gate \
+    cargo build --release --locked -p esia-gate --bin esia-gate \
  && install -m 0755 target/release/esia-gate /usr/local/bin/esia-gate
 
 FROM debian:bookworm-slim AS runtime

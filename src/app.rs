@@ -115,7 +115,7 @@ fn build_with_store(
         let active = crate::config::policy::load_active(&path)
             .map_err(|e| anyhow::anyhow!("policy.file: {e}"))?;
         tracing::info!(policy = %active.policy.name, hash = %active.hash, "policy loaded");
-        crate::admin::metrics::get()
+        crate::telemetry::metrics::get()
             .policy_info
             .with_label_values(&[&active.policy.name, &active.hash])
             .set(active.loaded_at);
@@ -491,7 +491,7 @@ fn watch_for_handover(
 /// Read ESIA's token certificates again (a key rotation); keep the old set
 /// when the new one cannot be used.
 fn reload_trusted(esia: &EsiaClient, files: &[std::path::PathBuf], why: &str) {
-    let m = crate::admin::metrics::get();
+    let m = crate::telemetry::metrics::get();
     let pems: Result<Vec<Vec<u8>>, String> = files
         .iter()
         .map(|p| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display())))

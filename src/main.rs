@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use esia_gate::admin::logging;
-use esia_gate::{app, config, demo};
+use esia_gate::telemetry::logging;
+use esia_gate::{app, config};
 
 #[derive(Parser)]
 #[command(
@@ -35,21 +35,11 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-    /// Emulator, sample diary and gateway on loopback, for a first look.
+    /// The demo lives in the development binary: says how to start it.
+    #[command(hide = true)]
     Demo {
-        /// Where keys, fixtures and configuration are written.
-        #[arg(long, default_value = "demo-data")]
-        dir: PathBuf,
-        /// A regional policy to enforce (e.g. policies/yaroslavl-2019.toml).
-        #[arg(long)]
-        policy: Option<PathBuf>,
-        /// With --policy: pretend it is this date (YYYY-MM-DD), to see a cut-over.
-        #[arg(long, requires = "policy")]
-        date: Option<String>,
-        /// How the sample diary reads requests: normal, iis (like ASP.NET on
-        /// IIS) or php (like a PHP diary).
-        #[arg(long, default_value = "normal")]
-        diary_mode: esia_gate::dev::diary::DiaryMode,
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        rest: Vec<String>,
     },
     /// Explain or print a regional policy file (non-zero exit when invalid).
     Policy {
@@ -60,12 +50,6 @@ enum Command {
     Links {
         #[command(subcommand)]
         what: LinksCommand,
-    },
-    /// The development stack alone (used by the tests).
-    #[command(hide = true)]
-    Dev {
-        #[command(subcommand)]
-        what: DevCommand,
     },
 }
 
@@ -84,20 +68,6 @@ enum LinksCommand {
         config: PathBuf,
         #[arg(long = "in")]
         input: Option<PathBuf>,
-    },
-}
-
-#[derive(Subcommand)]
-enum DevCommand {
-    /// The ESIA emulator.
-    Emulator {
-        #[arg(long, short)]
-        config: PathBuf,
-    },
-    /// The sample diary.
-    Diary {
-        #[arg(long, short)]
-        config: PathBuf,
     },
 }
 
@@ -163,24 +133,13 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Demo {
-            dir,
-            policy,
-            date,
-            diary_mode,
-        } => {
-            let _ = init_logs("info", "text", None);
-            if let Err(e) = engine {
-                eprintln!("{e}");
-                return ExitCode::FAILURE;
-            }
-            match demo::run(&dir, policy.as_deref(), date.as_deref(), diary_mode) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("esia-gate demo: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+        Command::Demo { .. } => {
+            // The production binary carries no ESIA emulator.
+            eprintln!(
+                "esia-gate: the demo (ESIA emulator, sample diary and gateway) is in the \
+                 development binary: run scripts/demo, or esia-gate-dev demo"
+            );
+            ExitCode::FAILURE
         }
         Command::Policy { what } => match esia_gate::policy::explain::run(&what) {
             Ok(text) => {
@@ -202,29 +161,11 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Dev { what } => {
-            let _ = init_logs("info", "text", None);
-            if let Err(e) = engine {
-                eprintln!("{e}");
-                return ExitCode::FAILURE;
-            }
-            let result = match what {
-                DevCommand::Emulator { config } => demo::run_emulator(&config),
-                DevCommand::Diary { config } => demo::run_diary(&config),
-            };
-            match result {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("esia-gate dev: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
     }
 }
 
 /// Operational lines to stderr, audit lines to their file or stdout (see
-/// `admin::logging`).
+/// `telemetry::logging`).
 fn init_logs(level: &str, format: &str, audit_file: Option<&Path>) -> Result<(), String> {
     logging::init(level, format, audit_file)
 }

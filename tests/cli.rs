@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use esia_gate::demo::{Ports, prepare};
+use esia_gate_dev::demo::{Ports, prepare};
 
 fn check(config: &std::path::Path) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_esia-gate"))

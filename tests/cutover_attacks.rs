@@ -17,7 +17,7 @@ mod support;
 
 use std::time::Duration;
 
-use esia_gate::dev::diary::DiaryMode;
+use esia_gate_dev::diary::DiaryMode;
 use support::{Browser, Options, Stack};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

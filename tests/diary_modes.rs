@@ -3,8 +3,8 @@
 //! ASP.NET does, a PHP-like one as PHP does. The gateway's adversarial tests
 //! rely on these behaviours being there.
 
-use esia_gate::dev::diary::{self, DiaryMode, SESSION_COOKIE};
-use esia_gate::dev::fixtures;
+use esia_gate_dev::diary::{self, DiaryMode, SESSION_COOKIE};
+use esia_gate_dev::fixtures;
 use reqwest::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
@@ -30,7 +30,7 @@ impl Diary {
     async fn start(mode: DiaryMode) -> Diary {
         let dir = tempfile::tempdir().expect("tempdir");
         fixtures::write_demo_fixtures(dir.path()).expect("fixtures");
-        let port = esia_gate::dev::ports::free_port().expect("a free port");
+        let port = esia_gate_dev::ports::free_port().expect("a free port");
         let cfg = diary::DiaryConfig {
             listen: ([127, 0, 0, 1], port).into(),
             users: dir.path().join(fixtures::DIARY_USERS_FILE),

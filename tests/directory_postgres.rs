@@ -181,7 +181,7 @@ impl Server {
             ),
             "initdb",
         );
-        let port = esia_gate::dev::ports::free_port().expect("port");
+        let port = esia_gate_dev::ports::free_port().expect("port");
         let log = std::fs::File::create(base.join("server.log")).expect("log");
         let child = as_server_user(
             Command::new(bin.join("postgres"))
@@ -294,7 +294,7 @@ fn settings(url: String, query: &str) -> Postgres {
 }
 
 fn errors() -> u64 {
-    esia_gate::admin::metrics::get()
+    esia_gate::telemetry::metrics::get()
         .directory_reloads
         .with_label_values(&["postgres", "error"])
         .get()

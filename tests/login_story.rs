@@ -553,7 +553,7 @@ async fn logs_never_hold_snils_or_tokens() {
     }
     let log = stack.log_text();
     assert!(log.contains("login_result"), "audit lines expected:\n{log}");
-    for p in esia_gate::dev::fixtures::demo_persons() {
+    for p in esia_gate_dev::fixtures::demo_persons() {
         let Some(snils) = p.snils.as_deref() else {
             continue;
         };
@@ -753,13 +753,6 @@ async fn an_http_signing_service_signs_a_login_esia_accepts_and_its_outage_is_ex
     // A signing service holds the key (as a region's CryptoPro DSS or
     // signing box would); the gateway has no private_key entry.
     let keys = stack.dir.path().join("keys");
-    let engine: std::sync::Arc<dyn esia_gate::esia::signer::Signer> = std::sync::Arc::new(
-        esia_gate::esia::signer::OpensslGostSigner::from_files(
-            &keys.join("client-cert.pem"),
-            &keys.join("client-key.pem"),
-        )
-        .expect("the demo key"),
-    );
     // Its own runtime: shutting that down ends every connection too.
     let service = tokio::runtime::Runtime::new().expect("runtime");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -770,9 +763,10 @@ async fn an_http_signing_service_signs_a_login_esia_accepts_and_its_outage_is_ex
         tokio::net::TcpListener::from_std(listener).expect("listener")
     };
     let signed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-    service.spawn(esia_gate::dev::signing_service::serve(
+    service.spawn(esia_gate_dev::signing_service::serve(
         listener,
-        engine,
+        keys.join("client-cert.pem"),
+        keys.join("client-key.pem"),
         Some("s3cret-token".into()),
         signed.clone(),
     ));

@@ -147,7 +147,7 @@ async fn every_authentication_event_is_one_json_line_without_secrets() {
     // No SNILS (any spelling), password or token, in either log.
     let audit = std::fs::read_to_string(stack.dir.path().join("audit.log")).expect("audit");
     for log in [&audit, &operational] {
-        for p in esia_gate::dev::fixtures::demo_persons() {
+        for p in esia_gate_dev::fixtures::demo_persons() {
             let Some(snils) = p.snils.as_deref() else {
                 continue;
             };

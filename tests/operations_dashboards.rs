@@ -67,7 +67,7 @@ fn the_dashboard_loads_and_every_query_names_an_exported_metric() {
     assert_eq!(ds["query"], "prometheus");
     let ds_ref = format!("${{{}}}", ds["name"].as_str().expect("name"));
 
-    let declared = esia_gate::admin::metrics::get().names();
+    let declared = esia_gate::telemetry::metrics::get().names();
     let mut ids = std::collections::HashSet::new();
     let mut queries = 0;
     let mut used = std::collections::BTreeSet::new();
@@ -141,7 +141,7 @@ fn the_alert_rules_pass_promtool_and_fire_when_they_should() {
 #[test]
 fn the_alert_rules_name_only_exported_metrics() {
     let text = std::fs::read_to_string(dashboards().join("alerts.yml")).expect("alerts.yml");
-    let declared = esia_gate::admin::metrics::get().names();
+    let declared = esia_gate::telemetry::metrics::get().names();
     let mut exprs = 0;
     for line in text.lines() {
         let Some(expr) = line.trim().strip_prefix("expr:") else {

@@ -180,7 +180,7 @@ async fn a_morning_of_logins_moves_the_counters_and_the_scrape_passes_promtool()
         }
     }
     // Every family the gateway exports is one it declared.
-    let declared = esia_gate::admin::metrics::get().names();
+    let declared = esia_gate::telemetry::metrics::get().names();
     for line in scrape.lines().filter(|l| l.starts_with("# TYPE ")) {
         let name = line.split_whitespace().nth(2).expect("a metric name");
         assert!(declared.iter().any(|d| d == name), "{name} is not declared");

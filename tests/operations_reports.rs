@@ -96,7 +96,7 @@ fn edit_directory(stack: &Stack, edit: impl Fn(String) -> String) {
 /// to be found nowhere.
 fn snils_spellings(stack: &Stack) -> Vec<String> {
     let mut all: Vec<String> = Vec::new();
-    for p in esia_gate::dev::fixtures::demo_persons() {
+    for p in esia_gate_dev::fixtures::demo_persons() {
         all.extend(p.snils.clone());
         all.extend(p.kids.iter().filter_map(|k| k.snils.clone()));
     }

@@ -4,9 +4,6 @@
 //! the listener is on loopback only.
 
 pub mod access;
-pub mod audit;
-pub mod logging;
-pub mod metrics;
 mod report_pages;
 pub mod reports;
 pub mod tables;
@@ -27,6 +24,7 @@ use crate::esia::EsiaClient;
 use crate::identity::Directory;
 use crate::proxy::Clock;
 use crate::store::Store;
+use crate::telemetry::metrics;
 
 /// What the admin listener needs of the running gateway.
 pub struct AdminApp {

@@ -10,8 +10,8 @@ use arc_swap::ArcSwapOption;
 use chrono::NaiveDate;
 use serde::Deserialize;
 
-use crate::admin::metrics;
 use crate::policy::{self, Policy};
+use crate::telemetry::metrics;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -109,7 +109,7 @@ mod tests {
     #[test]
     fn the_legacy_secret_is_a_detached_pkcs7_the_certificate_verifies() {
         let dir = tempfile::tempdir().expect("tmp");
-        let keys = crate::dev::keys::ensure_dev_keys(dir.path()).expect("keys");
+        let keys = esia_gate_dev::keys::ensure_dev_keys(dir.path()).expect("keys");
         let l = LegacySigner::from_files(&keys.client_cert, &keys.client_key).expect("signer");
         let data = secret_input("openid", "2019.01.02 10:00:00 +0300", "DIARY", "st");
         assert_eq!(data, "openid2019.01.02 10:00:00 +0300DIARYst");

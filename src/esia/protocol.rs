@@ -76,6 +76,18 @@ pub mod codes {
         BAD_TIMESTAMP,
         BAD_SIGNATURE,
     ];
+
+    /// The `code` label of `esia_gate_esia_errors_total`: one of the ESIA
+    /// codes the gateway knows, `none` when no code came, `other` for any
+    /// other. The callback's `error_description` is whatever the browser
+    /// brings, so its code must not become a label value as is: a million
+    /// `ESIA-NNNNNN` spellings would be a million series.
+    pub fn label(code: &str) -> &'static str {
+        match code {
+            "none" => "none",
+            c => KNOWN.iter().find(|k| **k == c).copied().unwrap_or("other"),
+        }
+    }
 }
 
 /// The `ESIA-NNNNNN` code at the start of an `error_description`, if any.
@@ -88,6 +100,26 @@ pub fn error_code(description: &str) -> Option<&str> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn esia_error_codes_become_a_fixed_set_of_labels() {
+        use super::codes::{KNOWN, label};
+        assert_eq!(label("ESIA-007004"), "ESIA-007004");
+        assert_eq!(label("ESIA-007053"), "ESIA-007053");
+        assert_eq!(label("none"), "none");
+        for odd in ["ESIA-999999", "ESIA-007004 ", "esia-007004", "", "x\"y"] {
+            assert_eq!(label(odd), "other", "{odd}");
+        }
+        // Whatever comes in, the label is one of eight values.
+        let mut labels: Vec<&str> = (0..1_000_000)
+            .step_by(997)
+            .map(|n| label(&format!("ESIA-{n:06}")))
+            .chain(KNOWN.iter().map(|c| label(c)))
+            .collect();
+        labels.sort_unstable();
+        labels.dedup();
+        assert!(labels.len() <= 8, "{labels:?}");
+    }
+
     use super::*;
 
     #[test]

@@ -322,7 +322,7 @@ mod tests {
     #[test]
     fn the_openssl_command_signs_what_the_engine_verifies() {
         let dir = tempfile::tempdir().expect("tmp");
-        let keys = crate::dev::keys::ensure_dev_keys(dir.path()).expect("keys");
+        let keys = esia_gate_dev::keys::ensure_dev_keys(dir.path()).expect("keys");
         let s = CommandSigner::new(
             vec![
                 "openssl".into(),
@@ -356,31 +356,33 @@ mod tests {
     ) -> (
         tokio::runtime::Runtime,
         tempfile::TempDir,
-        crate::dev::keys::DevKeys,
+        esia_gate_dev::keys::DevKeys,
         String,
         std::sync::Arc<std::sync::atomic::AtomicU64>,
     ) {
         let dir = tempfile::tempdir().expect("tmp");
-        let keys = crate::dev::keys::ensure_dev_keys(dir.path()).expect("keys");
+        let keys = esia_gate_dev::keys::ensure_dev_keys(dir.path()).expect("keys");
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         let listener = rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("bind");
         let url = format!("http://{}/sign", listener.local_addr().expect("addr"));
-        let engine: std::sync::Arc<dyn Signer> = std::sync::Arc::new(
-            OpensslGostSigner::from_files(&keys.client_cert, &keys.client_key).expect("engine"),
-        );
         let signed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        rt.spawn(crate::dev::signing_service::serve(
+        rt.spawn(esia_gate_dev::signing_service::serve(
             listener,
-            engine,
+            keys.client_cert.clone(),
+            keys.client_key.clone(),
             token.map(str::to_string),
             signed.clone(),
         ));
         (rt, dir, keys, url, signed)
     }
 
-    fn http_signer(url: &str, token: Option<&str>, keys: &crate::dev::keys::DevKeys) -> HttpSigner {
+    fn http_signer(
+        url: &str,
+        token: Option<&str>,
+        keys: &esia_gate_dev::keys::DevKeys,
+    ) -> HttpSigner {
         HttpSigner::new(
             HttpSignerTarget {
                 url: url.to_string(),
@@ -428,7 +430,7 @@ mod tests {
         // Nobody listening.
         let closed = format!(
             "http://127.0.0.1:{}/sign",
-            crate::dev::ports::free_port().expect("port")
+            esia_gate_dev::ports::free_port().expect("port")
         );
         let e = http_signer(&closed, None, &keys)
             .sign(b"x")
@@ -439,7 +441,7 @@ mod tests {
     #[test]
     fn a_failing_or_missing_command_is_an_error_not_a_panic() {
         let dir = tempfile::tempdir().expect("tmp");
-        let keys = crate::dev::keys::ensure_dev_keys(dir.path()).expect("keys");
+        let keys = esia_gate_dev::keys::ensure_dev_keys(dir.path()).expect("keys");
         for cmd in [
             vec!["false".to_string()],
             vec!["/nonexistent/signer".to_string()],

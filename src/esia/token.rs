@@ -602,7 +602,7 @@ mod tests {
 
     fn gost_token(claims: &serde_json::Value, dir: &std::path::Path) -> (String, TrustedKeys) {
         crate::esia::gost::init_engine().expect("engine");
-        let keys = crate::dev::keys::ensure_dev_keys(dir).expect("keys");
+        let keys = esia_gate_dev::keys::ensure_dev_keys(dir).expect("keys");
         let key = crate::esia::gost::read_private_key(&keys.client_key).expect("key");
         let head = URL_SAFE_NO_PAD
             .encode(r#"{"alg":"GOST3410_2012_256","typ":"JWT","sbt":"access","ver":1}"#);

@@ -22,6 +22,12 @@ pub enum Role {
 }
 
 impl Role {
+    /// The role as a bounded metric label: `unknown` when the account is
+    /// not (or no longer) in the directory.
+    pub fn label(role: Option<Role>) -> &'static str {
+        role.map_or("unknown", Role::as_str)
+    }
+
     pub fn parse(s: &str) -> Option<Self> {
         match s.trim().to_lowercase().as_str() {
             "staff" => Some(Self::Staff),

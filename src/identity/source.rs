@@ -21,9 +21,9 @@ use tokio_postgres::{NoTls, SimpleQueryMessage, Socket};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::directory::{COLUMNS, Directory, DirectoryBuilder, DirectoryError, RowProblem};
-use crate::admin::metrics;
 use crate::config::Resolved;
 use crate::config::directory::{Postgres, check_url};
+use crate::telemetry::metrics;
 
 /// At most this many skipped rows are logged one by one per load.
 const LOGGED_ROWS: usize = 20;
@@ -745,7 +745,7 @@ mod tests {
     #[tokio::test]
     async fn a_postgres_source_that_cannot_connect_fails_without_the_password() {
         // A closed port on loopback: connection refused at once.
-        let port = crate::dev::ports::free_port().expect("port");
+        let port = esia_gate_dev::ports::free_port().expect("port");
         let pg = Postgres {
             url: Some(format!("postgresql://gate:s3cret@127.0.0.1:{port}/diary")),
             url_file: None,

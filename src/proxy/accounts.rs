@@ -9,7 +9,6 @@ use std::time::Duration;
 use super::Gateway;
 use super::diary_check::Checked;
 use super::login::Reply;
-use crate::admin::metrics;
 use crate::config::GATE_PREFIX;
 use crate::identity::{Directory, LegacyLogin, MatchOutcome, Person, Role, match_person};
 use crate::pages::accounts::{self as account_pages, AccountView};
@@ -18,6 +17,7 @@ use crate::store::{
     AccountLink, LinkKind, LinkSource, LoginMethod, LoginRecord, MatchFailure, Reserved,
     SessionRecord, StoreError,
 };
+use crate::telemetry::metrics;
 
 /// What the gateway found for a person who just came back from ESIA.
 pub struct Found {
@@ -164,7 +164,7 @@ impl Gateway {
         }
         metrics::get()
             .account_logins
-            .with_label_values(&["esia", metrics::role_label(record.role)])
+            .with_label_values(&["esia", crate::identity::Role::label(record.role)])
             .inc();
         tracing::info!(target: "audit", event = "account_active", request_id, login = %login, oid = %record.oid);
     }

@@ -18,7 +18,6 @@ use super::diary_forms::{
 };
 use super::login::Reply;
 use super::{Ctx, Gateway};
-use crate::admin::metrics;
 use crate::config::policy::ActivePolicy;
 use crate::identity::{LegacyLogin, Role};
 use crate::pages;
@@ -28,6 +27,7 @@ use crate::policy::{
     evaluate,
 };
 use crate::store::{LoginMethod, LoginRecord};
+use crate::telemetry::metrics;
 
 /// What the response side must do for this request.
 #[derive(Default)]
@@ -539,7 +539,7 @@ impl Gateway {
         m.logins.with_label_values(&["password"]).inc();
         let role = self.directory.load().by_login(&login.0).map(|a| a.role);
         m.account_logins
-            .with_label_values(&["password", metrics::role_label(role)])
+            .with_label_values(&["password", crate::identity::Role::label(role)])
             .inc();
         tracing::info!(target: "audit", event = "password_login", request_id = rid, login = %login);
     }

@@ -9,9 +9,9 @@ use pingora::proxy::Session;
 
 use super::login::Reply;
 use super::{Ctx, Gateway, forms};
-use crate::admin::metrics;
 use crate::config::GATE_PREFIX;
 use crate::pages::{self, Page};
+use crate::telemetry::metrics;
 
 impl Gateway {
     pub(crate) async fn gate_route(&self, session: &mut Session, ctx: &mut Ctx) -> Result<()> {

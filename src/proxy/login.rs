@@ -10,13 +10,13 @@ use super::Gateway;
 use super::accounts::{Current, unmatched_text};
 use super::headers::cookie_value;
 use super::return_to::safe_return_path;
-use crate::admin::metrics;
 use crate::config::GATE_PREFIX;
 use crate::esia::EsiaError;
 use crate::esia::protocol::{self, codes};
 use crate::identity::MatchOutcome;
 use crate::pages::{self, Page};
 use crate::store::{PendingLogin, SessionRecord, random_id};
+use crate::telemetry::metrics;
 
 /// The cookie binding a pending login to the browser that started it.
 pub const BINDING_COOKIE: &str = "esia_gate_login";
@@ -119,7 +119,7 @@ impl Gateway {
                     .with_label_values(&[
                         e.endpoint(),
                         e.label(),
-                        metrics::esia_code_label(e.code()),
+                        crate::esia::protocol::codes::label(e.code()),
                     ])
                     .inc();
                 return Reply::page(pages::internal_error());
@@ -176,7 +176,11 @@ impl Gateway {
             let code = protocol::error_code(&desc).unwrap_or("none").to_string();
             metrics::get()
                 .esia_errors
-                .with_label_values(&["ac", "esia_error", metrics::esia_code_label(&code)])
+                .with_label_values(&[
+                    "ac",
+                    "esia_error",
+                    crate::esia::protocol::codes::label(&code),
+                ])
                 .inc();
             tracing::info!(request_id, error = %error, code = %code, "ESIA returned an error to the callback");
             return if code == codes::CONSENT_REFUSED {
@@ -274,7 +278,11 @@ impl Gateway {
     fn esia_failed(&self, request_id: &str, e: EsiaError) -> Reply {
         metrics::get()
             .esia_errors
-            .with_label_values(&[e.endpoint(), e.label(), metrics::esia_code_label(e.code())])
+            .with_label_values(&[
+                e.endpoint(),
+                e.label(),
+                crate::esia::protocol::codes::label(e.code()),
+            ])
             .inc();
         tracing::warn!(request_id, error = %e, endpoint = e.endpoint(), "ESIA login could not be completed");
         match &e {

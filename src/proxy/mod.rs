@@ -41,13 +41,13 @@ use self::diary_check::DiaryChecker;
 use self::gate::write_reply;
 use self::headers::{cookie_value, header_key, strip_cookies};
 use self::login::{BINDING_COOKIE, Reply};
-use crate::admin::metrics;
 use crate::config::policy::PolicySlot;
 use crate::config::{GATE_PREFIX, Resolved};
 use crate::esia::EsiaClient;
 use crate::identity::{Directory, LegacyLogin};
 use crate::pages;
 use crate::store::{Idle, SessionRecord, Store};
+use crate::telemetry::metrics;
 
 pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
 

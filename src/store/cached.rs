@@ -119,7 +119,7 @@ impl<S: Store> CachedStore<S> {
         if let Err(e) = &r
             && !matches!(e, StoreError::AlreadyLinked)
         {
-            crate::admin::metrics::get()
+            crate::telemetry::metrics::get()
                 .store_errors
                 .with_label_values(&[self.backend, op])
                 .inc();
@@ -492,7 +492,7 @@ mod tests {
         c.put_session("s", &suite::record(), Duration::from_secs(60))
             .await
             .expect("put");
-        let before = crate::admin::metrics::get()
+        let before = crate::telemetry::metrics::get()
             .store_errors
             .with_label_values(&["memory", "get_session"])
             .get();
@@ -500,7 +500,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(40)).await;
         assert!(c.get_session("s").await.expect("stale copy").is_some());
         assert!(c.get_session("unknown").await.is_err());
-        let after = crate::admin::metrics::get()
+        let after = crate::telemetry::metrics::get()
             .store_errors
             .with_label_values(&["memory", "get_session"])
             .get();

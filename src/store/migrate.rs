@@ -132,7 +132,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn embedded_to_redis_and_back_keeps_every_record() {
         let dir = tempfile::tempdir().expect("tmp");
-        let redis_server = crate::store::testing::RedisServer::start().expect("redis-server");
+        let redis_server = esia_gate_dev::redis::RedisServer::start().expect("redis-server");
         let embedded = EmbeddedStore::open(&dir.path().join("a.redb")).expect("embedded");
         embedded.import_durable(&records()).await.expect("seed");
 

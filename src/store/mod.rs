@@ -13,8 +13,6 @@ pub mod migrate;
 pub mod redis;
 #[cfg(test)]
 mod suite;
-#[doc(hidden)]
-pub mod testing;
 
 pub use cached::{CacheSettings, CachedStore};
 pub use embedded::EmbeddedStore;

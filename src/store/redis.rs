@@ -1280,7 +1280,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_down_redis_gives_fast_errors_and_recovers() {
-        let mut server = super::super::testing::RedisServer::start().expect("redis-server");
+        let mut server = esia_gate_dev::redis::RedisServer::start().expect("redis-server");
         let settings = StoreSettings {
             backend: crate::config::store::StoreBackend::Redis,
             url: Some(server.url()),
@@ -1328,7 +1328,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_password_file_is_used_for_auth() {
-        let server = super::super::testing::RedisServer::start().expect("redis-server");
+        let server = esia_gate_dev::redis::RedisServer::start().expect("redis-server");
         let dir = tempfile::tempdir().expect("tmp");
         std::fs::write(dir.path().join("pw"), "s3cret\n").expect("write");
         // Turn AUTH on with a plain connection.

@@ -566,25 +566,25 @@ pub async fn ping_answers(store: &dyn Store) {
 pub struct Harness {
     pub kind: &'static str,
     dir: tempfile::TempDir,
-    pub redis: Option<super::testing::RedisServer>,
-    cluster: Option<super::testing::RedisCluster>,
-    sentinel: Option<super::testing::RedisSentinel>,
+    pub redis: Option<esia_gate_dev::redis::RedisServer>,
+    cluster: Option<esia_gate_dev::redis::RedisCluster>,
+    sentinel: Option<esia_gate_dev::redis::RedisSentinel>,
     n: std::sync::atomic::AtomicUsize,
 }
 
 impl Harness {
     pub async fn new(kind: &'static str) -> Harness {
         let cluster = (kind == "cluster").then(|| {
-            super::testing::RedisCluster::start()
+            esia_gate_dev::redis::RedisCluster::start()
                 .unwrap_or_else(|e| panic!("cannot start a Redis Cluster for the tests: {e}"))
         });
         let sentinel = (kind == "sentinel").then(|| {
-            super::testing::RedisSentinel::start()
+            esia_gate_dev::redis::RedisSentinel::start()
                 .unwrap_or_else(|e| panic!("cannot start Redis Sentinel for the tests: {e}"))
         });
         let redis = if kind.contains("redis") {
             Some(
-                super::testing::RedisServer::start()
+                esia_gate_dev::redis::RedisServer::start()
                     .unwrap_or_else(|e| panic!("cannot start redis-server for the tests: {e}")),
             )
         } else {

@@ -9,13 +9,13 @@ use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use esia_gate::demo::{self, Ports};
-use esia_gate::dev::{diary, emulator};
+use esia_gate_dev::demo::{self, Ports};
+use esia_gate_dev::{diary, emulator};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION};
 
 pub fn free_port() -> u16 {
-    esia_gate::dev::ports::free_port().expect("a free loopback port")
+    esia_gate_dev::ports::free_port().expect("a free loopback port")
 }
 
 /// How a test wants its stack.
@@ -586,7 +586,7 @@ pub mod persons {
 }
 
 /// A real `redis-server` on a free loopback port, killed when dropped.
-pub use esia_gate::store::testing::RedisServer;
+pub use esia_gate_dev::redis::RedisServer;
 
 /// A `[store]` section for [`Options::config_extra`] using `redis`.
 pub fn redis_store_section(redis: &RedisServer, cache_ttl_ms: u64) -> String {

@@ -23,9 +23,9 @@ use tokio::time::Instant;
 
 use self::admission::{Admissions, Caps, Refusal};
 use self::deadline::{HeaderWatch, Watched};
-use crate::admin::metrics;
 use crate::config::connections::ConnectionSettings;
 use crate::proxy::client_ip::Net;
+use crate::telemetry::metrics;
 
 /// Descriptors kept out of the public listener's reach: the admin
 /// listener, the store, ESIA and directory clients, log files, the

@@ -113,25 +113,6 @@ impl TrackedRegistry {
     }
 }
 
-/// The role label of an account login: bounded, `unknown` when the
-/// account is not (or no longer) in the directory.
-pub fn role_label(role: Option<crate::identity::Role>) -> &'static str {
-    role.map_or("unknown", crate::identity::Role::as_str)
-}
-
-/// The `code` label of `esia_gate_esia_errors_total`: one of the ESIA
-/// codes the gateway knows, `none` when no code came, `other` for any
-/// other. The callback's `error_description` is whatever the browser
-/// brings, so its code must not become a label value as is: a million
-/// `ESIA-NNNNNN` spellings would be a million series.
-pub fn esia_code_label(code: &str) -> &'static str {
-    use crate::esia::protocol::codes::KNOWN;
-    match code {
-        "none" => "none",
-        c => KNOWN.iter().find(|k| **k == c).copied().unwrap_or("other"),
-    }
-}
-
 static METRICS: OnceLock<Metrics> = OnceLock::new();
 
 pub fn get() -> &'static Metrics {
@@ -425,33 +406,5 @@ impl Metrics {
         // Encoding to a Vec cannot fail for well-formed registered metrics.
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
         buf
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn esia_error_codes_become_a_fixed_set_of_labels() {
-        assert_eq!(esia_code_label("ESIA-007004"), "ESIA-007004");
-        assert_eq!(esia_code_label("ESIA-007053"), "ESIA-007053");
-        assert_eq!(esia_code_label("none"), "none");
-        for odd in ["ESIA-999999", "ESIA-007004 ", "esia-007004", "", "x\"y"] {
-            assert_eq!(esia_code_label(odd), "other", "{odd}");
-        }
-        // Whatever comes in, the label is one of eight values.
-        let mut labels: Vec<&str> = (0..1_000_000)
-            .step_by(997)
-            .map(|n| esia_code_label(&format!("ESIA-{n:06}")))
-            .chain(
-                crate::esia::protocol::codes::KNOWN
-                    .iter()
-                    .map(|c| esia_code_label(c)),
-            )
-            .collect();
-        labels.sort_unstable();
-        labels.dedup();
-        assert!(labels.len() <= 8, "{labels:?}");
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 
-use crate::dev::{diary, emulator, fixtures, keys};
+use crate::{diary, emulator, fixtures, keys};
 
 /// The client secret the demo's broker expects (written to
 /// `keys/broker-secret` for a `mode = "broker"` configuration).
@@ -176,7 +176,7 @@ pub fn run(
         }
         std::fs::write(&p.gateway_config, text)?;
     }
-    let r = crate::config::load(&p.gateway_config)?;
+    let r = esia_gate::config::load(&p.gateway_config)?;
     // Bind everything first, so a busy port is reported before anything runs.
     let emu_l = bind(p.emulator.listen, "ESIA emulator")?;
     let diary_l = bind(p.diary.listen, "sample diary")?;
@@ -186,7 +186,7 @@ pub fn run(
     ] {
         drop(bind(a, what)?);
     }
-    let gateway = crate::app::build_gateway(r.clone(), crate::app::system_clock())?;
+    let gateway = esia_gate::app::build_gateway(r.clone(), esia_gate::app::system_clock())?;
     let emu_cfg = p.emulator.clone();
     let diary_cfg = p.diary.clone();
     std::thread::Builder::new()
@@ -260,7 +260,7 @@ pub fn run(
         "\nDiary passwords for direct login: `demo`. Files: {}\nPress Ctrl-C to stop.\n",
         p.dir.display()
     );
-    crate::app::run(r, gateway, None)
+    esia_gate::app::run(r, gateway, None)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {

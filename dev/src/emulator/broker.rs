@@ -31,7 +31,7 @@ use super::{
     BrokerClient, EVIL_ISSUER, FaultMode, HANG, PENDING_TTL, Shared, TOKEN_LIFETIME, lock,
     make_jwt, page, plain_page, random_id, same_origin,
 };
-use crate::dev::html::{esc, form_map, found, respond};
+use crate::html::{esc, form_map, found, respond};
 
 /// The title (and heading) of the broker's login screen.
 pub const LOGIN_TITLE: &str = "Вход через Госуслуги (брокер, эмулятор)";
@@ -569,7 +569,7 @@ pub(super) async fn logout(State(st): State<Shared>, RawQuery(q): RawQuery) -> R
 mod tests {
     use super::super::{EmulatorConfig, serve};
     use super::*;
-    use crate::dev::{fixtures, keys};
+    use crate::{fixtures, keys};
     use reqwest::header::LOCATION;
 
     const CLIENT: &str = "esia-gate";
@@ -584,7 +584,7 @@ mod tests {
     }
 
     async fn start() -> Rp {
-        crate::esia::gost::init_engine().expect("GOST engine");
+        esia_gate::esia::gost::init_engine().expect("GOST engine");
         let dir = tempfile::tempdir().expect("tempdir");
         let keys = keys::ensure_dev_keys(&dir.path().join("keys")).expect("keys");
         fixtures::write_demo_fixtures(dir.path()).expect("fixtures");

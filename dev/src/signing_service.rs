@@ -14,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use base64::Engine as _;
 
-use crate::esia::signer::Signer;
+use esia_gate::esia::signer::{OpensslGostSigner, Signer};
 
 struct Service {
     signer: Arc<dyn Signer>,
@@ -22,14 +22,18 @@ struct Service {
     signed: Arc<AtomicU64>,
 }
 
-/// Serve on `listener` until the task is dropped; `signed` counts the
+/// Serve on `listener` until the task is dropped, signing with the GOST
+/// key `key` whose certificate is `certificate`; `signed` counts the
 /// signatures given.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    signer: Arc<dyn Signer>,
+    certificate: std::path::PathBuf,
+    key: std::path::PathBuf,
     token: Option<String>,
     signed: Arc<AtomicU64>,
 ) -> std::io::Result<()> {
+    let signer: Arc<dyn Signer> =
+        Arc::new(OpensslGostSigner::from_files(&certificate, &key).map_err(std::io::Error::other)?);
     let state = Arc::new(Service {
         signer,
         token,

@@ -43,13 +43,11 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::html::{document, esc, form_map, found, respond};
-use crate::esia::gost;
-use crate::esia::protocol::{self, codes};
+use crate::html::{document, esc, form_map, found, respond};
+use esia_gate::esia::gost;
+use esia_gate::esia::protocol::{self, codes};
 
-#[path = "broker.rs"]
 mod broker;
-#[path = "legacy.rs"]
 mod legacy;
 pub use broker::LOGIN_TITLE as BROKER_LOGIN_TITLE;
 

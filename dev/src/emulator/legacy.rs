@@ -146,9 +146,9 @@ mod tests {
 
     use super::super::{EmulatorConfig, serve};
     use super::*;
-    use crate::dev::{fixtures, keys};
-    use crate::esia::gost;
-    use crate::esia::protocol::{self, codes};
+    use crate::{fixtures, keys};
+    use esia_gate::esia::gost;
+    use esia_gate::esia::protocol::{self, codes};
 
     const CLIENT: &str = "DIARY";
     const REDIRECT: &str = "http://127.0.0.1:9/esia-gate/callback";

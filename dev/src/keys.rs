@@ -44,7 +44,7 @@ pub const ASSERTION_KEY: &str = "assertion-key.pem";
 pub fn ensure_dev_keys(dir: &Path) -> anyhow::Result<DevKeys> {
     std::fs::create_dir_all(dir)
         .with_context(|| format!("cannot create the key directory {}", dir.display()))?;
-    crate::esia::gost::init_engine().context(
+    esia_gate::esia::gost::init_engine().context(
         "the GOST engine is needed for the development keys (apt-get install libengine-gost-openssl)",
     )?;
     let keys = DevKeys {
@@ -203,7 +203,7 @@ fn restrict(path: &Path) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::esia::gost;
+    use esia_gate::esia::gost;
 
     #[test]
     fn keys_are_made_once_and_usable() {

@@ -18,7 +18,7 @@ pub struct RedisServer {
 }
 
 fn free_port() -> Result<u16, String> {
-    crate::dev::ports::free_port().map_err(|e| format!("no free loopback port: {e}"))
+    crate::ports::free_port().map_err(|e| format!("no free loopback port: {e}"))
 }
 
 impl RedisServer {
@@ -41,7 +41,10 @@ impl RedisServer {
         let dir = std::env::temp_dir().join(format!(
             "esia-gate-redis-{}-{port}-{}",
             std::process::id(),
-            super::random_id().chars().take(8).collect::<String>()
+            esia_gate::store::random_id()
+                .chars()
+                .take(8)
+                .collect::<String>()
         ));
         std::fs::create_dir_all(&dir)
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;

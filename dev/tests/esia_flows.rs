@@ -11,10 +11,10 @@ use reqwest::StatusCode;
 use reqwest::header::LOCATION;
 use serde_json::Value;
 
-use super::emulator::{EmulatorConfig, serve};
-use super::{fixtures, keys};
-use crate::esia::gost;
-use crate::esia::protocol::{self, codes};
+use esia_gate::esia::gost;
+use esia_gate::esia::protocol::{self, codes};
+use esia_gate_dev::emulator::{EmulatorConfig, serve};
+use esia_gate_dev::{fixtures, keys};
 
 const CLIENT: &str = "DIARY";
 const REDIRECT: &str = "http://127.0.0.1:9/esia-gate/callback";
@@ -257,7 +257,7 @@ async fn full_v2_v3_flow_and_its_errors() {
     // The tokens verify with an ordinary JWT library and the emulator's certificate.
     let key = decoding_key(&rp);
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    v.set_issuer(&[super::emulator::DEFAULT_ISSUER]);
+    v.set_issuer(&[esia_gate_dev::emulator::DEFAULT_ISSUER]);
     v.set_audience(&[CLIENT]);
     let id = jsonwebtoken::decode::<Value>(id_token, &key, &v).expect("id token");
     assert_eq!(id.claims["sub"], 1000001);
@@ -268,7 +268,7 @@ async fn full_v2_v3_flow_and_its_errors() {
     assert_eq!(sbj["urn:esia:sbj:is_tru"], true);
     assert_eq!(sbj["urn:esia:sbj:lvl"], "PR");
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    v.set_issuer(&[super::emulator::DEFAULT_ISSUER]);
+    v.set_issuer(&[esia_gate_dev::emulator::DEFAULT_ISSUER]);
     v.validate_aud = false;
     let at = jsonwebtoken::decode::<Value>(&access, &key, &v).expect("access token");
     assert_eq!(at.claims["urn:esia:sbj_id"], 1000001);
