@@ -13,17 +13,18 @@ use arc_swap::ArcSwapOption;
 
 use crate::admin::access::AdminToken;
 use crate::admin::{AdminApp, ReportSettings};
+use crate::clock::Clock;
 use crate::config::EsiaMode;
 use crate::config::Resolved;
-use crate::config::policy::PolicySlot;
 use crate::esia::signer::OpensslGostSigner;
 use crate::esia::token::TrustedKeys;
 use crate::esia::{EsiaClient, EsiaSettings, Way};
 use crate::identity::DirectorySource;
+use crate::policy::slot::PolicySlot;
+use crate::proxy::Gateway;
 use crate::proxy::assertion::AssertionSigner;
 use crate::proxy::client_ip::Net;
 use crate::proxy::connections::{self, Limits, PublicApp};
-use crate::proxy::{Clock, Gateway};
 
 /// Everything that can fail at start fails here, with the key or file named.
 pub fn build_gateway(r: Resolved, clock: Clock) -> anyhow::Result<Gateway> {
@@ -112,7 +113,7 @@ fn build_with_store(
     let policy: PolicySlot = Arc::new(ArcSwapOption::empty());
     if let Some(ps) = &s.policy {
         let path = r.path(&ps.file);
-        let active = crate::config::policy::load_active(&path)
+        let active = crate::policy::slot::load_active(&path)
             .map_err(|e| anyhow::anyhow!("policy.file: {e}"))?;
         tracing::info!(policy = %active.policy.name, hash = %active.hash, "policy loaded");
         crate::telemetry::metrics::get()
@@ -230,9 +231,7 @@ fn external_signer(
     ))
 }
 
-pub fn system_clock() -> Clock {
-    Arc::new(chrono::Utc::now)
-}
+pub use crate::clock::system_clock;
 
 /// Run the gateway until a signal stops it. SIGINT stops at once, SIGTERM
 /// after a short grace period (not Pingora's default of five minutes).
@@ -284,7 +283,7 @@ pub fn run(r: Resolved, gateway: Gateway, opt: Option<Opt>) -> anyhow::Result<()
             name: "policy",
             files: vec![path.clone()],
             reload: Box::new(move |why| {
-                crate::config::policy::reload(&slot, &path, why);
+                crate::policy::slot::reload(&slot, &path, why);
             }),
         });
     }

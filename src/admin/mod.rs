@@ -20,9 +20,9 @@ use http::Response;
 use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
 
+use crate::clock::{Clock, Rehearsal};
 use crate::esia::EsiaClient;
 use crate::identity::Directory;
-use crate::proxy::Clock;
 use crate::store::Store;
 use crate::telemetry::metrics;
 
@@ -31,10 +31,10 @@ pub struct AdminApp {
     pub esia: Arc<EsiaClient>,
     pub store: Arc<dyn Store>,
     /// The policy in force, for `/readyz`.
-    pub policy: crate::config::policy::PolicySlot,
+    pub policy: crate::policy::slot::PolicySlot,
     /// Present only on a rehearsal gateway (`policy.rehearse_date`):
     /// `PUT /rehearse-date?date=YYYY-MM-DD` moves the pretended date.
-    pub rehearsal: Option<crate::proxy::Rehearsal>,
+    pub rehearsal: Option<Rehearsal>,
     /// `host:port` of the diary, for readiness.
     pub upstream_addr: String,
     /// The directory in use, for the reports and the adoption gauge.

@@ -12,7 +12,9 @@ use url::Url;
 pub mod admin;
 pub mod connections;
 pub mod linking;
+pub mod net;
 pub mod policy;
+pub mod redis_url;
 pub mod reload;
 
 /// The reserved path prefix of the gateway's own pages.
@@ -720,7 +722,7 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
         return Err(bad(key, message));
     }
     for p in &settings.gateway.trusted_proxies {
-        crate::proxy::client_ip::Net::parse(p).map_err(|m| bad("gateway.trusted_proxies", m))?;
+        net::Net::parse(p).map_err(|m| bad("gateway.trusted_proxies", m))?;
     }
     let mut success_rule = None;
     if let Some(d) = &settings.diary_login {

@@ -1,17 +1,9 @@
-//! Which regional policy file is in force, and its live reload: a valid
-//! file takes effect for the next request (swapped through `arc-swap`, no
-//! lock on the hot path); an invalid one keeps the old policy, says why in
-//! the log and counts a metric.
+//! `[policy]`: which regional policy file is in force (loaded and reloaded
+//! by `policy::slot`).
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
-use arc_swap::ArcSwapOption;
 use chrono::NaiveDate;
 use serde::Deserialize;
-
-use crate::policy::{self, Policy};
-use crate::telemetry::metrics;
+use std::path::PathBuf;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -29,53 +21,4 @@ pub struct PolicySettings {
 
 fn default_check() -> u64 {
     2
-}
-
-/// The policy in force, with what operators need to know about it.
-pub struct ActivePolicy {
-    pub policy: Policy,
-    /// Hex SHA-256 of the file's bytes.
-    pub hash: String,
-    /// Unix seconds.
-    pub loaded_at: i64,
-}
-
-pub type PolicySlot = Arc<ArcSwapOption<ActivePolicy>>;
-
-/// Read and check the file; the error names file, line and column.
-pub fn load_active(path: &Path) -> Result<ActivePolicy, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let text =
-        String::from_utf8(bytes.clone()).map_err(|_| format!("{}: not UTF-8", path.display()))?;
-    let policy = policy::parse(&path.display().to_string(), &text).map_err(|e| e.to_string())?;
-    Ok(ActivePolicy {
-        policy,
-        hash: hex::encode(openssl::sha::sha256(&bytes)),
-        loaded_at: chrono::Utc::now().timestamp(),
-    })
-}
-
-/// Swap in the file's policy if it is valid; keep the old one otherwise.
-pub fn reload(slot: &PolicySlot, path: &Path, why: &str) -> bool {
-    let m = metrics::get();
-    match load_active(path) {
-        Ok(p) => {
-            let same = slot.load().as_ref().is_some_and(|old| old.hash == p.hash);
-            if !same {
-                tracing::info!(policy = %p.policy.name, hash = %p.hash, why, "policy loaded");
-                m.policy_info.reset();
-                m.policy_info
-                    .with_label_values(&[&p.policy.name, &p.hash])
-                    .set(p.loaded_at);
-                slot.store(Some(Arc::new(p)));
-                m.policy_reloads.with_label_values(&["ok"]).inc();
-            }
-            true
-        }
-        Err(e) => {
-            tracing::error!(error = %e, why, "policy file rejected; the previous policy stays in force");
-            m.policy_reloads.with_label_values(&["error"]).inc();
-            false
-        }
-    }
 }

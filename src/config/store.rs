@@ -105,7 +105,7 @@ impl StoreSettings {
                     "required with backend = \"redis\" (redis://host:6379, rediss://..., redis+sentinel://..., redis+cluster://...)".to_string(),
                 )),
                 Some(u) => {
-                    if let Err(e) = crate::store::redis::parse_url(u) {
+                    if let Err(e) = super::redis_url::parse_url(u) {
                         out.push(("store.url", e));
                     }
                 }

@@ -8,6 +8,7 @@ pub mod explain;
 pub mod load;
 pub mod model;
 pub mod routes;
+pub mod slot;
 
 pub use eval::{Action, Decision, Input, Outcome, Reason, SessionKind, decide, evaluate};
 pub use explain::main_policy;

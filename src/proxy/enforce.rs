@@ -18,10 +18,10 @@ use super::diary_forms::{
 };
 use super::login::Reply;
 use super::{Ctx, Gateway};
-use crate::config::policy::ActivePolicy;
 use crate::identity::{LegacyLogin, Role};
 use crate::pages;
 use crate::policy::routes::form_params;
+use crate::policy::slot::ActivePolicy;
 use crate::policy::{
     Action, BodyParams, Decision, Input, PolicyRole, RouteClass, RouteRequest, SessionKind,
     evaluate,

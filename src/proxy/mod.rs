@@ -30,7 +30,6 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
-use chrono::{DateTime, Utc};
 use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
@@ -41,18 +40,15 @@ use self::diary_check::DiaryChecker;
 use self::gate::write_reply;
 use self::headers::{cookie_value, header_key, strip_cookies};
 use self::login::{BINDING_COOKIE, Reply};
-use crate::config::policy::PolicySlot;
 use crate::config::{GATE_PREFIX, Resolved};
 use crate::esia::EsiaClient;
 use crate::identity::{Directory, LegacyLogin};
 use crate::pages;
+use crate::policy::slot::PolicySlot;
 use crate::store::{Idle, SessionRecord, Store};
 use crate::telemetry::metrics;
 
-pub type Clock = Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>;
-
-/// The date a staging gateway pretends it is, for policy decisions only.
-pub type Rehearsal = Arc<ArcSwap<chrono::NaiveDate>>;
+pub use crate::clock::{Clock, Rehearsal};
 
 pub struct Gateway {
     cfg: Resolved,
