@@ -2,8 +2,7 @@
 //! the [`EsiaProvider`] trait, what its answers carry, and the pieces every
 //! implementation shares ([`Shared`]: the settings, the one HTTP client,
 //! the token checks). `config::EsiaMode` picks the implementation at start:
-//! `v2` ([`super::v2`]), `legacy` ([`super::legacy`]), `broker`
-//! ([`super::broker`]).
+//! `v2`, `legacy` and `broker`, each in the file of that name.
 
 use std::sync::Arc;
 use std::time::Duration;
