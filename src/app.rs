@@ -16,9 +16,12 @@ use crate::admin::{AdminApp, ReportSettings};
 use crate::clock::Clock;
 use crate::config::EsiaMode;
 use crate::config::Resolved;
+use crate::esia::broker::{BrokerConfig, BrokerProvider};
+use crate::esia::legacy::{LegacyProvider, LegacySigner};
 use crate::esia::signer::OpensslGostSigner;
 use crate::esia::token::TrustedKeys;
-use crate::esia::{EsiaClient, EsiaSettings, Way};
+use crate::esia::v2::V2Provider;
+use crate::esia::{EsiaClient, EsiaProvider, EsiaSettings, Shared};
 use crate::identity::DirectorySource;
 use crate::policy::slot::PolicySlot;
 use crate::proxy::Gateway;
@@ -68,7 +71,6 @@ fn build_with_store(
 ) -> anyhow::Result<Gateway> {
     crate::config::check_files(&r)?;
     let s = &r.settings;
-    let way = esia_way(&r)?;
     let mut pems = Vec::new();
     for c in &s.esia.trusted_certificates {
         let p = r.path(c);
@@ -79,23 +81,21 @@ fn build_with_store(
     }
     let keys = TrustedKeys::from_certificates(&pems)
         .map_err(|e| anyhow::anyhow!("esia.trusted_certificates: {e}"))?;
-    let esia = Arc::new(
-        EsiaClient::new(
-            EsiaSettings {
-                base: r.esia_base.clone(),
-                client_id: s.esia.client_id.clone(),
-                scope: s.esia.scope.clone(),
-                scope_org: s.esia.scope_org.clone(),
-                redirect_uri: r.redirect_uri.clone(),
-                issuer: r.issuer.clone(),
-                timeout: Duration::from_secs(s.esia.timeout_seconds),
-                leeway_seconds: s.esia.leeway_seconds,
-            },
-            way,
-            keys,
-        )
-        .map_err(|e| anyhow::anyhow!("ESIA client: {e}"))?,
-    );
+    let shared = Shared::new(
+        EsiaSettings {
+            base: r.esia_base.clone(),
+            client_id: s.esia.client_id.clone(),
+            scope: s.esia.scope.clone(),
+            scope_org: s.esia.scope_org.clone(),
+            redirect_uri: r.redirect_uri.clone(),
+            issuer: r.issuer.clone(),
+            timeout: Duration::from_secs(s.esia.timeout_seconds),
+            leeway_seconds: s.esia.leeway_seconds,
+        },
+        keys,
+    )
+    .map_err(|e| anyhow::anyhow!("ESIA client: {e}"))?;
+    let esia = Arc::new(EsiaClient::new(esia_provider(&r, &shared)?, &shared));
     // The first load happens now (no directory, no start); a thread of its
     // own keeps the directory fresh while the gateway holds it.
     let (directory, _refresher) =
@@ -127,66 +127,77 @@ fn build_with_store(
     ))
 }
 
-/// Direct (with the configured signer) or through a broker.
-fn esia_way(r: &Resolved) -> anyhow::Result<Way> {
+/// The provider `esia.mode` names, with what it signs or authenticates with.
+fn esia_provider(r: &Resolved, shared: &Shared) -> anyhow::Result<Arc<dyn EsiaProvider>> {
     let s = &r.settings;
-    if s.esia.mode == EsiaMode::Broker {
-        let b = s
-            .esia
-            .broker
-            .as_ref()
-            .context("esia.broker: required in mode \"broker\"")?;
-        let path = r.path(&b.client_secret_file);
-        let secret = std::fs::read_to_string(&path)
-            .with_context(|| format!("esia.broker.client_secret_file: {}", path.display()))?
-            .lines()
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_string();
-        anyhow::ensure!(
-            !secret.is_empty(),
-            "esia.broker.client_secret_file: {} is empty",
-            path.display()
-        );
-        return Ok(Way::Broker(Box::new(crate::esia::broker::BrokerConfig {
-            authorize_url: b.authorize_url.clone(),
-            token_url: b.token_url.clone(),
-            userinfo_url: b.userinfo_url.clone(),
-            logout_url: b.logout_url.clone(),
-            client_secret: secret,
-            claims: b.claims.clone(),
-        })));
-    }
-    let cert = r.path(
+    let certificate = |mode: &str| {
         s.esia
             .certificate
             .as_ref()
-            .context("esia.certificate: required in mode \"v2\"")?,
-    );
-    if s.esia.mode == EsiaMode::Legacy {
-        let key = r.path(
-            s.esia
-                .private_key
-                .as_ref()
-                .context("esia.private_key: required in mode \"legacy\"")?,
-        );
-        return Ok(Way::Legacy(Box::new(
-            crate::esia::legacy::LegacySigner::from_files(&cert, &key)
-                .context("esia.certificate / esia.private_key")?,
-        )));
-    }
-    let signer: Arc<dyn crate::esia::signer::Signer> = match (&s.esia.signer, &s.esia.private_key) {
-        (None, Some(key)) => Arc::new(
-            OpensslGostSigner::from_files(&cert, &r.path(key))
-                .context("esia.certificate / esia.private_key")?,
-        ),
-        (None, None) => {
-            anyhow::bail!("esia.private_key: required (or an external signer in [esia.signer])")
-        }
-        (Some(c), _) => external_signer(r, c, &cert)?,
+            .map(|c| r.path(c))
+            .with_context(|| format!("esia.certificate: required in mode \"{mode}\""))
     };
-    Ok(Way::Direct(signer))
+    Ok(match s.esia.mode {
+        EsiaMode::Broker => Arc::new(BrokerProvider::new(shared.clone(), broker_config(r)?)),
+        EsiaMode::Legacy => {
+            let cert = certificate("legacy")?;
+            let key = r.path(
+                s.esia
+                    .private_key
+                    .as_ref()
+                    .context("esia.private_key: required in mode \"legacy\"")?,
+            );
+            let signer = LegacySigner::from_files(&cert, &key)
+                .context("esia.certificate / esia.private_key")?;
+            Arc::new(LegacyProvider::new(shared.clone(), signer))
+        }
+        EsiaMode::V2 => {
+            let cert = certificate("v2")?;
+            let signer: Arc<dyn crate::esia::signer::Signer> =
+                match (&s.esia.signer, &s.esia.private_key) {
+                    (None, Some(key)) => Arc::new(
+                        OpensslGostSigner::from_files(&cert, &r.path(key))
+                            .context("esia.certificate / esia.private_key")?,
+                    ),
+                    (None, None) => anyhow::bail!(
+                        "esia.private_key: required (or an external signer in [esia.signer])"
+                    ),
+                    (Some(c), _) => external_signer(r, c, &cert)?,
+                };
+            Arc::new(V2Provider::new(shared.clone(), signer))
+        }
+    })
+}
+
+/// `[esia.broker]` with its secret read from its file.
+fn broker_config(r: &Resolved) -> anyhow::Result<BrokerConfig> {
+    let b = r
+        .settings
+        .esia
+        .broker
+        .as_ref()
+        .context("esia.broker: required in mode \"broker\"")?;
+    let path = r.path(&b.client_secret_file);
+    let secret = std::fs::read_to_string(&path)
+        .with_context(|| format!("esia.broker.client_secret_file: {}", path.display()))?
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    anyhow::ensure!(
+        !secret.is_empty(),
+        "esia.broker.client_secret_file: {} is empty",
+        path.display()
+    );
+    Ok(BrokerConfig {
+        authorize_url: b.authorize_url.clone(),
+        token_url: b.token_url.clone(),
+        userinfo_url: b.userinfo_url.clone(),
+        logout_url: b.logout_url.clone(),
+        client_secret: secret,
+        claims: b.claims.clone(),
+    })
 }
 
 /// `[esia.signer]`: a command or an HTTP signing service.
