@@ -1,5 +1,7 @@
-//! The admin listener (never on the public port): `/healthz`, `/readyz`,
-//! `/metrics`, and the schools' reports under `/reports`. With a token
+//! The admin listener (never on the public port): `/healthz`, `/readyz`
+//! (this instance can serve the diary: store and upstream; ESIA's health is
+//! a metric of its own), `/metrics`, and the schools' reports under
+//! `/reports`. With a token
 //! configured every path but `/healthz` needs it ([`access`]); without one
 //! the listener is on loopback only.
 
@@ -163,7 +165,13 @@ impl ServeHttp for AdminApp {
                 );
                 let store = store.is_ok();
                 record_dependencies(upstream, esia, store);
-                let ready = upstream && esia && store;
+                // Ready = this instance can serve the diary. An ESIA outage
+                // stops new logins only (they get their page); people
+                // already in and allowed password users keep the diary, so
+                // a balancer must not drain every instance for it. ESIA's
+                // health is `esia_gate_dependency_up{dependency="esia"}`
+                // and its own alert.
+                let ready = upstream && store;
                 let policy = self.policy.load_full().map(|p| {
                     serde_json::json!({
                         "name": p.policy.name,

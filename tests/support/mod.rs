@@ -71,6 +71,7 @@ pub struct Stack {
     /// The other gateway instances ([`Options::peers`]).
     pub peers: Vec<Peer>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    emulator_rt: Option<tokio::runtime::Runtime>,
     rust_log: &'static str,
 }
 
@@ -159,6 +160,9 @@ impl Drop for Stack {
         for t in &self.tasks {
             t.abort();
         }
+        if let Some(rt) = self.emulator_rt.take() {
+            rt.shutdown_background();
+        }
     }
 }
 
@@ -244,11 +248,21 @@ impl Stack {
         p.emulator.code_ttl_seconds = opts.code_ttl_seconds;
         p.diary.mode = opts.diary_mode;
         let mut tasks = Vec::new();
-        let emu_l = bound(ports.emulator).await;
+        // The emulator runs on a runtime of its own, so that stopping it
+        // (an ESIA outage) ends its open connections too.
+        let emulator_rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("emulator runtime");
+        let emu_l = std::net::TcpListener::bind(("127.0.0.1", ports.emulator)).expect("bind");
+        emu_l.set_nonblocking(true).expect("nonblocking");
         let emu_cfg = p.emulator.clone();
-        tasks.push(tokio::spawn(async move {
-            let _ = emulator::serve(emu_cfg, emu_l).await;
-        }));
+        emulator_rt.spawn(async move {
+            if let Ok(l) = tokio::net::TcpListener::from_std(emu_l) {
+                let _ = emulator::serve(emu_cfg, l).await;
+            }
+        });
         if opts.start_diary {
             let diary_l = bound(ports.diary).await;
             let diary_cfg: diary::DiaryConfig = p.diary.clone();
@@ -280,6 +294,7 @@ impl Stack {
             log,
             peers,
             tasks,
+            emulator_rt: Some(emulator_rt),
             rust_log: opts.rust_log,
         };
         wait_healthy(&mut stack.gateway, stack.ports.admin, &stack.log).await;
@@ -325,6 +340,22 @@ impl Stack {
 
     pub fn admin_url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.ports.admin)
+    }
+
+    /// Stop the ESIA emulator (an ESIA outage): its listener closes, so
+    /// every new connection to it is refused.
+    pub async fn stop_emulator(&mut self) {
+        if let Some(rt) = self.emulator_rt.take() {
+            rt.shutdown_background();
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while tokio::net::TcpStream::connect(("127.0.0.1", self.ports.emulator))
+            .await
+            .is_ok()
+        {
+            assert!(Instant::now() < deadline, "the emulator did not stop");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Make the emulator misbehave on one endpoint from now on.
