@@ -711,8 +711,7 @@ async fn an_external_signing_command_signs_a_login_esia_accepts() {
     // Replace the in-process signer with the openssl command (as a region
     // would plug in CryptoPro's csptest), without a private_key entry.
     let key = stack.dir.path().join("keys/client-key.pem");
-    use_external_signer(
-        &mut stack,
+    stack.use_external_signer(
         &format!(
             "command = [\"openssl\", \"dgst\", \"-engine\", \"gost\", \"-md_gost12_256\", \"-sign\", \"{}\"]\n",
             key.display()
@@ -720,20 +719,6 @@ async fn an_external_signing_command_signs_a_login_esia_accepts() {
     )
     .await;
     smirnov_opens_his_grades(&stack).await;
-}
-
-/// Replace the in-process signer with `[esia.signer]` holding `section`
-/// (no `private_key` entry left) and restart the gateway.
-async fn use_external_signer(stack: &mut Stack, section: &str) {
-    let config = stack.config_path();
-    let text = std::fs::read_to_string(&config).expect("config");
-    let text: String = text
-        .lines()
-        .filter(|l| !l.starts_with("private_key"))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    std::fs::write(&config, format!("{text}\n[esia.signer]\n{section}")).expect("config");
-    stack.kill9_and_restart().await;
 }
 
 async fn smirnov_opens_his_grades(stack: &Stack) {
@@ -771,11 +756,11 @@ async fn an_http_signing_service_signs_a_login_esia_accepts_and_its_outage_is_ex
         signed.clone(),
     ));
     std::fs::write(stack.dir.path().join("signer-token"), "s3cret-token\n").expect("token");
-    use_external_signer(
-        &mut stack,
-        &format!("url = \"{url}\"\ntoken_file = \"signer-token\"\noutput = \"base64\"\n"),
-    )
-    .await;
+    stack
+        .use_external_signer(&format!(
+            "url = \"{url}\"\ntoken_file = \"signer-token\"\noutput = \"base64\"\n"
+        ))
+        .await;
     smirnov_opens_his_grades(&stack).await;
     // The authorization request and the token request were both signed.
     assert_eq!(signed.load(std::sync::atomic::Ordering::Relaxed), 2);

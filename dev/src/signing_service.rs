@@ -57,9 +57,8 @@ async fn sign(
             return (StatusCode::UNAUTHORIZED, "token required\n".into());
         }
     }
-    let signer = s.signer.clone();
-    match tokio::task::spawn_blocking(move || signer.sign(&body)).await {
-        Ok(Ok(sig)) => {
+    match s.signer.sign(&body).await {
+        Ok(sig) => {
             s.signed.fetch_add(1, Ordering::Relaxed);
             (
                 StatusCode::OK,

@@ -89,7 +89,7 @@ impl BrokerProvider {
 impl EsiaProvider for BrokerProvider {
     /// A plain OAuth2 request: no timestamp and nothing signed, so `now`
     /// is not used.
-    fn authorization_url(
+    async fn authorization_url(
         &self,
         state: &str,
         _now: DateTime<FixedOffset>,
@@ -244,13 +244,16 @@ mod tests {
         }
     }
 
-    #[test]
-    fn the_broker_authorization_url_is_plain_oauth2_without_the_secret() {
+    #[tokio::test]
+    async fn the_broker_authorization_url_is_plain_oauth2_without_the_secret() {
         use crate::esia::provider::testing;
         let dir = tempfile::tempdir().expect("tmp");
         let keys = esia_gate_dev::keys::ensure_dev_keys(dir.path()).expect("keys");
         let p = BrokerProvider::new(testing::shared(&keys.esia_cert, ""), broker(None));
-        let url = p.authorization_url("ST-1", testing::moment()).expect("url");
+        let url = p
+            .authorization_url("ST-1", testing::moment())
+            .await
+            .expect("url");
         let (path, q) = testing::split(&url);
         assert_eq!(path, "https://broker.example/auth");
         let pairs: Vec<(&str, &str)> = q.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();

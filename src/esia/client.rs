@@ -27,12 +27,12 @@ impl EsiaClient {
     }
 
     /// The URL the browser is sent to for this login's `state`.
-    pub fn authorization_url(
+    pub async fn authorization_url(
         &self,
         state: &str,
         now: DateTime<FixedOffset>,
     ) -> Result<String, EsiaError> {
-        self.provider.authorization_url(state, now)
+        self.provider.authorization_url(state, now).await
     }
 
     /// Exchange the code, check the tokens, fetch the person.

@@ -23,6 +23,7 @@ use super::protocol::format_timestamp;
 use super::provider::{EsiaProvider, Shared, Tokens};
 use crate::identity::Person;
 
+#[derive(Clone)]
 pub struct LegacySigner {
     cert: X509,
     key: PKey<Private>,
@@ -42,8 +43,14 @@ impl LegacySigner {
         })
     }
 
-    /// Detached PKCS#7 over `data`, DER, base64url without padding.
-    pub fn client_secret(&self, data: &str) -> Result<String, GostError> {
+    /// Detached PKCS#7 over `data`, DER, base64url without padding, signed
+    /// on the blocking pool.
+    pub async fn client_secret(&self, data: &str) -> Result<String, GostError> {
+        let (signer, data) = (self.clone(), data.to_string());
+        super::signer::off_the_runtime(move || signer.sign_now(&data)).await
+    }
+
+    fn sign_now(&self, data: &str) -> Result<String, GostError> {
         let flags = Pkcs7Flags::DETACHED | Pkcs7Flags::BINARY | Pkcs7Flags::NOATTR;
         let certs = Stack::new()?;
         let p7 = Pkcs7::sign(&self.cert, &self.key, &certs, data.as_bytes(), flags)?;
@@ -62,23 +69,24 @@ impl LegacyProvider {
         Self { shared, signer }
     }
 
-    fn client_secret(&self, ts: &str, state: &str) -> Result<String, EsiaError> {
+    async fn client_secret(&self, ts: &str, state: &str) -> Result<String, EsiaError> {
         let s = &self.shared.settings;
         self.signer
             .client_secret(&secret_input(&s.scope, ts, &s.client_id, state))
+            .await
             .map_err(|e| EsiaError::Signing(e.to_string()))
     }
 }
 
 #[async_trait::async_trait]
 impl EsiaProvider for LegacyProvider {
-    fn authorization_url(
+    async fn authorization_url(
         &self,
         state: &str,
         now: DateTime<FixedOffset>,
     ) -> Result<String, EsiaError> {
         let ts = format_timestamp(&now);
-        let secret = self.client_secret(&ts, state)?;
+        let secret = self.client_secret(&ts, state).await?;
         let s = &self.shared.settings;
         let mut url = Url::parse(&self.shared.http.endpoint("/aas/oauth2/ac"))
             .map_err(|e| EsiaError::bad_answer("ac", e))?;
@@ -102,7 +110,7 @@ impl EsiaProvider for LegacyProvider {
         // As in v3, the token request has a state of its own.
         let state = uuid::Uuid::new_v4().to_string();
         let ts = format_timestamp(&now);
-        let secret = self.client_secret(&ts, &state)?;
+        let secret = self.client_secret(&ts, &state).await?;
         let s = &self.shared.settings;
         let form = [
             ("client_id", s.client_id.as_str()),
@@ -135,15 +143,15 @@ impl EsiaProvider for LegacyProvider {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_legacy_secret_is_a_detached_pkcs7_the_certificate_verifies() {
+    #[tokio::test]
+    async fn the_legacy_secret_is_a_detached_pkcs7_the_certificate_verifies() {
         let dir = tempfile::tempdir().expect("tmp");
         let keys = esia_gate_dev::keys::ensure_dev_keys(dir.path()).expect("keys");
         let l = LegacySigner::from_files(&keys.client_cert, &keys.client_key).expect("signer");
         let data = secret_input("openid", "2019.01.02 10:00:00 +0300", "DIARY", "st");
         assert_eq!(data, "openid2019.01.02 10:00:00 +0300DIARYst");
         let der = URL_SAFE_NO_PAD
-            .decode(l.client_secret(&data).expect("secret"))
+            .decode(l.client_secret(&data).await.expect("secret"))
             .expect("base64url");
         let p7 = Pkcs7::from_der(&der).expect("pkcs7");
         let mut certs = Stack::new().expect("stack");
@@ -160,15 +168,18 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_legacy_authorization_url_goes_to_the_old_endpoint_with_a_pkcs7_secret() {
+    #[tokio::test]
+    async fn the_legacy_authorization_url_goes_to_the_old_endpoint_with_a_pkcs7_secret() {
         use crate::esia::provider::testing;
         let dir = tempfile::tempdir().expect("tmp");
         let keys = esia_gate_dev::keys::ensure_dev_keys(dir.path()).expect("keys");
         let l = LegacySigner::from_files(&keys.client_cert, &keys.client_key).expect("signer");
         let cert = l.cert.clone();
         let p = LegacyProvider::new(testing::shared(&keys.esia_cert, "org_emps"), l);
-        let url = p.authorization_url("ST-1", testing::moment()).expect("url");
+        let url = p
+            .authorization_url("ST-1", testing::moment())
+            .await
+            .expect("url");
         let (path, q) = testing::split(&url);
         assert_eq!(path, "https://esia.example/aas/oauth2/ac");
         let names: Vec<&str> = q.iter().map(|(k, _)| k.as_str()).collect();

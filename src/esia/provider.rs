@@ -20,7 +20,7 @@ use crate::identity::Person;
 pub trait EsiaProvider: Send + Sync {
     /// Where the browser is sent to log in, for this login's `state`. The
     /// token exchange makes its own state, so nothing else is remembered.
-    fn authorization_url(
+    async fn authorization_url(
         &self,
         state: &str,
         now: DateTime<FixedOffset>,

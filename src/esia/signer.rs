@@ -1,6 +1,10 @@
 //! The client secret signer plug-ins: in-process with OpenSSL's GOST
 //! engine, an external command (`openssl … -engine gost`, CryptoPro's
-//! `csptest`), or an HTTP signing service.
+//! `csptest`), or an HTTP signing service. Signing is async and never
+//! blocks a runtime thread: the in-process signature runs on the blocking
+//! pool, the command is a `tokio::process` child under a deadline, the
+//! service is asked through an async HTTP client. A slow or hung signer
+//! delays only the logins waiting for it.
 
 use std::path::Path;
 
@@ -10,16 +14,26 @@ use openssl::pkey::{PKey, Private};
 
 use super::gost::{self, GostError};
 
+#[async_trait::async_trait]
 pub trait Signer: Send + Sync {
     /// Raw signature bytes over `data`.
-    fn sign(&self, data: &[u8]) -> Result<Vec<u8>, GostError>;
+    async fn sign(&self, data: &[u8]) -> Result<Vec<u8>, GostError>;
     /// `client_certificate_hash` of the certificate registered with ESIA.
     fn certificate_hash(&self) -> &str;
 
     /// The signature as ESIA wants it in `client_secret`: base64url, no padding.
-    fn client_secret(&self, data: &str) -> Result<String, GostError> {
-        Ok(URL_SAFE_NO_PAD.encode(self.sign(data.as_bytes())?))
+    async fn client_secret(&self, data: &str) -> Result<String, GostError> {
+        Ok(URL_SAFE_NO_PAD.encode(self.sign(data.as_bytes()).await?))
     }
+}
+
+/// Run a CPU-bound signature on the blocking pool.
+pub(crate) async fn off_the_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, GostError> + Send + 'static,
+) -> Result<T, GostError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| command_error(format!("the signing task failed: {e}")))?
 }
 
 /// In-process OpenSSL with the GOST engine.
@@ -54,9 +68,11 @@ impl OpensslGostSigner {
     }
 }
 
+#[async_trait::async_trait]
 impl Signer for OpensslGostSigner {
-    fn sign(&self, data: &[u8]) -> Result<Vec<u8>, GostError> {
-        gost::sign(&self.key, data)
+    async fn sign(&self, data: &[u8]) -> Result<Vec<u8>, GostError> {
+        let (key, data) = (self.key.clone(), data.to_vec());
+        off_the_runtime(move || gost::sign(&key, &data)).await
     }
 
     fn certificate_hash(&self) -> &str {
@@ -102,45 +118,40 @@ fn command_error(msg: String) -> GostError {
     }
 }
 
+#[async_trait::async_trait]
 impl Signer for CommandSigner {
-    fn sign(&self, data: &[u8]) -> Result<Vec<u8>, GostError> {
-        use std::io::Write as _;
-        use std::process::{Command, Stdio};
+    async fn sign(&self, data: &[u8]) -> Result<Vec<u8>, GostError> {
+        use std::process::Stdio;
+        use tokio::io::AsyncWriteExt as _;
         let (program, args) = self
             .command
             .split_first()
             .ok_or_else(|| command_error("no program configured".into()))?;
-        let mut child = Command::new(program)
+        let mut child = tokio::process::Command::new(program)
             .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // A signer that outlives its deadline is killed, not left behind.
+            .kill_on_drop(true)
             .spawn()
             .map_err(|e| command_error(format!("cannot start {program}: {e}")))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            stdin
-                .write_all(data)
-                .map_err(|e| command_error(format!("cannot write to {program}: {e}")))?;
-        }
-        // A hung signer must not hold a login forever.
-        let deadline = std::time::Instant::now() + self.timeout;
-        loop {
-            match child.try_wait() {
-                Ok(Some(_)) => break,
-                Ok(None) if std::time::Instant::now() < deadline => {
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                }
-                Ok(None) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(command_error(format!("{program} did not finish in time")));
-                }
-                Err(e) => return Err(command_error(format!("{program}: {e}"))),
+        let run = async {
+            if let Some(mut stdin) = child.stdin.take() {
+                stdin
+                    .write_all(data)
+                    .await
+                    .map_err(|e| command_error(format!("cannot write to {program}: {e}")))?;
             }
-        }
-        let out = child
-            .wait_with_output()
-            .map_err(|e| command_error(format!("{program}: {e}")))?;
+            child
+                .wait_with_output()
+                .await
+                .map_err(|e| command_error(format!("{program}: {e}")))
+        };
+        // A hung signer must not hold a login forever.
+        let out = tokio::time::timeout(self.timeout, run)
+            .await
+            .map_err(|_| command_error(format!("{program} did not finish in time")))??;
         if !out.status.success() {
             let err = String::from_utf8_lossy(&out.stderr);
             return Err(command_error(format!(
@@ -185,18 +196,15 @@ fn decode_signature(
     Ok(sig)
 }
 
-type SignJob = (Vec<u8>, std::sync::mpsc::Sender<Result<Vec<u8>, String>>);
-
 /// An HTTP signing service: the bytes to sign are `POST`ed as the body
 /// (`application/octet-stream`, with a bearer token when configured), the
-/// answer's body is the signature. Requests run on a small runtime of
-/// their own, so the blocking [`Signer::sign`] works from any thread,
-/// inside Pingora's runtimes or not.
+/// answer's body is the signature.
 pub struct HttpSigner {
-    jobs: std::sync::Mutex<std::sync::mpsc::Sender<SignJob>>,
+    client: reqwest::Client,
+    url: String,
+    token: Option<String>,
     base64_output: bool,
     reverse: bool,
-    timeout: std::time::Duration,
     certificate_hash: String,
 }
 
@@ -231,33 +239,12 @@ impl HttpSigner {
         let client = client
             .build()
             .map_err(|e| command_error(format!("cannot set up the signing service client: {e}")))?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("esia-gate-signer")
-            .enable_all()
-            .build()
-            .map_err(|e| command_error(format!("cannot start the signer's runtime: {e}")))?;
-        let (jobs, queue) = std::sync::mpsc::channel::<SignJob>();
-        let url = target.url;
-        let token = target.token;
-        std::thread::Builder::new()
-            .name("esia-gate-signer-queue".into())
-            .spawn(move || {
-                // Ends when the signer (the only sender) is dropped.
-                while let Ok((data, reply)) = queue.recv() {
-                    let (client, url, token) = (client.clone(), url.clone(), token.clone());
-                    runtime.spawn(async move {
-                        let _ =
-                            reply.send(sign_over_http(&client, &url, token.as_deref(), data).await);
-                    });
-                }
-            })
-            .map_err(|e| command_error(format!("cannot start the signer's thread: {e}")))?;
         Ok(Self {
-            jobs: std::sync::Mutex::new(jobs),
+            client,
+            url: target.url,
+            token: target.token,
             base64_output,
             reverse,
-            timeout,
             certificate_hash: gost::certificate_hash(&cert)?,
         })
     }
@@ -293,20 +280,18 @@ async fn sign_over_http(
     })
 }
 
+#[async_trait::async_trait]
 impl Signer for HttpSigner {
-    fn sign(&self, data: &[u8]) -> Result<Vec<u8>, GostError> {
-        let (reply, answer) = std::sync::mpsc::channel();
-        self.jobs
-            .lock()
-            .map_err(|_| command_error("the signer's queue is broken".into()))?
-            .send((data.to_vec(), reply))
-            .map_err(|_| command_error("the signer's thread has stopped".into()))?;
-        // The client's own timeout ends the request; this only guards
-        // against a stuck queue.
-        let out = answer
-            .recv_timeout(self.timeout + std::time::Duration::from_secs(1))
-            .map_err(|_| command_error("the signing service did not answer in time".into()))?
-            .map_err(command_error)?;
+    async fn sign(&self, data: &[u8]) -> Result<Vec<u8>, GostError> {
+        // The client's own timeout ends a request the service never answers.
+        let out = sign_over_http(
+            &self.client,
+            &self.url,
+            self.token.as_deref(),
+            data.to_vec(),
+        )
+        .await
+        .map_err(command_error)?;
         decode_signature(out, self.base64_output, self.reverse, "the signing service")
     }
 
@@ -319,8 +304,8 @@ impl Signer for HttpSigner {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_openssl_command_signs_what_the_engine_verifies() {
+    #[tokio::test]
+    async fn the_openssl_command_signs_what_the_engine_verifies() {
         let dir = tempfile::tempdir().expect("tmp");
         let keys = esia_gate_dev::keys::ensure_dev_keys(dir.path()).expect("keys");
         let s = CommandSigner::new(
@@ -339,7 +324,7 @@ mod tests {
             &keys.client_cert,
         )
         .expect("signer");
-        let sig = s.sign(b"DIARYopenid").expect("signature");
+        let sig = s.sign(b"DIARYopenid").await.expect("signature");
         assert_eq!(sig.len(), 64);
         let cert = gost::read_certificate(&keys.client_cert).expect("cert");
         let key = cert.public_key().expect("key");
@@ -349,12 +334,11 @@ mod tests {
         assert_eq!(engine.certificate_hash(), s.certificate_hash());
     }
 
-    /// A signing service on loopback with the dev key; the runtime and
-    /// the tempdir live as long as the test needs them.
-    fn service(
+    /// A signing service on loopback with the dev key, on this test's
+    /// runtime; the tempdir lives as long as the test needs it.
+    async fn service(
         token: Option<&str>,
     ) -> (
-        tokio::runtime::Runtime,
         tempfile::TempDir,
         esia_gate_dev::keys::DevKeys,
         String,
@@ -362,20 +346,19 @@ mod tests {
     ) {
         let dir = tempfile::tempdir().expect("tmp");
         let keys = esia_gate_dev::keys::ensure_dev_keys(dir.path()).expect("keys");
-        let rt = tokio::runtime::Runtime::new().expect("runtime");
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
             .expect("bind");
         let url = format!("http://{}/sign", listener.local_addr().expect("addr"));
         let signed = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        rt.spawn(esia_gate_dev::signing_service::serve(
+        tokio::spawn(esia_gate_dev::signing_service::serve(
             listener,
             keys.client_cert.clone(),
             keys.client_key.clone(),
             token.map(str::to_string),
             signed.clone(),
         ));
-        (rt, dir, keys, url, signed)
+        (dir, keys, url, signed)
     }
 
     fn http_signer(
@@ -397,11 +380,11 @@ mod tests {
         .expect("signer")
     }
 
-    #[test]
-    fn a_signing_service_signs_what_the_engine_verifies() {
-        let (_rt, _dir, keys, url, signed) = service(Some("s3cret"));
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_signing_service_signs_what_the_engine_verifies() {
+        let (_dir, keys, url, signed) = service(Some("s3cret")).await;
         let s = http_signer(&url, Some("s3cret"), &keys);
-        let sig = s.sign(b"DIARYopenid").expect("signature");
+        let sig = s.sign(b"DIARYopenid").await.expect("signature");
         assert_eq!(sig.len(), 64);
         let cert = gost::read_certificate(&keys.client_cert).expect("cert");
         let key = cert.public_key().expect("key");
@@ -409,21 +392,24 @@ mod tests {
         assert_eq!(signed.load(std::sync::atomic::Ordering::Relaxed), 1);
         // Many logins at once: every one gets its signature.
         let s = std::sync::Arc::new(s);
-        let threads: Vec<_> = (0..8)
+        let tasks: Vec<_> = (0..8)
             .map(|i| {
                 let s = s.clone();
-                std::thread::spawn(move || s.sign(format!("login {i}").as_bytes()).is_ok())
+                tokio::spawn(async move { s.sign(format!("login {i}").as_bytes()).await.is_ok() })
             })
             .collect();
-        assert!(threads.into_iter().all(|t| t.join().unwrap_or(false)));
+        for t in tasks {
+            assert!(t.await.unwrap_or(false));
+        }
     }
 
-    #[test]
-    fn a_refusing_or_absent_signing_service_is_an_error_not_a_panic() {
-        let (_rt, _dir, keys, url, _) = service(Some("s3cret"));
+    #[tokio::test]
+    async fn a_refusing_or_absent_signing_service_is_an_error_not_a_panic() {
+        let (_dir, keys, url, _) = service(Some("s3cret")).await;
         // Wrong token: 401, said without the token.
         let e = http_signer(&url, Some("wrong"), &keys)
             .sign(b"x")
+            .await
             .expect_err("refused");
         assert!(e.to_string().contains("401"), "{e}");
         assert!(!e.to_string().contains("wrong"), "{e}");
@@ -434,12 +420,13 @@ mod tests {
         );
         let e = http_signer(&closed, None, &keys)
             .sign(b"x")
+            .await
             .expect_err("absent");
         assert!(e.to_string().contains("cannot reach"), "{e}");
     }
 
-    #[test]
-    fn a_failing_or_missing_command_is_an_error_not_a_panic() {
+    #[tokio::test]
+    async fn a_failing_or_missing_command_is_an_error_not_a_panic() {
         let dir = tempfile::tempdir().expect("tmp");
         let keys = esia_gate_dev::keys::ensure_dev_keys(dir.path()).expect("keys");
         for cmd in [
@@ -454,7 +441,25 @@ mod tests {
                 &keys.client_cert,
             )
             .expect("signer");
-            assert!(s.sign(b"x").is_err());
+            assert!(s.sign(b"x").await.is_err());
         }
+    }
+
+    #[tokio::test]
+    async fn a_hung_command_ends_at_its_deadline() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let keys = esia_gate_dev::keys::ensure_dev_keys(dir.path()).expect("keys");
+        let s = CommandSigner::new(
+            vec!["sleep".into(), "30".into()],
+            false,
+            false,
+            std::time::Duration::from_millis(300),
+            &keys.client_cert,
+        )
+        .expect("signer");
+        let started = std::time::Instant::now();
+        let e = s.sign(b"x").await.expect_err("timed out");
+        assert!(e.to_string().contains("did not finish in time"), "{e}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
     }
 }

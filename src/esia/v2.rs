@@ -26,30 +26,33 @@ impl V2Provider {
         Self { shared, signer }
     }
 
-    fn client_secret(&self, input: &str) -> Result<String, EsiaError> {
+    async fn client_secret(&self, input: &str) -> Result<String, EsiaError> {
         self.signer
             .client_secret(input)
+            .await
             .map_err(|e| EsiaError::Signing(e.to_string()))
     }
 }
 
 #[async_trait::async_trait]
 impl EsiaProvider for V2Provider {
-    fn authorization_url(
+    async fn authorization_url(
         &self,
         state: &str,
         now: DateTime<FixedOffset>,
     ) -> Result<String, EsiaError> {
         let ts = format_timestamp(&now);
         let s = &self.shared.settings;
-        let secret = self.client_secret(&auth_secret_input(
-            &s.client_id,
-            &s.scope,
-            &s.scope_org,
-            &ts,
-            state,
-            &s.redirect_uri,
-        ))?;
+        let secret = self
+            .client_secret(&auth_secret_input(
+                &s.client_id,
+                &s.scope,
+                &s.scope_org,
+                &ts,
+                state,
+                &s.redirect_uri,
+            ))
+            .await?;
         let mut url = Url::parse(&self.shared.http.endpoint("/aas/oauth2/v2/ac"))
             .map_err(|e| EsiaError::bad_answer("ac", e))?;
         {
@@ -79,15 +82,17 @@ impl EsiaProvider for V2Provider {
         let state = uuid::Uuid::new_v4().to_string();
         let ts = format_timestamp(&now);
         let s = &self.shared.settings;
-        let secret = self.client_secret(&token_secret_input(
-            &s.client_id,
-            &s.scope,
-            &s.scope_org,
-            &ts,
-            &state,
-            &s.redirect_uri,
-            code,
-        ))?;
+        let secret = self
+            .client_secret(&token_secret_input(
+                &s.client_id,
+                &s.scope,
+                &s.scope_org,
+                &ts,
+                &state,
+                &s.redirect_uri,
+                code,
+            ))
+            .await?;
         let form = [
             ("client_id", s.client_id.as_str()),
             ("code", code),
@@ -127,14 +132,17 @@ mod tests {
     use crate::esia::provider::testing;
     use crate::esia::signer::OpensslGostSigner;
 
-    #[test]
-    fn the_authorization_url_carries_a_gost_secret_over_the_documented_string() {
+    #[tokio::test]
+    async fn the_authorization_url_carries_a_gost_secret_over_the_documented_string() {
         let dir = tempfile::tempdir().expect("tmp");
         let keys = esia_gate_dev::keys::ensure_dev_keys(dir.path()).expect("keys");
         let signer =
             OpensslGostSigner::from_files(&keys.client_cert, &keys.client_key).expect("signer");
         let p = V2Provider::new(testing::shared(&keys.esia_cert, ""), Arc::new(signer));
-        let url = p.authorization_url("ST-1", testing::moment()).expect("url");
+        let url = p
+            .authorization_url("ST-1", testing::moment())
+            .await
+            .expect("url");
         let (path, q) = testing::split(&url);
         assert_eq!(path, "https://esia.example/aas/oauth2/v2/ac");
         let names: Vec<&str> = q.iter().map(|(k, _)| k.as_str()).collect();
@@ -177,8 +185,8 @@ mod tests {
         assert!(!gost::verify(&public, b"another state", &sig).unwrap_or(false));
     }
 
-    #[test]
-    fn scope_org_is_sent_only_when_configured_and_logout_names_redirect_url() {
+    #[tokio::test]
+    async fn scope_org_is_sent_only_when_configured_and_logout_names_redirect_url() {
         let dir = tempfile::tempdir().expect("tmp");
         let keys = esia_gate_dev::keys::ensure_dev_keys(dir.path()).expect("keys");
         let signer =
@@ -187,7 +195,10 @@ mod tests {
             testing::shared(&keys.esia_cert, "org_emps"),
             Arc::new(signer),
         );
-        let url = p.authorization_url("ST", testing::moment()).expect("url");
+        let url = p
+            .authorization_url("ST", testing::moment())
+            .await
+            .expect("url");
         let (_, q) = testing::split(&url);
         assert_eq!(testing::param(&q, "scope_org"), "org_emps");
         assert_eq!(

@@ -110,6 +110,7 @@ impl Gateway {
         let url = match self
             .esia
             .authorization_url(&state, (self.clock)().fixed_offset())
+            .await
         {
             Ok(u) => u,
             Err(e) => {

@@ -304,6 +304,20 @@ impl Stack {
         stack
     }
 
+    /// Restart the gateway with `[esia.signer]` set to `section` (and no
+    /// `private_key`: the external signer holds the key).
+    pub async fn use_external_signer(&mut self, section: &str) {
+        let config = self.config_path();
+        let text = std::fs::read_to_string(&config).expect("config");
+        let text: String = text
+            .lines()
+            .filter(|l| !l.starts_with("private_key"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&config, format!("{text}\n[esia.signer]\n{section}")).expect("config");
+        self.kill9_and_restart().await;
+    }
+
     /// Move the rehearsal date of a gateway started with
     /// [`policy_options`] (`PUT /rehearse-date` on the admin listener).
     pub async fn set_date(&self, date: &str) {
