@@ -106,6 +106,11 @@ fn build_with_store(
             .as_ref()
             .map(|p| r.path(p))
             .as_deref(),
+        &s.identity_headers
+            .assertion_previous_keys
+            .iter()
+            .map(|p| r.path(p))
+            .collect::<Vec<_>>(),
         r.public_url.as_str(),
         s.identity_headers.assertion_ttl_seconds,
     )

@@ -85,6 +85,20 @@ async fn a_login_started_on_one_instance_finishes_on_another_and_logout_is_share
     let b = &stack.peers[0];
     assert_ne!(stack.public_url, b.public_url);
     let browser = Browser::new();
+    // Both instances sign the diary's assertions with the one configured
+    // key: the diary's cached JWKS fits either.
+    let jwks = |url: String| async move {
+        reqwest::get(url)
+            .await
+            .expect("jwks")
+            .text()
+            .await
+            .expect("text")
+    };
+    assert_eq!(
+        jwks(stack.url("/esia-gate/.well-known/jwks.json")).await,
+        jwks(b.url("/esia-gate/.well-known/jwks.json")).await
+    );
 
     // Instance A starts the login (pending login in Redis)...
     let callback = browser

@@ -99,6 +99,11 @@ login_field = "login"
 password_field = "password"
 success = "redirect:/grades"
 
+[identity_headers]
+# One key for every instance (required with Redis); the diary reads its
+# public half at /esia-gate/.well-known/jwks.json.
+assertion_key = "keys/assertion-key.pem"
+
 [log]
 level = "info"
 format = "text"

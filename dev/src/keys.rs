@@ -1,6 +1,6 @@
 //! Throwaway keys for the development stack: the diary system's GOST client
 //! key and certificate, the emulator's RSA token key and certificate, and
-//! the gateway's RSA key for upstream assertions. Never use them anywhere
+//! the gateway's Ed25519 key for upstream assertions. Never use them anywhere
 //! real.
 
 use std::path::{Path, PathBuf};
@@ -27,7 +27,7 @@ pub struct DevKeys {
     pub esia_token_key: PathBuf,
     /// Self-signed X.509 certificate of `esia_token_key` (the gateway trusts it).
     pub esia_cert: PathBuf,
-    /// RSA 2048 PKCS#8 key the gateway signs upstream assertion JWTs with.
+    /// Ed25519 PKCS#8 key the gateway signs upstream assertion JWTs with.
     pub assertion_key: PathBuf,
 }
 
@@ -113,8 +113,14 @@ pub fn ensure_dev_keys(dir: &Path) -> anyhow::Result<DevKeys> {
         write_new(&keys.esia_cert, &cert.to_pem()?)?;
     }
 
-    if !keys.assertion_key.exists() {
-        let key = rsa_key()?;
+    // An RSA key written by an older demo is replaced: assertions are EdDSA.
+    let is_ed25519 = std::fs::read(&keys.assertion_key)
+        .ok()
+        .and_then(|pem| PKey::private_key_from_pem(&pem).ok())
+        .is_some_and(|k| k.id() == openssl::pkey::Id::ED25519);
+    if !is_ed25519 {
+        let _ = std::fs::remove_file(&keys.assertion_key);
+        let key = PKey::generate_ed25519()?;
         write_new(&keys.assertion_key, &key.private_key_to_pem_pkcs8()?)?;
         restrict(&keys.assertion_key)?;
     }
@@ -225,7 +231,12 @@ mod tests {
         assert_eq!(h.len(), 64);
         assert_eq!(h, h.to_uppercase());
 
-        // The RSA keys are PKCS#8 and the certificate matches its key.
+        // The keys are PKCS#8, the certificate matches its key, and the
+        // assertion key is the Ed25519 key the gateway accepts.
+        let assertion =
+            PKey::private_key_from_pem(&std::fs::read(&keys.assertion_key).expect("read"))
+                .expect("assertion key");
+        assert_eq!(assertion.id(), openssl::pkey::Id::ED25519);
         for p in [&keys.esia_token_key, &keys.assertion_key] {
             let pem = std::fs::read_to_string(p).expect("read");
             assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));

@@ -168,6 +168,10 @@ pub struct IdentityHeaders {
     /// when absent (the diary then fetches the public key from the JWKS URL).
     #[serde(default)]
     pub assertion_key: Option<PathBuf>,
+    /// Keys still published in the JWKS during a rotation (PEM, private or
+    /// public), so that a diary holding the old key keeps verifying.
+    #[serde(default)]
+    pub assertion_previous_keys: Vec<PathBuf>,
     #[serde(default = "default_assertion_ttl")]
     pub assertion_ttl_seconds: u64,
 }
@@ -208,6 +212,7 @@ impl Default for IdentityHeaders {
             assertion: h_assertion(),
             child: h_child(),
             assertion_key: None,
+            assertion_previous_keys: Vec::new(),
             assertion_ttl_seconds: default_assertion_ttl(),
         }
     }

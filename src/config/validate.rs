@@ -8,6 +8,7 @@ use url::Url;
 
 use super::{
     ConfigError, EsiaMode, GATE_PREFIX, Settings, admin, connections, directory, linking, net,
+    store,
 };
 
 /// ESIA's token issuers for its own hosts; any other host must say.
@@ -295,6 +296,16 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
         return Err(bad(
             "log.level",
             format!("`{}` is not a log level", settings.log.level),
+        ));
+    }
+    if settings.store.backend == store::StoreBackend::Redis
+        && settings.identity_headers.assertion_key.is_none()
+    {
+        return Err(bad(
+            "identity_headers.assertion_key",
+            "required with the Redis store: every instance must sign the diary's assertions \
+             with the same Ed25519 key (openssl genpkey -algorithm ed25519 -out assertion-key.pem)"
+                .into(),
         ));
     }
     if let Some((key, message)) = settings.store.problems().into_iter().next() {

@@ -556,10 +556,13 @@ impl ProxyHttp for Gateway {
             let jwt = self.assertion.sign_cached(
                 &ctx.session_id,
                 (self.clock)().timestamp(),
-                &login.0,
-                &s.oid.0,
-                s.trusted,
-                role.as_str(),
+                assertion::Subject {
+                    login: &login.0,
+                    oid: &s.oid.0,
+                    trusted: s.trusted,
+                    role: role.as_str(),
+                    child: s.child.as_ref().map(|c| c.0.as_str()),
+                },
             );
             upstream.insert_header(h.assertion.clone(), jwt)?;
         }
