@@ -22,6 +22,7 @@ pub mod headers;
 pub mod inject;
 pub mod login;
 pub mod return_to;
+pub mod upstream;
 
 use std::collections::HashSet;
 use std::sync::Arc;

@@ -71,6 +71,9 @@ pub struct Metrics {
     pub dependency_up: IntGaugeVec,
     /// Audit lines that could not be written.
     pub audit_write_errors: IntCounter,
+    /// Failed look-ups of the diary's name by the background refresh (the
+    /// last address stays in use).
+    pub upstream_dns_failures: IntCounter,
     /// When this process started (Unix seconds).
     pub start_time: IntGauge,
     /// Connections open on the public listener.
@@ -318,6 +321,14 @@ impl Metrics {
         registry
             .register(Box::new(audit_write_errors.clone()))
             .unwrap_or_else(|e| panic!("metric: {e}"));
+        let upstream_dns_failures = IntCounter::new(
+            "esia_gate_upstream_dns_failures_total",
+            "Failed background look-ups of the diary's host name; the last address stays in use.",
+        )
+        .unwrap_or_else(|e| panic!("metric: {e}"));
+        registry
+            .register(Box::new(upstream_dns_failures.clone()))
+            .unwrap_or_else(|e| panic!("metric: {e}"));
         let start_time = IntGauge::new(
             "esia_gate_start_time_seconds",
             "When this gateway process started, in Unix seconds.",
@@ -379,6 +390,7 @@ impl Metrics {
             adoption_accounts,
             dependency_up,
             audit_write_errors,
+            upstream_dns_failures,
             start_time,
             connections_open,
             connections_limit,
