@@ -116,6 +116,8 @@ pub enum Step {
     /// The children page, choosing, attaching and removing a child.
     Children,
     Logout,
+    /// Any other route under the gateway's prefix.
+    Gate,
     /// A request to the diary under the policy.
     Diary {
         navigation: bool,
@@ -132,6 +134,7 @@ impl Step {
             Step::Link => "link",
             Step::Children => "children",
             Step::Logout => "logout",
+            Step::Gate => "gate",
             Step::Diary { .. } => "diary",
         }
     }
@@ -143,6 +146,7 @@ impl Step {
             Step::Unlink => "unlink",
             Step::Children => "child",
             Step::Logout => "logout",
+            Step::Gate => "page",
             _ => "select",
         }
     }
@@ -349,6 +353,8 @@ impl Auth {
             Step::Diary { .. } => {
                 m.login_forms.with_label_values(&[cause]).inc();
             }
+            // A page that is not there: counted by its status alone.
+            _ if matches!(err, GateError::NotFound) => {}
             _ => {
                 // A password check counts as `check` wherever it was made;
                 // an unreadable form as `form`.

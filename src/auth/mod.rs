@@ -16,7 +16,9 @@
 //! `children`, `password` (password sessions), `guard` (the policy on one
 //! diary request), `routes` (the gateway's own routes), and the pure
 //! readers beside them (`cookies`, `diary_forms`, `return_to`,
-//! `diary_check`'s success rule).
+//! `diary_check`'s success rule). `tests/` drives the flows: without
+//! sockets where no network is needed, with the ESIA emulator and the
+//! sample diary on loopback where it is.
 
 pub mod accounts;
 pub mod children;
@@ -34,7 +36,7 @@ pub mod return_to;
 pub mod routes;
 pub mod session;
 #[cfg(test)]
-mod testing;
+mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -12,9 +12,9 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 
-use super::Auth;
-use super::accounts::Form;
-use super::session::Current;
+use crate::auth::Auth;
+use crate::auth::accounts::Form;
+use crate::auth::session::Current;
 use crate::clock::Clock;
 use crate::esia::signer::OpensslGostSigner;
 use crate::esia::token::TrustedKeys;
