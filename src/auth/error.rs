@@ -22,8 +22,9 @@ use crate::telemetry::metrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GateError {
-    /// The store (sessions, pending logins, links, limits) did not answer.
-    #[error("the store is unavailable: {0}")]
+    /// The store (sessions, pending logins, links, limits) did not answer
+    /// (its own message names the store).
+    #[error("{0}")]
     Store(String),
     /// ESIA failed or refused the login.
     #[error("ESIA ({endpoint}): {detail}")]
@@ -317,13 +318,13 @@ impl Auth {
         let step_name = step.name();
         match err.level() {
             tracing::Level::ERROR => {
-                tracing::error!(request_id, step = step_name, cause, error = %err, "request failed")
+                tracing::error!(request_id, step = step_name, cause, error = %err, "answered with a failure page")
             }
             tracing::Level::WARN => {
-                tracing::warn!(request_id, step = step_name, cause, error = %err, "request failed")
+                tracing::warn!(request_id, step = step_name, cause, error = %err, "answered with a failure page")
             }
             _ => {
-                tracing::info!(request_id, step = step_name, cause, error = %err, "request failed")
+                tracing::info!(request_id, step = step_name, cause, error = %err, "answered with a failure page")
             }
         }
         let m = metrics::get();
