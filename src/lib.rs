@@ -10,6 +10,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod esia;

@@ -3,10 +3,11 @@
 //! ordinary tests): none of them panics, and the security properties hold
 //! for every input, not only for the listed payloads.
 
+use esia_gate::auth::cookies::cookie_value;
+use esia_gate::auth::return_to::safe_return_path;
 use esia_gate::identity::Snils;
 use esia_gate::identity::names::NormalFio;
-use esia_gate::proxy::headers::{cookie_value, header_key, strip_cookies};
-use esia_gate::proxy::return_to::safe_return_path;
+use esia_gate::proxy::headers::{header_key, strip_cookies};
 use proptest::prelude::*;
 
 fn origin() -> url::Url {

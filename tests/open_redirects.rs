@@ -28,7 +28,7 @@ fn payloads() -> Vec<String> {
         }
         Err(_) => {
             eprintln!("open-redirect corpus not found at {path}; using the project's own table");
-            esia_gate::proxy::return_to::ATTACK_PAYLOADS
+            esia_gate::auth::return_to::ATTACK_PAYLOADS
                 .iter()
                 .map(|s| s.to_string())
                 .collect()
@@ -40,7 +40,7 @@ fn payloads() -> Vec<String> {
 fn the_pure_check_keeps_every_payload_on_our_origin() {
     let origin = url::Url::parse("http://127.0.0.1:8080").expect("origin");
     for p in payloads() {
-        if let Some(path) = esia_gate::proxy::return_to::safe_return_path(&p, &origin) {
+        if let Some(path) = esia_gate::auth::return_to::safe_return_path(&p, &origin) {
             let landed = origin.join(&path).expect("joins");
             assert_eq!(landed.origin(), origin.origin(), "{p:?} -> {path:?}");
         }

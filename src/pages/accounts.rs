@@ -158,8 +158,9 @@ pub fn already_linked() -> Page {
     }
 }
 
-/// The diary's login form could not be reached to check a password.
-pub fn diary_login_unavailable() -> Page {
+/// The diary's login form could not be reached to check a password;
+/// `retry` is the page to try again from.
+pub fn diary_login_unavailable(retry: &str) -> Page {
     Page {
         status: 503,
         title: "Не удалось проверить пароль",
@@ -170,7 +171,7 @@ pub fn diary_login_unavailable() -> Page {
             "Попробуйте снова через несколько минут.".into(),
         ],
         extra: String::new(),
-        actions: vec![(format!("{GATE_PREFIX}/link"), "Попробовать снова")],
+        actions: vec![(retry.to_string(), "Попробовать снова")],
     }
 }
 

@@ -219,6 +219,41 @@ pub fn esia_unavailable() -> Page {
     }
 }
 
+/// The gateway's own store (sessions, links) did not answer: nothing to do
+/// with ESIA or the diary, and logging in again later helps.
+pub fn service_unavailable() -> Page {
+    Page {
+        status: 503,
+        title: "Сервис входа временно не работает",
+        paragraphs: vec![
+            "У сервиса входа в электронный дневник технический сбой: мы не смогли сохранить или \
+прочитать данные о входе. Госуслуги и сам дневник здесь ни при чём, ваши данные не потеряны."
+                .into(),
+            "Попробуйте войти ещё раз через несколько минут. Если не получится, сообщите в \
+поддержку код обращения."
+                .into(),
+        ],
+        extra: String::new(),
+        actions: vec![login_again("/")],
+    }
+}
+
+/// A form of the gateway's pages arrived too large or cut off.
+pub fn form_unreadable() -> Page {
+    Page {
+        status: 400,
+        title: "Форма не дошла",
+        paragraphs: vec![
+            "Мы не смогли прочитать отправленную форму: она пришла не полностью или слишком \
+большой. Ничего не изменилось."
+                .into(),
+            "Вернитесь на предыдущую страницу, обновите её и отправьте форму ещё раз.".into(),
+        ],
+        extra: String::new(),
+        actions: vec![(format!("{GATE_PREFIX}/accounts"), "Мои учётные записи")],
+    }
+}
+
 /// The token or the answer failed our checks: possibly an attack.
 pub fn login_not_verified() -> Page {
     Page {

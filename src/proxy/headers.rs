@@ -65,14 +65,6 @@ pub fn strip_cookies(header: &str, names: &[&str]) -> Option<String> {
     (!kept.is_empty()).then(|| kept.join("; "))
 }
 
-/// The value of a cookie in a `Cookie` header.
-pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
-    header.split(';').find_map(|c| {
-        let (k, v) = c.trim().split_once('=')?;
-        (k.trim() == name).then_some(v.trim())
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,7 +88,5 @@ mod tests {
             strip_cookies("esia_gate_session=s", &["esia_gate_session"]),
             None
         );
-        assert_eq!(cookie_value("a=1; b = 2", "b"), Some("2"));
-        assert_eq!(cookie_value("a=1", "b"), None);
     }
 }

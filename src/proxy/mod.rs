@@ -1,28 +1,26 @@
 //! The Pingora glue: one type implementing `ProxyHttp`, each hook doing one
-//! visible thing and calling into the modules beside it. The gateway's own
-//! routes (login, callback, accounts, linking, children) and the policy's
-//! decision are in `request_filter`; identity is set in
-//! `upstream_request_filter`; the diary's password sessions are learned in
-//! `response_filter`; content is inserted in `response_body_filter`;
-//! counting is done in `logging`. The connections themselves (caps, header
-//! deadline) are kept in [`connections`], around the proxy; only the
-//! keep-alive timeout, which Pingora decides per request, is set in
-//! `early_request_filter`.
+//! visible thing and asking [`crate::auth`] for every decision. The
+//! gateway's own routes and the policy's word on diary requests are in
+//! `request_filter` (glue in [`gate`] and [`diary`]); identity is set in
+//! `upstream_request_filter` ([`upstream`]); the diary's password sessions
+//! are learned in `response_filter`; content is inserted in
+//! `response_body_filter` ([`page_edit`]); counting is done in `logging`.
+//! The connections themselves (caps, header deadline) are kept in
+//! [`connections`], around the proxy; only the keep-alive timeout, which
+//! Pingora decides per request, is set in `early_request_filter`.
 
-pub mod accounts;
 pub mod assertion;
 pub mod client_ip;
 pub mod connections;
-pub mod diary_check;
-pub mod diary_forms;
-pub mod enforce;
+pub mod diary;
 pub mod forms;
 pub mod gate;
 pub mod headers;
 pub mod inject;
-pub mod login;
-pub mod return_to;
+pub mod page_edit;
+pub mod reply;
 pub mod upstream;
+pub mod upstream_headers;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -35,27 +33,27 @@ use pingora::http::{RequestHeader, ResponseHeader};
 use pingora::prelude::*;
 use pingora::proxy::{FailToProxy, ProxyHttp, Session};
 
-use self::accounts::Current;
 use self::assertion::AssertionSigner;
-use self::diary_check::DiaryChecker;
-use self::gate::write_reply;
-use self::headers::{cookie_value, header_key, strip_cookies};
-use self::login::{BINDING_COOKIE, Reply};
-use crate::config::{GATE_PREFIX, Resolved};
+use self::headers::header_key;
+use self::page_edit::BodyEdit;
+use self::reply::write_reply;
+use crate::auth::guard::Injection;
+use crate::auth::password::{DiaryAnswer, LoginAttempt};
+use crate::auth::{Auth, Reply};
+use crate::config::Resolved;
 use crate::esia::EsiaClient;
-use crate::identity::{Directory, LegacyLogin};
+use crate::identity::Directory;
 use crate::pages;
 use crate::policy::slot::PolicySlot;
-use crate::store::{Idle, SessionRecord, Store};
+use crate::store::{SessionRecord, Store};
 use crate::telemetry::metrics;
 
 pub use crate::clock::{Clock, Rehearsal};
 
 pub struct Gateway {
-    cfg: Resolved,
-    esia: Arc<EsiaClient>,
-    store: Arc<dyn Store>,
-    directory: Arc<ArcSwap<Directory>>,
+    cfg: Arc<Resolved>,
+    /// The login flows and the policy's word on diary requests.
+    auth: Auth,
     assertion: AssertionSigner,
     /// Identity header names and client claims
     /// ([`headers::CLIENT_CLAIMS`]) in [`header_key`] form: removed from
@@ -66,17 +64,11 @@ pub struct Gateway {
     upstream_host: String,
     /// `Host` for the diary: the public origin's, whatever the client sent.
     public_host: String,
-    /// Checks diary logins and passwords; `None` when linking is off.
-    checker: Option<DiaryChecker>,
     trusted_proxies: Vec<client_ip::Net>,
     /// The region's policy in force (`None`: every route needs ESIA).
     policy: PolicySlot,
-    /// Decide as if it were this date (staging rehearsals only; the admin
-    /// listener can move it).
-    rehearse_date: Option<Rehearsal>,
     /// `connections.keepalive_timeout_seconds` (`None`: off).
     keepalive: Option<u64>,
-    clock: Clock,
 }
 
 static HANDING_OVER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -101,18 +93,11 @@ pub struct Ctx {
     session_id: String,
     /// The request's `Cookie` headers, joined.
     cookies: String,
-    /// The diary session's login, when the gateway knows it.
-    password_session: Option<LegacyLogin>,
-    /// The login named in a diary login form submission.
-    password_attempt: Option<LegacyLogin>,
-    /// The request is a diary login form submission passed on under a
-    /// policy: its answer tells whether to learn a password session.
-    login_form: bool,
-    /// The request's path, against which a relative `Location` of the
-    /// diary's answer is read.
-    login_path: String,
+    /// A diary login form submission passed on under a policy: its answer
+    /// tells whether to learn a password session.
+    login_form: Option<LoginAttempt>,
     /// What to insert into the diary's HTML answer.
-    injection: enforce::Injection,
+    injection: Injection,
     /// The answer's body, collected while it is being changed.
     body: Option<BodyEdit>,
     /// When the request went to the diary.
@@ -120,13 +105,6 @@ pub struct Ctx {
     /// The diary's own «Выйти»: the gateway session has ended, the answer
     /// clears its cookie and goes through ESIA's logout.
     logging_out: bool,
-}
-
-/// A diary answer whose body is being collected to insert content.
-pub struct BodyEdit {
-    buf: Vec<u8>,
-    content_type: Option<String>,
-    content_encoding: Option<String>,
 }
 
 impl Gateway {
@@ -139,6 +117,7 @@ impl Gateway {
         policy: PolicySlot,
         clock: Clock,
     ) -> Self {
+        let cfg = Arc::new(cfg);
         let trusted_proxies = cfg
             .settings
             .gateway
@@ -146,12 +125,6 @@ impl Gateway {
             .iter()
             .filter_map(|p| client_ip::Net::parse(p).ok())
             .collect();
-        let cfg_rehearse = cfg
-            .settings
-            .policy
-            .as_ref()
-            .and_then(|p| p.rehearse_date)
-            .map(|d| Arc::new(ArcSwap::from_pointee(d)));
         let identity_keys = cfg
             .settings
             .identity_headers
@@ -164,25 +137,6 @@ impl Gateway {
         let upstream_tls = u.scheme() == "https";
         let upstream_host = u.host_str().unwrap_or("localhost").to_string();
         let port = u.port_or_known_default().unwrap_or(80);
-        let checker = match (&cfg.settings.diary_login, &cfg.success_rule) {
-            (Some(d), Some(rule)) => {
-                let url = cfg
-                    .upstream_url
-                    .join(&d.url)
-                    .map(|u| u.to_string())
-                    .unwrap_or_else(|_| d.url.clone());
-                DiaryChecker::new(
-                    url,
-                    d.login_field.clone(),
-                    d.password_field.clone(),
-                    rule.clone(),
-                    Duration::from_secs(d.timeout_seconds),
-                )
-                .map_err(|e| tracing::error!(error = %e, "manual linking disabled"))
-                .ok()
-            }
-            _ => None,
-        };
         let public_host = match (cfg.public_url.host_str(), cfg.public_url.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_string(),
@@ -194,36 +148,32 @@ impl Gateway {
             format!("{upstream_host}:{port}")
         };
         let keepalive = connections::keepalive(&cfg.settings.connections);
+        let auth = Auth::new(cfg.clone(), esia, store, directory, clock);
         Self {
             keepalive,
             cfg,
-            esia,
-            store,
-            directory,
+            auth,
             assertion,
             identity_keys,
             upstream_addr,
             upstream_tls,
             upstream_host,
             public_host,
-            checker,
             trusted_proxies,
             policy,
-            rehearse_date: cfg_rehearse,
-            clock,
         }
     }
 
     pub fn esia(&self) -> &Arc<EsiaClient> {
-        &self.esia
+        self.auth.esia()
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+        self.auth.store()
     }
 
     pub fn rehearsal(&self) -> Option<&Rehearsal> {
-        self.rehearse_date.as_ref()
+        self.auth.rehearsal()
     }
 
     pub fn policy_slot(&self) -> &PolicySlot {
@@ -236,13 +186,14 @@ impl Gateway {
 
     /// The directory in use (swapped on reload), for the admin reports.
     pub fn directory(&self) -> &Arc<ArcSwap<Directory>> {
-        &self.directory
+        self.auth.directory()
     }
 
     pub fn clock(&self) -> &Clock {
-        &self.clock
+        self.auth.clock()
     }
 
+    /// The request's `Cookie` headers, joined.
     fn cookies(req: &RequestHeader) -> String {
         req.headers
             .get_all(http::header::COOKIE)
@@ -250,109 +201,6 @@ impl Gateway {
             .filter_map(|v| v.to_str().ok())
             .collect::<Vec<_>>()
             .join("; ")
-    }
-
-    /// The gateway session the request's cookies name, if it is alive.
-    async fn current(&self, cookies: &str, request_id: &str) -> Option<Current> {
-        let id = cookie_value(cookies, &self.cfg.settings.session.cookie_name)?.to_string();
-        if id.is_empty() || id.len() > 128 {
-            return None;
-        }
-        match self.store.get_session(&id).await {
-            Ok(Some(record)) => self.idle_check(Current { id, record }, request_id).await,
-            Ok(None) => None,
-            Err(e) => {
-                tracing::error!(request_id, error = %e, "session look-up failed");
-                None
-            }
-        }
-    }
-
-    /// End a session unused longer than `session.idle_seconds` (a parent
-    /// who walked away from a school computer without «Выйти»); note use of
-    /// a live one once a minute at most.
-    async fn idle_check(&self, mut current: Current, request_id: &str) -> Option<Current> {
-        let s = &self.cfg.settings.session;
-        let now = (self.clock)().timestamp();
-        match current.record.idle(now, s.idle_seconds) {
-            Idle::Fresh => Some(current),
-            Idle::Touch => {
-                current.record.last_seen = now;
-                let left = current
-                    .record
-                    .created_at
-                    .saturating_add(i64::try_from(s.ttl_seconds).unwrap_or(i64::MAX))
-                    .saturating_sub(now)
-                    .max(1);
-                let ttl = Duration::from_secs(u64::try_from(left).unwrap_or(1));
-                if let Err(e) = self
-                    .store
-                    .put_session(&current.id, &current.record, ttl)
-                    .await
-                {
-                    // The session still works; only its idle clock did not move.
-                    tracing::warn!(request_id, error = %e, "cannot note the session's use");
-                }
-                Some(current)
-            }
-            Idle::Expired => {
-                if let Err(e) = self.store.delete_session(&current.id).await {
-                    tracing::error!(request_id, error = %e, "cannot delete an idle session");
-                }
-                metrics::get()
-                    .logins
-                    .with_label_values(&["idle_expired"])
-                    .inc();
-                tracing::info!(target: "audit", event = "logout", request_id, outcome = "idle",
-                    login = %current.record.active.as_ref().map_or("-", |l| l.0.as_str()),
-                    oid = %current.record.oid.0);
-                None
-            }
-        }
-    }
-
-    /// Navigation (a person on a page) or an API call (a script)?
-    fn is_navigation(req: &RequestHeader) -> bool {
-        let h = |n: &str| {
-            req.headers
-                .get(n)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .to_ascii_lowercase()
-        };
-        let mode = h("sec-fetch-mode");
-        if !mode.is_empty() {
-            return mode == "navigate";
-        }
-        let accept = h("accept");
-        let wants_json = accept.contains("application/json") && !accept.contains("text/html");
-        !wants_json && h("x-requested-with").is_empty()
-    }
-
-    /// People with several accounts or children see where to switch.
-    fn set_account_bar(&self, ctx: &mut Ctx) {
-        let Some(s) = &ctx.session else { return };
-        let accounts = s.accounts.len() > 1;
-        let children = !s.children.is_empty();
-        if s.active.is_none() || !(accounts || children) {
-            return;
-        }
-        let role = s.role.map(|r| r.russian()).unwrap_or("учётная запись");
-        let child = s.child.as_ref().map(|c| {
-            self.directory
-                .load()
-                .by_login(&c.0)
-                .map(|a| format!("{} {}", a.first_name, a.last_name))
-                .unwrap_or_else(|| c.0.clone())
-        });
-        ctx.injection.account_bar = Some(pages::account_bar(
-            &s.display_name,
-            role,
-            child.as_deref(),
-            accounts,
-            children,
-            &s.csrf,
-        ));
     }
 
     /// The browser's address (see [`client_ip`]).
@@ -371,36 +219,14 @@ impl Gateway {
             .and_then(|v| v.to_str().ok());
         client_ip::client_ip(peer, xff, &self.trusted_proxies).to_string()
     }
+}
 
-    fn is_diary_logout(&self, req: &RequestHeader) -> bool {
-        self.cfg
-            .settings
-            .upstream
-            .logout_path
-            .as_deref()
-            .is_some_and(|p| diary_forms::is_logout(p, req.uri.path(), req.uri.query()))
-    }
-
-    fn strip_identity(&self, req: &mut RequestHeader) {
-        let doomed: Vec<http::HeaderName> = req
-            .headers
-            .keys()
-            .filter(|k| {
-                // Header names arrive lower-cased; only `_` spellings need
-                // rewriting (no allocation for the usual header).
-                let name = k.as_str();
-                if name.contains('_') {
-                    self.identity_keys.contains(&header_key(name))
-                } else {
-                    self.identity_keys.contains(name)
-                }
-            })
-            .cloned()
-            .collect();
-        for name in doomed {
-            req.remove_header(&name);
-        }
-    }
+/// A response header's value as text.
+fn header_text(resp: &ResponseHeader, name: http::HeaderName) -> Option<String> {
+    resp.headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 #[async_trait]
@@ -415,11 +241,8 @@ impl ProxyHttp for Gateway {
             session: None,
             session_id: String::new(),
             cookies: String::new(),
-            password_session: None,
-            password_attempt: None,
-            login_form: false,
-            login_path: String::new(),
-            injection: enforce::Injection::default(),
+            login_form: None,
+            injection: Injection::default(),
             body: None,
             upstream_sent: None,
             logging_out: false,
@@ -432,74 +255,18 @@ impl ProxyHttp for Gateway {
     }
 
     async fn request_filter(&self, session: &mut Session, ctx: &mut Ctx) -> Result<bool> {
-        let path = session.req_header().uri.path();
-        if path
-            .strip_prefix(GATE_PREFIX)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        {
+        if let Some(route) = crate::auth::routes::GateRoute::of(session.req_header().uri.path()) {
             ctx.route = "gate".into();
-            self.gate_route(session, ctx).await?;
+            self.gate_route(session, ctx, route).await?;
             return Ok(true);
         }
-        // Read once: the session look-up and the policy both need them.
-        ctx.cookies = Self::cookies(session.req_header());
-        if let Some(c) = self.current(&ctx.cookies, &ctx.request_id).await {
-            ctx.session_id = c.id;
-            ctx.session = Some(c.record);
+        match self.diary_request(session, ctx).await {
+            None => Ok(false),
+            Some(reply) => {
+                write_reply(session, reply, &ctx.request_id).await?;
+                Ok(true)
+            }
         }
-        if ctx.session.is_some() && self.is_diary_logout(session.req_header()) {
-            // Passed on (the diary ends its own session), never blocked.
-            self.end_session(&ctx.cookies, &ctx.request_id, "diary")
-                .await;
-            ctx.logging_out = true;
-            return Ok(false);
-        }
-        let unfinished = match &ctx.session {
-            Some(s) if s.active.is_none() => Some(self.next_step(s)),
-            _ => None,
-        };
-        let req = session.req_header();
-        let reply = if let Some(step) = unfinished.filter(|_| Self::is_navigation(req)) {
-            // Logged in at ESIA, but no account chosen or linked yet.
-            Reply::Redirect {
-                location: step,
-                cookies: Vec::new(),
-            }
-        } else if let Some(p) = self.policy.load_full() {
-            match self.enforce(session, ctx, &p).await {
-                None => {
-                    self.set_account_bar(ctx);
-                    return Ok(false);
-                }
-                Some(reply) => reply,
-            }
-        } else if ctx.session.as_ref().is_some_and(|s| s.active.is_some()) {
-            self.set_account_bar(ctx);
-            return Ok(false);
-        } else if Self::is_navigation(req) {
-            // Without a policy every diary route needs a gateway session.
-            let target = req
-                .uri
-                .path_and_query()
-                .map(|p| p.as_str().to_string())
-                .unwrap_or_else(|| "/".into());
-            Reply::Redirect {
-                location: pages::login_href(&target),
-                cookies: Vec::new(),
-            }
-        } else {
-            Reply::Json {
-                status: 401,
-                body: serde_json::json!({
-                    "error": "unauthorized",
-                    "login": pages::login_href("/"),
-                })
-                .to_string(),
-            }
-        };
-        let rid = ctx.request_id.clone();
-        write_reply(session, reply, &rid).await?;
-        Ok(true)
     }
 
     async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
@@ -520,53 +287,8 @@ impl ProxyHttp for Gateway {
         upstream: &mut RequestHeader,
         ctx: &mut Ctx,
     ) -> Result<()> {
-        // Identity and client claims go first, in every spelling: the diary
-        // learns the client as the gateway determined it, never as the
-        // client claimed it.
-        self.strip_identity(upstream);
         let client = self.client_of(session);
-        upstream.insert_header("X-Real-IP", client.as_str())?;
-        upstream.insert_header("X-Forwarded-For", client)?;
-        upstream.insert_header("X-Forwarded-Host", self.public_host.as_str())?;
-        upstream.insert_header("X-Forwarded-Proto", self.cfg.public_url.scheme())?;
-        // The diary builds links (and password-reset mails) from `Host`:
-        // it hears the public origin, never a client-chosen host.
-        upstream.insert_header(http::header::HOST, self.public_host.as_str())?;
-        let cookies = Self::cookies(upstream);
-        upstream.remove_header(&http::header::COOKIE);
-        let ours = [
-            self.cfg.settings.session.cookie_name.as_str(),
-            BINDING_COOKIE,
-        ];
-        if let Some(kept) = strip_cookies(&cookies, &ours) {
-            upstream.insert_header(http::header::COOKIE, kept)?;
-        }
-        upstream.insert_header("X-Request-Id", ctx.request_id.as_str())?;
-        if let Some(s) = &ctx.session
-            && let (Some(login), Some(role)) = (&s.active, s.role)
-        {
-            let h = &self.cfg.settings.identity_headers;
-            upstream.insert_header(h.user.clone(), login.0.as_str())?;
-            upstream.insert_header(h.oid.clone(), s.oid.0.as_str())?;
-            upstream.insert_header(h.method.clone(), "esia")?;
-            upstream.insert_header(h.trusted.clone(), if s.trusted { "true" } else { "false" })?;
-            upstream.insert_header(h.role.clone(), role.as_str())?;
-            if let Some(child) = &s.child {
-                upstream.insert_header(h.child.clone(), child.0.as_str())?;
-            }
-            let jwt = self.assertion.sign_cached(
-                &ctx.session_id,
-                (self.clock)().timestamp(),
-                assertion::Subject {
-                    login: &login.0,
-                    oid: &s.oid.0,
-                    trusted: s.trusted,
-                    role: role.as_str(),
-                    child: s.child.as_ref().map(|c| c.0.as_str()),
-                },
-            );
-            upstream.insert_header(h.assertion.clone(), jwt)?;
-        }
+        self.set_upstream_headers(upstream, &client, ctx)?;
         let now = Instant::now();
         metrics::get()
             .proxy_overhead
@@ -601,26 +323,33 @@ impl ProxyHttp for Gateway {
             resp.insert_header(http::header::CACHE_CONTROL, "private")?;
         }
         if ctx.logging_out {
-            for c in self.logout_cookies() {
+            for c in self.auth.logout_cookies() {
                 resp.append_header(http::header::SET_COOKIE, c)?;
             }
             if resp.status.is_redirection() {
-                resp.insert_header(http::header::LOCATION, self.logout_location())?;
+                resp.insert_header(http::header::LOCATION, self.auth.logout_location())?;
             }
         }
-        if ctx.login_form {
-            self.learn_password_session(resp, ctx).await;
-        }
-        let inj = &ctx.injection;
-        if inj.any() && resp.status.as_u16() == 200 {
-            let header = |n: http::HeaderName| {
-                resp.headers
-                    .get(n)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_string)
+        if let Some(attempt) = &ctx.login_form {
+            let set_cookies: Vec<String> = resp
+                .headers
+                .get_all(http::header::SET_COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok().map(str::to_string))
+                .collect();
+            let location = header_text(resp, http::header::LOCATION);
+            let answer = DiaryAnswer {
+                status: resp.status.as_u16(),
+                location: location.as_deref(),
+                set_cookies: &set_cookies,
             };
-            let content_type = header(http::header::CONTENT_TYPE);
-            let content_encoding = header(http::header::CONTENT_ENCODING);
+            self.auth
+                .learn_password_session(attempt, &ctx.cookies, &answer, &ctx.request_id)
+                .await;
+        }
+        if ctx.injection.any() && resp.status.as_u16() == 200 {
+            let content_type = header_text(resp, http::header::CONTENT_TYPE);
+            let content_encoding = header_text(resp, http::header::CONTENT_ENCODING);
             if content_type.is_some()
                 && inject::wants_injection(content_type.as_deref(), content_encoding.as_deref())
             {
@@ -628,11 +357,7 @@ impl ProxyHttp for Gateway {
                 // out chunked (HTTP/1.1) or framed (HTTP/2) instead.
                 resp.remove_header(&http::header::CONTENT_LENGTH);
                 resp.remove_header(&http::header::ETAG);
-                ctx.body = Some(BodyEdit {
-                    buf: Vec::new(),
-                    content_type,
-                    content_encoding,
-                });
+                ctx.body = Some(BodyEdit::new(content_type, content_encoding));
             }
         }
         Ok(())
@@ -645,62 +370,7 @@ impl ProxyHttp for Gateway {
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<Option<Duration>> {
-        let Some(edit) = ctx.body.as_mut() else {
-            return Ok(None);
-        };
-        if let Some(chunk) = body.take() {
-            edit.buf.extend_from_slice(&chunk);
-        }
-        if edit.buf.len() > inject::MAX_DECODED_BODY {
-            // Too large to change safely: let the rest through unchanged.
-            let whole = std::mem::take(&mut edit.buf);
-            ctx.body = None;
-            *body = Some(Bytes::from(whole));
-            return Ok(None);
-        }
-        if !end_of_stream {
-            return Ok(None);
-        }
-        let Some(edit) = ctx.body.take() else {
-            return Ok(None);
-        };
-        let inj = &ctx.injection;
-        let mut out = edit.buf;
-        let steps = [
-            inj.account_bar.clone().map(|b| (b, None)),
-            inj.banner
-                .as_deref()
-                .map(|b| (inject::banner_snippet(b), None)),
-            inj.esia_button.then(|| {
-                (
-                    inject::esia_button_snippet(&pages::login_href("/")),
-                    Some(inj.button_after.clone()),
-                )
-            }),
-        ];
-        for (snippet, after) in steps.into_iter().flatten() {
-            let place = match &after {
-                None => inject::Place::AfterBodyOpen,
-                Some(Some(marker)) => inject::Place::After(marker),
-                Some(None) => inject::Place::BeforeBodyClose,
-            };
-            match inject::inject_html(
-                &out,
-                edit.content_type.as_deref(),
-                edit.content_encoding.as_deref(),
-                &snippet,
-                place,
-            ) {
-                Ok(inject::Injected::Changed { body }) => out = body,
-                Ok(inject::Injected::Unchanged(why)) => {
-                    tracing::debug!(request_id = %ctx.request_id, ?why, "page left unchanged");
-                }
-                Err(e) => {
-                    tracing::warn!(request_id = %ctx.request_id, error = %e, "cannot insert into the diary's page; sent unchanged");
-                }
-            }
-        }
-        *body = Some(Bytes::from(out));
+        page_edit::edit_body(ctx, body, end_of_stream);
         Ok(None)
     }
 
@@ -728,13 +398,8 @@ impl ProxyHttp for Gateway {
             pages::internal_error()
         };
         let status = page.status;
-        let rid = ctx.request_id.clone();
-        let reply = Reply::Page {
-            page,
-            cookies: Vec::new(),
-        };
-        if let Err(we) = write_reply(session, reply, &rid).await {
-            tracing::debug!(request_id = %rid, error = %we, "could not write the error page");
+        if let Err(we) = write_reply(session, Reply::page(page), &ctx.request_id).await {
+            tracing::debug!(request_id = %ctx.request_id, error = %we, "could not write the error page");
         }
         FailToProxy {
             error_code: status,

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use reqwest::header::{LOCATION, SET_COOKIE};
 
+use crate::config::Resolved;
 use crate::config::linking::SuccessRule;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -72,6 +73,30 @@ pub struct DiaryChecker {
 }
 
 impl DiaryChecker {
+    /// The checker `[diary_login]` asks for, on the diary's origin; `None`
+    /// when linking is off (or its client cannot be built, which is logged).
+    pub fn from_settings(cfg: &Resolved) -> Option<Self> {
+        let (d, rule) = cfg
+            .settings
+            .diary_login
+            .as_ref()
+            .zip(cfg.success_rule.as_ref())?;
+        let url = cfg
+            .upstream_url
+            .join(&d.url)
+            .map(|u| u.to_string())
+            .unwrap_or_else(|_| d.url.clone());
+        Self::new(
+            url,
+            d.login_field.clone(),
+            d.password_field.clone(),
+            rule.clone(),
+            Duration::from_secs(d.timeout_seconds),
+        )
+        .map_err(|e| tracing::error!(error = %e, "manual linking disabled"))
+        .ok()
+    }
+
     pub fn new(
         url: String,
         login_field: String,
