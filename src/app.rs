@@ -127,8 +127,15 @@ fn build_with_store(
             .set(active.loaded_at);
         policy.store(Some(Arc::new(active)));
     }
+    let upstream = Arc::new(
+        crate::proxy::upstream::Upstream::resolve(
+            &r.upstream_url,
+            crate::proxy::upstream::system_resolver(),
+        )
+        .map_err(|e| anyhow::anyhow!("upstream.url: {e}"))?,
+    );
     Ok(Gateway::new(
-        r, esia, store, directory, assertion, policy, clock,
+        r, esia, store, directory, assertion, policy, clock, upstream,
     ))
 }
 
@@ -317,13 +324,20 @@ pub fn run(r: Resolved, gateway: Gateway, opt: Option<Opt>) -> anyhow::Result<()
         reload: Box::new(move |why| reload_trusted(&esia, &certs, why)),
     });
     crate::config::reload::spawn(reloadable, every).context("reload thread")?;
+    gateway
+        .upstream()
+        .keep_fresh(Duration::from_secs(r.settings.upstream.dns_refresh_seconds))
+        .context("the upstream DNS thread")?;
     let limits = public_limits(&r);
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
     let admin_app = AdminApp {
         esia: gateway.esia().clone(),
         store: gateway.store().clone(),
-        upstream_addr: gateway.upstream_addr().to_string(),
+        upstream: {
+            let up = gateway.upstream().clone();
+            Arc::new(move || up.addr())
+        },
         policy: gateway.policy_slot().clone(),
         rehearsal: gateway.rehearsal().cloned(),
         directory: gateway.directory().clone(),

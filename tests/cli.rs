@@ -259,3 +259,20 @@ fn policy_timeline_prints_dates_by_roles_and_fails_on_a_broken_file() {
     assert!(!ok, "{out}");
     assert!(out.contains("bad.toml:"), "file:line:col expected: {out}");
 }
+
+#[test]
+fn an_unresolvable_diary_name_is_a_check_error_naming_it() {
+    let (_dir, path, text) = prepared();
+    let bad = text.replace(
+        &format!("url = \"http://127.0.0.1:{}\"", Ports::DEMO.diary),
+        "url = \"http://no-such-diary.invalid:8000\"",
+    );
+    assert_ne!(bad, text, "the diary's url is in the demo configuration");
+    std::fs::write(&path, bad).expect("write");
+    let (ok, out) = check(&path);
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains("upstream.url") && out.contains("no-such-diary.invalid"),
+        "{out}"
+    );
+}

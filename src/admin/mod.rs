@@ -38,7 +38,8 @@ pub struct AdminApp {
     /// `PUT /rehearse-date?date=YYYY-MM-DD` moves the pretended date.
     pub rehearsal: Option<Rehearsal>,
     /// `host:port` of the diary, for readiness.
-    pub upstream_addr: String,
+    /// The diary's current address (resolved in the background).
+    pub upstream: Arc<dyn Fn() -> std::net::SocketAddr + Send + Sync>,
     /// The directory in use, for the reports and the adoption gauge.
     pub directory: Arc<ArcSwap<Directory>>,
     /// Required on every path but `/healthz` when set.
@@ -89,7 +90,7 @@ fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Response<Vec<u8>> {
 }
 
 /// Can a TCP connection to the diary be opened?
-async fn upstream_reachable(addr: &str) -> bool {
+async fn upstream_reachable(addr: std::net::SocketAddr) -> bool {
     matches!(
         tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(addr)).await,
         Ok(Ok(_))
@@ -159,7 +160,7 @@ impl ServeHttp for AdminApp {
             }
             "/readyz" => {
                 let (upstream, esia, store) = tokio::join!(
-                    upstream_reachable(&self.upstream_addr),
+                    upstream_reachable((self.upstream)()),
                     self.esia.reachable(),
                     self.store.ping()
                 );
@@ -217,7 +218,7 @@ impl AdminApp {
     async fn refresh_gauges(&self) {
         if due(&DEPENDENCIES_CHECKED, DEPENDENCY_CHECK_EVERY) {
             let (upstream, esia, store) = tokio::join!(
-                upstream_reachable(&self.upstream_addr),
+                upstream_reachable((self.upstream)()),
                 self.esia.reachable(),
                 self.store.ping()
             );

@@ -108,11 +108,19 @@ pub struct Upstream {
     /// the gateway saw log in is remembered this long, in the store.
     #[serde(default = "default_diary_session_lifetime")]
     pub session_lifetime_seconds: u64,
+    /// How often the diary's host name is looked up again, seconds (the
+    /// address in use changes without a restart; 0 = never).
+    #[serde(default = "default_dns_refresh")]
+    pub dns_refresh_seconds: u64,
     /// What tells a successful login at the diary's form
     /// (`redirect:/path`, `status:NNN`, `cookie:NAME`); default: the rule
     /// of `[diary_login]`, else a new `session_cookie`.
     #[serde(default)]
     pub login_success: Option<String>,
+}
+
+fn default_dns_refresh() -> u64 {
+    30
 }
 
 fn default_diary_session_lifetime() -> u64 {

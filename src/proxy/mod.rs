@@ -59,9 +59,8 @@ pub struct Gateway {
     /// ([`headers::CLIENT_CLAIMS`]) in [`header_key`] form: removed from
     /// every request before the diary sees it.
     identity_keys: HashSet<String>,
-    upstream_addr: String,
-    upstream_tls: bool,
-    upstream_host: String,
+    /// The diary's address, kept current in the background.
+    upstream: Arc<upstream::Upstream>,
     /// `Host` for the diary: the public origin's, whatever the client sent.
     public_host: String,
     trusted_proxies: Vec<client_ip::Net>,
@@ -116,6 +115,7 @@ impl Gateway {
         assertion: AssertionSigner,
         policy: PolicySlot,
         clock: Clock,
+        upstream: Arc<upstream::Upstream>,
     ) -> Self {
         let cfg = Arc::new(cfg);
         let trusted_proxies = cfg
@@ -133,19 +133,10 @@ impl Gateway {
             .map(|h| header_key(h))
             .chain(headers::CLIENT_CLAIMS.iter().map(|h| h.to_string()))
             .collect();
-        let u = &cfg.upstream_url;
-        let upstream_tls = u.scheme() == "https";
-        let upstream_host = u.host_str().unwrap_or("localhost").to_string();
-        let port = u.port_or_known_default().unwrap_or(80);
         let public_host = match (cfg.public_url.host_str(), cfg.public_url.port()) {
             (Some(h), Some(p)) => format!("{h}:{p}"),
             (Some(h), None) => h.to_string(),
-            (None, _) => upstream_host.clone(),
-        };
-        let upstream_addr = if upstream_host.contains(':') {
-            format!("[{upstream_host}]:{port}")
-        } else {
-            format!("{upstream_host}:{port}")
+            (None, _) => upstream.sni.clone(),
         };
         let keepalive = connections::keepalive(&cfg.settings.connections);
         let auth = Auth::new(cfg.clone(), esia, store, directory, clock);
@@ -155,9 +146,7 @@ impl Gateway {
             auth,
             assertion,
             identity_keys,
-            upstream_addr,
-            upstream_tls,
-            upstream_host,
+            upstream,
             public_host,
             trusted_proxies,
             policy,
@@ -180,8 +169,8 @@ impl Gateway {
         &self.policy
     }
 
-    pub fn upstream_addr(&self) -> &str {
-        &self.upstream_addr
+    pub fn upstream(&self) -> &Arc<upstream::Upstream> {
+        &self.upstream
     }
 
     /// The directory in use (swapped on reload), for the admin reports.
@@ -270,10 +259,11 @@ impl ProxyHttp for Gateway {
     }
 
     async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut Ctx) -> Result<Box<HttpPeer>> {
+        // An address, never a name: no DNS on a request's way.
         let mut peer = HttpPeer::new(
-            self.upstream_addr.as_str(),
-            self.upstream_tls,
-            self.upstream_host.clone(),
+            self.upstream.addr(),
+            self.upstream.tls,
+            self.upstream.sni.clone(),
         );
         let u = &self.cfg.settings.upstream;
         peer.options.connection_timeout = Some(Duration::from_secs(u.connect_timeout_seconds));
