@@ -135,7 +135,16 @@ fn build_with_store(
         .map_err(|e| anyhow::anyhow!("upstream.url: {e}"))?,
     );
     Ok(Gateway::new(
-        r, esia, store, directory, assertion, policy, clock, upstream,
+        r,
+        crate::proxy::Parts {
+            esia,
+            store,
+            directory,
+            assertion,
+            policy,
+            clock,
+            upstream,
+        },
     ))
 }
 

@@ -106,17 +106,28 @@ pub struct Ctx {
     logging_out: bool,
 }
 
+/// What a gateway is built from (opened and checked by `app`).
+pub struct Parts {
+    pub esia: Arc<EsiaClient>,
+    pub store: Arc<dyn Store>,
+    pub directory: Arc<ArcSwap<Directory>>,
+    pub assertion: AssertionSigner,
+    pub policy: PolicySlot,
+    pub clock: Clock,
+    pub upstream: Arc<upstream::Upstream>,
+}
+
 impl Gateway {
-    pub fn new(
-        cfg: Resolved,
-        esia: Arc<EsiaClient>,
-        store: Arc<dyn Store>,
-        directory: Arc<ArcSwap<Directory>>,
-        assertion: AssertionSigner,
-        policy: PolicySlot,
-        clock: Clock,
-        upstream: Arc<upstream::Upstream>,
-    ) -> Self {
+    pub fn new(cfg: Resolved, parts: Parts) -> Self {
+        let Parts {
+            esia,
+            store,
+            directory,
+            assertion,
+            policy,
+            clock,
+            upstream,
+        } = parts;
         let cfg = Arc::new(cfg);
         let trusted_proxies = cfg
             .settings
