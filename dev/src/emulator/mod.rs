@@ -8,11 +8,11 @@
 //!
 //! With `broker_clients` configured it also plays a certified ESIA broker
 //! (plain OAuth2/OIDC with a static client secret under `/broker/`, see
-//! `broker.rs`), for the gateway's `mode = "broker"`.
+//! `broker`), for the gateway's `mode = "broker"`.
 //!
 //! It also accepts the deprecated legacy pair `GET /aas/oauth2/ac` +
 //! `POST /aas/oauth2/te` (detached PKCS#7 client secret, no certificate
-//! hash; see `legacy.rs`), with the same login, consent and tokens.
+//! hash; see `legacy`), with the same login, consent and tokens.
 //!
 //! Persons come from a JSON file (see [`Person`]); tokens are RS256 JWTs
 //! signed with a configured RSA key. `POST /__emulator/fault` makes an
