@@ -1,0 +1,375 @@
+//! [`Store`] for [`RedisStore`]: each call runs on the store's runtime
+//! under its deadline; see the parent module for the key layout.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::RedisStore;
+use super::calls::{failure_member, from_json, kind_str, millis, now_ms, sha256_hex, to_json};
+use crate::identity::{EsiaOid, LegacyLogin};
+use crate::store::{
+    AccountLink, DurableRecord, LastLogins, LinkKind, LoginMethod, LoginRecord, MatchFailure,
+    PendingLogin, Reserved, SessionRecord, Store, StoreError,
+};
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn put_session(
+        &self,
+        id: &str,
+        s: &SessionRecord,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let (id, json, ms) = (id.to_string(), to_json(s)?, millis(ttl));
+        self.run("put_session", move |i| async move {
+            let key = i.session_key(&id);
+            let mut set = redis::cmd("SET");
+            set.arg(&key).arg(json).arg("PX").arg(ms);
+            let () = i.query("put_session", &set).await?;
+            let keys = [i.key("sessions")];
+            let args = [
+                now_ms().saturating_add(ms).to_string(),
+                sha256_hex(&id),
+                ms.to_string(),
+            ];
+            let _: i64 = i
+                .script("put_session", &i.scripts.track_session, &keys, &args)
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_session(&self, id: &str) -> Result<Option<SessionRecord>, StoreError> {
+        let id = id.to_string();
+        self.run("get_session", move |i| async move {
+            let mut c = redis::cmd("GET");
+            c.arg(i.session_key(&id));
+            let v: Option<String> = i.query("get_session", &c).await?;
+            v.as_deref().map(from_json).transpose()
+        })
+        .await
+    }
+
+    async fn delete_session(&self, id: &str) -> Result<(), StoreError> {
+        let id = id.to_string();
+        self.run("delete_session", move |i| async move {
+            let mut c = redis::cmd("DEL");
+            c.arg(i.session_key(&id));
+            let _: i64 = i.query("delete_session", &c).await?;
+            let mut z = redis::cmd("ZREM");
+            z.arg(i.key("sessions")).arg(sha256_hex(&id));
+            let _: i64 = i.query("delete_session", &z).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn session_count(&self) -> Result<usize, StoreError> {
+        self.run("session_count", move |i| async move {
+            let key = i.key("sessions");
+            let mut trim = redis::cmd("ZREMRANGEBYSCORE");
+            trim.arg(&key).arg("-inf").arg(now_ms());
+            let _: i64 = i.query("session_count", &trim).await?;
+            let mut c = redis::cmd("ZCARD");
+            c.arg(&key);
+            let n: usize = i.query("session_count", &c).await?;
+            Ok(n)
+        })
+        .await
+    }
+
+    async fn put_pending(
+        &self,
+        state: &str,
+        p: &PendingLogin,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let (state, json, ms) = (state.to_string(), to_json(p)?, millis(ttl));
+        self.run("put_pending", move |i| async move {
+            let mut c = redis::cmd("SET");
+            c.arg(i.key(&format!("pending:{state}")))
+                .arg(json)
+                .arg("PX")
+                .arg(ms);
+            let () = i.query("put_pending", &c).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn take_pending(&self, state: &str) -> Result<Option<PendingLogin>, StoreError> {
+        let state = state.to_string();
+        self.run("take_pending", move |i| async move {
+            let mut c = redis::cmd("GETDEL");
+            c.arg(i.key(&format!("pending:{state}")));
+            let v: Option<String> = i.query("take_pending", &c).await?;
+            v.as_deref().map(from_json).transpose()
+        })
+        .await
+    }
+
+    async fn rate_reserve(
+        &self,
+        key: &str,
+        limit: u64,
+        window: Duration,
+    ) -> Result<Reserved, StoreError> {
+        let (key, ms) = (key.to_string(), millis(window));
+        self.run("rate_reserve", move |i| async move {
+            let keys = [i.key(&format!("rate:{key}"))];
+            let args = [limit.to_string(), ms.to_string()];
+            let (granted, n): (i64, i64) = i
+                .script("rate_reserve", &i.scripts.rate_reserve, &keys, &args)
+                .await?;
+            let n = u64::try_from(n).unwrap_or(0);
+            Ok(if granted == 1 {
+                Reserved::Granted { count: n }
+            } else {
+                Reserved::Refused {
+                    seconds_left: n.div_ceil(1000).max(1),
+                }
+            })
+        })
+        .await
+    }
+
+    async fn rate_release(&self, key: &str) -> Result<(), StoreError> {
+        let key = key.to_string();
+        self.run("rate_release", move |i| async move {
+            let keys = [i.key(&format!("rate:{key}"))];
+            let _: i64 = i
+                .script("rate_release", &i.scripts.rate_release, &keys, &[])
+                .await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn put_cookie_login(
+        &self,
+        cookie_hash: &str,
+        login: &LegacyLogin,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let (h, login, ms) = (cookie_hash.to_string(), login.0.clone(), millis(ttl));
+        self.run("put_cookie_login", move |i| async move {
+            let mut c = redis::cmd("SET");
+            c.arg(i.key(&format!("cookie:{h}")))
+                .arg(login)
+                .arg("PX")
+                .arg(ms);
+            let () = i.query("put_cookie_login", &c).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn cookie_login(&self, cookie_hash: &str) -> Result<Option<LegacyLogin>, StoreError> {
+        let h = cookie_hash.to_string();
+        self.run("cookie_login", move |i| async move {
+            let mut c = redis::cmd("GET");
+            c.arg(i.key(&format!("cookie:{h}")));
+            let v: Option<String> = i.query("cookie_login", &c).await?;
+            Ok(v.map(LegacyLogin))
+        })
+        .await
+    }
+
+    async fn put_link(&self, link: &AccountLink) -> Result<(), StoreError> {
+        let link = link.clone();
+        self.run("put_link", move |i| async move { i.put_link(&link).await })
+            .await
+    }
+
+    async fn remove_link(
+        &self,
+        oid: &EsiaOid,
+        login: &LegacyLogin,
+        kind: LinkKind,
+    ) -> Result<bool, StoreError> {
+        let (oid, login) = (oid.0.clone(), login.0.clone());
+        self.run("remove_link", move |i| async move {
+            let k = kind_str(kind);
+            let keys = [i.links_key(&oid), i.durable("owners"), i.durable("oids")];
+            let args = [oid, login.clone(), format!("{k}:{login}"), k.to_string()];
+            let n: i64 = i
+                .script("remove_link", &i.scripts.remove_link, &keys, &args)
+                .await?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn links_of(&self, oid: &EsiaOid) -> Result<Vec<AccountLink>, StoreError> {
+        let oid = oid.0.clone();
+        self.run("links_of", move |i| async move {
+            let mut c = redis::cmd("HVALS");
+            c.arg(i.links_key(&oid));
+            let v: Vec<String> = i.query("links_of", &c).await?;
+            v.iter().map(|s| from_json(s)).collect()
+        })
+        .await
+    }
+
+    async fn owner_of(&self, login: &LegacyLogin) -> Result<Option<EsiaOid>, StoreError> {
+        let login = login.0.clone();
+        self.run("owner_of", move |i| async move {
+            let mut c = redis::cmd("HGET");
+            c.arg(i.durable("owners")).arg(login);
+            let v: Option<String> = i.query("owner_of", &c).await?;
+            Ok(v.map(EsiaOid))
+        })
+        .await
+    }
+
+    async fn record_login(&self, r: &LoginRecord) -> Result<(), StoreError> {
+        let r = r.clone();
+        self.run(
+            "record_login",
+            move |i| async move { i.record_login(&r).await },
+        )
+        .await
+    }
+
+    async fn last_logins(&self) -> Result<Vec<LastLogins>, StoreError> {
+        self.run("last_logins", move |i| async move {
+            let mut p = redis::pipe();
+            p.cmd("HGETALL")
+                .arg(i.durable("last:esia"))
+                .cmd("HGETALL")
+                .arg(i.durable("last:password"));
+            let (esia, password): (
+                std::collections::HashMap<String, i64>,
+                std::collections::HashMap<String, i64>,
+            ) = i.pipe("last_logins", &p).await?;
+            let mut all: std::collections::BTreeMap<String, LastLogins> = Default::default();
+            for (m, map) in [(LoginMethod::Esia, esia), (LoginMethod::Password, password)] {
+                for (login, at) in map {
+                    let e = all.entry(login.clone()).or_insert_with(|| LastLogins {
+                        login: LegacyLogin(login),
+                        last_esia: None,
+                        last_password: None,
+                    });
+                    match m {
+                        LoginMethod::Esia => e.last_esia = Some(at),
+                        LoginMethod::Password => e.last_password = Some(at),
+                    }
+                }
+            }
+            Ok(all.into_values().collect())
+        })
+        .await
+    }
+
+    async fn has_logged_in(&self, login: &LegacyLogin) -> Result<bool, StoreError> {
+        let login = login.0.clone();
+        self.run("has_logged_in", move |i| async move {
+            let mut p = redis::pipe();
+            p.cmd("HEXISTS")
+                .arg(i.durable("last:esia"))
+                .arg(&login)
+                .cmd("HEXISTS")
+                .arg(i.durable("last:password"))
+                .arg(&login);
+            let (a, b): (bool, bool) = i.pipe("has_logged_in", &p).await?;
+            Ok(a || b)
+        })
+        .await
+    }
+
+    async fn record_match_failure(&self, f: &MatchFailure) -> Result<(), StoreError> {
+        let f = f.clone();
+        self.run("record_match_failure", move |i| async move {
+            i.record_match_failure(&f).await
+        })
+        .await
+    }
+
+    async fn match_failures_since(&self, at: i64) -> Result<Vec<MatchFailure>, StoreError> {
+        self.run("match_failures_since", move |i| async move {
+            let mut c = redis::cmd("ZRANGE");
+            c.arg(i.durable("failures"))
+                .arg(at)
+                .arg("+inf")
+                .arg("BYSCORE");
+            let v: Vec<String> = i.query("match_failures_since", &c).await?;
+            v.iter().map(|m| failure_member(m)).collect()
+        })
+        .await
+    }
+
+    async fn export_durable(&self) -> Result<Vec<DurableRecord>, StoreError> {
+        // Unbounded in size: no deadline beyond each command's own.
+        self.run_for("export", None, |i| async move {
+            let mut out = Vec::new();
+            let mut c = redis::cmd("SMEMBERS");
+            c.arg(i.durable("oids"));
+            let mut oids: Vec<String> = i.query("export", &c).await?;
+            oids.sort();
+            for oid in oids {
+                let mut c = redis::cmd("HVALS");
+                c.arg(i.links_key(&oid));
+                let links: Vec<String> = i.query("export", &c).await?;
+                for l in links {
+                    out.push(DurableRecord::Link(from_json(&l)?));
+                }
+            }
+            let mut start = 0i64;
+            const CHUNK: i64 = 5000;
+            loop {
+                let mut c = redis::cmd("LRANGE");
+                c.arg(i.durable("history"))
+                    .arg(start)
+                    .arg(start + CHUNK - 1);
+                let rows: Vec<String> = i.query("export", &c).await?;
+                let n = rows.len() as i64;
+                for r in rows {
+                    out.push(DurableRecord::Login(from_json(&r)?));
+                }
+                if n < CHUNK {
+                    break;
+                }
+                start += CHUNK;
+            }
+            let mut c = redis::cmd("ZRANGE");
+            c.arg(i.durable("failures")).arg(0).arg(-1);
+            let rows: Vec<String> = i.query("export", &c).await?;
+            for r in rows {
+                out.push(DurableRecord::MatchFailure(failure_member(&r)?));
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Record by record, in order (not one transaction): an import that
+    /// stops half-way can be run again for the links (idempotent); history
+    /// and failures would be doubled, so import into an empty store.
+    async fn import_durable(&self, records: &[DurableRecord]) -> Result<(), StoreError> {
+        let records = records.to_vec();
+        self.run_for("import", None, |inner| async move {
+            for r in &records {
+                match r {
+                    DurableRecord::Link(l) => inner.put_link(l).await?,
+                    DurableRecord::Login(l) => inner.record_login(l).await?,
+                    DurableRecord::MatchFailure(f) => inner.record_match_failure(f).await?,
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.run("ping", move |i| async move {
+            let () = i
+                .query("ping", &redis::cmd("PING"))
+                .await
+                .map(|_: String| ())?;
+            Ok(())
+        })
+        .await
+    }
+}
