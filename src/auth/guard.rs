@@ -23,7 +23,7 @@ use crate::policy::routes::form_params;
 use crate::policy::slot::ActivePolicy;
 use crate::policy::{
     Action, BodyParams, Decision, Input, PolicyRole, RouteClass, RouteRequest, SessionKind,
-    evaluate,
+    TrustLevel, evaluate,
 };
 use crate::store::SessionRecord;
 use crate::telemetry::metrics;
@@ -97,6 +97,14 @@ pub struct Verdict {
     pub logging_out: bool,
 }
 
+/// Who is asking, as the decision's answer needs it: the diary login (for
+/// the audit line) and the kind of session (the confirmation page names
+/// the account's level).
+struct Asker<'a> {
+    login: Option<&'a LegacyLogin>,
+    session: SessionKind,
+}
+
 /// Navigation (a person on a page) or an API call (a script)? From
 /// `Sec-Fetch-Mode` when the browser sends it, else from `Accept` and
 /// `X-Requested-With`.
@@ -166,7 +174,7 @@ impl Auth {
         verdict
     }
 
-    fn policy_date(&self, p: &ActivePolicy) -> NaiveDate {
+    pub(super) fn policy_date(&self, p: &ActivePolicy) -> NaiveDate {
         match &self.rehearsal {
             Some(d) => **d.load(),
             None => p.policy.local_date(self.now()),
@@ -225,7 +233,8 @@ impl Auth {
         let (mut kind, mut role, mut existing_user) = match session {
             Some(s) if s.active.is_some() => {
                 let role = s.active.as_ref().and_then(|l| self.role_of(l, date));
-                (SessionKind::Esia { trusted: s.trusted }, role, true)
+                let level = s.trust_level();
+                (SessionKind::Esia { level }, role, true)
             }
             _ => match self.diary_session(req.cookies, req.request_id).await {
                 DiarySession::Known(login) => {
@@ -336,7 +345,11 @@ impl Auth {
         m.policy_decisions
             .with_label_values(&[d.action.name(), route.name(), "enforce", role_label])
             .inc();
-        v.answer = self.act(&d, &route, req, who.as_ref(), p, &mut v.injection);
+        let asker = Asker {
+            login: who.as_ref(),
+            session: kind,
+        };
+        v.answer = self.act(&d, &route, req, &asker, p, &mut v.injection);
         v
     }
 
@@ -347,10 +360,11 @@ impl Auth {
         d: &Decision,
         route: &RouteClass,
         req: &DiaryRequest<'_>,
-        who: Option<&LegacyLogin>,
+        asker: &Asker<'_>,
         p: &ActivePolicy,
         injection: &mut Injection,
     ) -> Option<Reply> {
+        let who = asker.login;
         let blocked = |event: &str| {
             tracing::info!(target: "audit", event, request_id = %req.request_id,
                 action = d.action.name(), route = route.name(),
@@ -428,19 +442,27 @@ impl Auth {
                 Some(if navigation {
                     Reply::redirect(pages::login_href("/"))
                 } else {
-                    Reply::page(pages::policy::password_login_closed(&pages::login_href(
-                        "/",
-                    )))
+                    Reply::page(pages::policy::password_login_closed(
+                        &pages::login_href("/"),
+                        &p.policy.closed_page.alternatives,
+                    ))
                 })
             }
-            Action::ConfirmAccount => {
+            Action::ConfirmAccount { need } => {
                 blocked("policy_block");
+                let level = match asker.session {
+                    SessionKind::Esia { level } => level,
+                    _ => TrustLevel::Simplified,
+                };
                 Some(if navigation {
-                    Reply::page(pages::policy::confirm_account())
+                    Reply::page(self.confirm_page(Some(p), *need, level))
                 } else {
                     Reply::json(
                         403,
-                        serde_json::json!({"error": "esia_account_not_confirmed"}),
+                        serde_json::json!({
+                            "error": "esia_account_not_confirmed",
+                            "trust": need.as_str(),
+                        }),
                     )
                 })
             }

@@ -14,7 +14,8 @@
 //! children of an ESIA person, why nothing matched), `accounts` (choice,
 //! unlinking), `linking` (the diary password check and its limits),
 //! `children`, `password` (password sessions), `guard` (the policy on one
-//! diary request), `routes` (the gateway's own routes), and the pure
+//! diary request), `region` (the policy's words on the gateway's pages,
+//! and trust before linking), `routes` (the gateway's own routes), and the pure
 //! readers beside them (`cookies`, `diary_forms`, `return_to`,
 //! `diary_check`'s success rule). `tests/` drives the flows: without
 //! sockets where no network is needed, with the ESIA emulator and the
@@ -31,6 +32,7 @@ pub mod linking;
 pub mod login;
 pub mod matching;
 pub mod password;
+pub mod region;
 pub mod reply;
 pub mod return_to;
 pub mod routes;
@@ -53,6 +55,7 @@ use crate::clock::{Clock, Rehearsal};
 use crate::config::Resolved;
 use crate::esia::EsiaClient;
 use crate::identity::Directory;
+use crate::policy::slot::PolicySlot;
 use crate::store::Store;
 
 /// What the flows need: settings, the store, the directory of diary
@@ -68,6 +71,9 @@ pub struct Auth {
     /// listener can move it).
     rehearsal: Option<Rehearsal>,
     clock: Clock,
+    /// The policy in force, for the region's words on the gateway's own
+    /// pages ([`Auth::with_policy`]).
+    policy: Option<PolicySlot>,
 }
 
 impl Auth {
@@ -93,6 +99,7 @@ impl Auth {
             checker,
             rehearsal,
             clock,
+            policy: None,
         }
     }
 

@@ -131,6 +131,15 @@ impl Auth {
                 Reply::redirect(pages::login_href("/"))
             });
         };
+        // Nobody is asked for a diary password whose ESIA account no role
+        // lets in today: the page says how to raise it instead.
+        if route == GateRoute::Link
+            && current.record.active.is_none()
+            && current.record.accounts.is_empty()
+            && let Some(page) = self.confirm_first(current.record.trust_level())
+        {
+            return Ok(Reply::page(page));
+        }
         if !req.post {
             return match route {
                 GateRoute::Logout => Ok(Reply::page(pages::logout_confirm(&current.record.csrf))),

@@ -11,6 +11,7 @@ use serde::Deserialize;
 pub mod admin;
 pub mod connections;
 mod esia;
+pub mod help;
 pub mod linking;
 pub mod net;
 pub mod policy;
@@ -70,6 +71,10 @@ pub struct Settings {
     /// Caps and deadlines of the public listener's connections.
     #[serde(default)]
     pub connections: connections::ConnectionSettings,
+    /// Who helps a person who is stuck: shown at the foot of every page of
+    /// the gateway.
+    #[serde(default)]
+    pub help: help::HelpSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

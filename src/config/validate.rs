@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use url::Url;
 
 use super::{
-    ConfigError, EsiaMode, GATE_PREFIX, Settings, admin, connections, directory, linking, net,
-    store,
+    ConfigError, EsiaMode, GATE_PREFIX, Settings, admin, connections, directory, help, linking,
+    net, store,
 };
 
 /// ESIA's token issuers for its own hosts; any other host must say.
@@ -289,6 +289,7 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
     directory::validate(&settings.directory).map_err(|(key, m)| bad(key, m))?;
     admin::validate(&settings.admin, settings.listen.admin).map_err(|(key, m)| bad(key, m))?;
     connections::validate(&settings.connections).map_err(|(key, m)| bad(key, m))?;
+    help::validate(&settings.help).map_err(|(key, m)| bad(key, m))?;
     if !matches!(settings.log.format.as_str(), "json" | "text") {
         return Err(bad("log.format", "must be \"json\" or \"text\"".into()));
     }

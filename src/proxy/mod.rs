@@ -150,7 +150,7 @@ impl Gateway {
             (None, _) => upstream.sni.clone(),
         };
         let keepalive = connections::keepalive(&cfg.settings.connections);
-        let auth = Auth::new(cfg.clone(), esia, store, directory, clock);
+        let auth = Auth::new(cfg.clone(), esia, store, directory, clock).with_policy(policy.clone());
         Self {
             keepalive,
             cfg,
@@ -263,7 +263,7 @@ impl ProxyHttp for Gateway {
         match self.diary_request(session, ctx).await {
             None => Ok(false),
             Some(reply) => {
-                write_reply(session, reply, &ctx.request_id).await?;
+                write_reply(session, reply, &ctx.request_id, &self.cfg.settings.help).await?;
                 Ok(true)
             }
         }
@@ -399,7 +399,12 @@ impl ProxyHttp for Gateway {
             pages::internal_error()
         };
         let status = page.status;
-        if let Err(we) = write_reply(session, Reply::page(page), &ctx.request_id).await {
+        if let Err(we) = write_reply(
+            session,
+            Reply::page(page),
+            &ctx.request_id,
+            &self.cfg.settings.help,
+        ).await {
             tracing::debug!(request_id = %ctx.request_id, error = %we, "could not write the error page");
         }
         FailToProxy {

@@ -12,7 +12,9 @@ mod tests;
 
 use chrono::NaiveDate;
 
-use super::model::{PasswordLogin, Policy, PolicyRole, RouteClass, Stage, Trust, Visibility};
+use super::model::{
+    PasswordLogin, Policy, PolicyRole, RouteClass, Stage, Trust, TrustLevel, Visibility,
+};
 
 pub use decision::{Action, Decision, Outcome, Reason};
 
@@ -35,8 +37,8 @@ pub struct Input {
 /// How the request is authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SessionKind {
-    /// A gateway session opened through ESIA; `trusted` = confirmed account.
-    Esia { trusted: bool },
+    /// A gateway session opened through ESIA, with the account's level.
+    Esia { level: TrustLevel },
     /// The diary's own cookie, from a login the gateway saw at the diary's
     /// login form.
     Password,
@@ -126,12 +128,28 @@ fn for_role(
     }
 }
 
+/// The least trust some role is let in with on `date` by the stages that
+/// enforce (`any` for a role no stage names yet). An ESIA person below it
+/// cannot use any diary account, whatever its role: such a person is told
+/// how to raise the account before being asked to link one by password.
+pub fn least_trust(policy: &Policy, date: NaiveDate) -> Trust {
+    PolicyRole::ALL
+        .into_iter()
+        .map(|r| {
+            policy
+                .stage_for(Some(r), date, |s| s.enforce)
+                .map_or(Trust::Any, |s| s.trust)
+        })
+        .min()
+        .unwrap_or(Trust::Any)
+}
+
 /// How far a decision keeps a request from the diary, to pick the strictest.
 fn strictness(a: &Action) -> u8 {
     match a {
         Action::Show => 0,
         Action::Rewrite { .. } => 1,
-        Action::Hide { .. } | Action::ConfirmAccount => 2,
+        Action::Hide { .. } | Action::ConfirmAccount { .. } => 2,
         Action::Login | Action::Relogin { .. } | Action::DenyPasswordLogin => 3,
     }
 }
@@ -250,9 +268,12 @@ fn in_stage(policy: &Policy, stage: &Stage, input: &Input, button: bool) -> Deci
             }
             PasswordLogin::Denied => other(Action::DenyPasswordLogin, Reason::PasswordLoginDenied),
         },
-        (_, SessionKind::Esia { trusted }) => {
-            if stage.trust == Trust::Confirmed && !trusted {
-                other(Action::ConfirmAccount, Reason::EsiaBelowTrust)
+        (_, SessionKind::Esia { level }) => {
+            if !stage.trust.admits(level) {
+                other(
+                    Action::ConfirmAccount { need: stage.trust },
+                    Reason::EsiaBelowTrust,
+                )
             } else {
                 show(Reason::EsiaSession, false, false)
             }

@@ -290,7 +290,13 @@ fn arkhangelsk_from_2024_07_01_an_unconfirmed_account_is_asked_to_confirm() {
             Some(role),
             true,
         );
-        assert_eq!(dec.action, Action::ConfirmAccount, "{role}");
+        assert_eq!(
+            dec.action,
+            Action::ConfirmAccount {
+                need: Trust::Confirmed
+            },
+            "{role}"
+        );
         assert_eq!(dec.reason, Reason::EsiaBelowTrust);
         let ok = ask(&p, "2024-07-01", "GET", "/grades", ESIA, Some(role), true);
         assert_eq!(ok.action, Action::Show, "{role}");
