@@ -153,7 +153,8 @@ async fn yaroslavl_banner_and_closed_grades_in_a_real_browser() {
         .expect("rehearse");
     assert!(r.status().is_success());
     d.goto(&stack.url("/grades")).await;
-    d.expect_text("h1", "Оценки доступны после входа через Госуслуги")
+    // The region's own title, said once, and the button before the fold.
+    d.expect_text("h1", "Текущая успеваемость доступна только через Госуслуги")
         .await;
     d.screenshot("policy-grades-closed.png").await;
     d.quit().await;

@@ -155,34 +155,67 @@ async fn irkutsk_a_student_of_13_keeps_the_password_one_of_15_does_not() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn arkhangelsk_an_unconfirmed_esia_account_gets_the_confirmation_page() {
     let stack = Stack::start_with(policy("arkhangelsk-2024", "2024-07-01")).await;
-    // Кузнецова has a standard (unconfirmed) account: she links manually,
-    // then is asked to confirm it before any grades.
+    // Морозова has a standard account and a parent account in the diary:
+    // she is told, in the region's words, to confirm it before any grades.
     let b = Browser::new();
-    let link = b.login(&stack, "/grades", persons::KUZNETSOVA).await;
-    assert!(link.url.ends_with("/esia-gate/link"), "{}", link.url);
-    let csrf = support::hidden_value(&link.body, "csrf").expect("csrf");
-    let linked = b
-        .post_form(
-            &stack.url("/esia-gate/link"),
-            &[
-                ("csrf", &csrf),
-                ("login", "kuznetsova.o"),
-                ("password", "demo"),
-            ],
-        )
-        .await;
-    assert_eq!(linked.status, 302, "{}", linked.body);
-    let page = b.get(&stack.url("/grades")).await;
+    let page = b.login(&stack, "/grades", persons::MOROZOVA).await;
     assert_eq!(page.status, 403, "{}", page.body);
     assert!(
         page.body.contains("Нужна подтверждённая учётная запись"),
         "{}",
         page.body
     );
-    assert!(page.body.contains("МФЦ"));
+    assert!(page.body.contains("1 июля 2024 года"), "{}", page.body);
+    assert!(page.body.contains("детскую учётную запись"), "{}", page.body);
+    assert!(page.body.contains("Сейчас у вас <b>стандартная</b>"));
+    // Кузнецова (simplified, no SNILS, nothing matched) could open no
+    // diary account with it, whatever its role: she is told how to confirm
+    // it before she is ever asked for her diary password.
+    let b = Browser::new();
+    let first = b.login(&stack, "/grades", persons::KUZNETSOVA).await;
+    assert_eq!(first.status, 403, "{}: {}", first.url, first.body);
+    assert!(first.url.ends_with("/esia-gate/link"), "{}", first.url);
+    assert!(first.body.contains("Нужна подтверждённая учётная запись"));
+    assert!(first.body.contains("Сейчас у вас <b>упрощённая</b>"));
+    assert!(!first.body.contains("type=\"password\""), "{}", first.body);
+    // A password posted all the same is not checked.
+    let posted = b
+        .post_form(
+            &stack.url("/esia-gate/link"),
+            &[("login", "kuznetsova.o"), ("password", "demo")],
+        )
+        .await;
+    assert_eq!(posted.status, 403, "{}", posted.body);
+    assert!(posted.body.contains("Нужна подтверждённая учётная запись"));
+    assert_eq!(
+        counter(
+            &stack.metrics().await,
+            "esia_gate_logins_total{outcome=\"below_trust\"}"
+        ),
+        1.0
+    );
     // A confirmed account sees grades.
     let ok = Browser::new()
         .login(&stack, "/grades", persons::SMIRNOV)
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dnevnik_poo_a_simplified_account_is_asked_for_a_standard_one() {
+    let stack = Stack::start_with(policy("dnevnik-poo", "2018-01-02")).await;
+    let b = Browser::new();
+    let page = b.login(&stack, "/grades", persons::KUZNETSOVA).await;
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert!(
+        page.body.contains("Нужна стандартная учётная запись"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("от 15 минут до 5 дней"), "{}", page.body);
+    // A standard account is enough there.
+    let ok = Browser::new()
+        .login(&stack, "/grades", persons::MOROZOVA)
         .await;
     assert_eq!(ok.status, 200, "{}", ok.body);
 }

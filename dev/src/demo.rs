@@ -107,6 +107,15 @@ assertion_key = "keys/assertion-key.pem"
 [log]
 level = "info"
 format = "text"
+
+# Who helps: shown at the foot of every page of the gateway (demo values;
+# .example addresses lead nowhere).
+[help]
+organisation = "Служба поддержки электронного дневника (демо)"
+phones = ["8 800 000-00-00"]
+email = "support@diary.example"
+hours = "пн–пт 9:00–18:00"
+url = "https://diary.example/help"
 "#,
         gw = ports.gateway,
         admin = ports.admin,

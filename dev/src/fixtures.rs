@@ -12,8 +12,10 @@
 //! parent: two matching accounts); Сидоров (standard account, nothing in the
 //! directory); Кузнецова (simplified, no SNILS in ESIA, so she has to link
 //! her diary account by password); Смирнов (confirmed, his directory row is
-//! written sloppily: upper case, an extra space, a hyphenated SNILS). Орлова
-//! and little Кузнецов have no SNILS in the directory (for the reports).
+//! written sloppily: upper case, an extra space, a hyphenated SNILS);
+//! Морозова (standard, not confirmed: one matching parent account, for the
+//! regions that want a confirmed one). Орлова and little Кузнецов have no
+//! SNILS in the directory (for the reports).
 
 use std::path::Path;
 
@@ -189,6 +191,15 @@ pub fn demo_persons() -> Vec<Person> {
             Some("211-908-365 44"),
             true,
         ),
+        person(
+            1000006,
+            "стандартная учётная запись, не подтверждённая: родитель в дневнике (morozova.n)",
+            ["Морозова", "Наталья", "Игоревна"],
+            "19.06.1987",
+            "F",
+            Some("224-335-617 41"),
+            false,
+        ),
     ]
 }
 
@@ -304,6 +315,17 @@ fn demo_accounts() -> Vec<Account> {
             class: "",
             display_name: "Орлова Татьяна Юрьевна (классный руководитель 7Б)",
         },
+        Account {
+            login: "morozova.n",
+            last_name: "Морозова",
+            first_name: "Наталья",
+            middle_name: "Игоревна",
+            snils: "22433561741",
+            role: "parent",
+            birth_date: "1987-06-19",
+            class: "",
+            display_name: "Морозова Наталья Игоревна",
+        },
         // Two students whose ages straddle 14 on 2018-12-02, for the
         // Irkutsk story (students under 14 keep their passwords).
         Account {
@@ -418,7 +440,7 @@ mod tests {
             &std::fs::read_to_string(dir.path().join(PERSONS_FILE)).expect("read"),
         )
         .expect("json");
-        assert_eq!(persons.len(), 5);
+        assert_eq!(persons.len(), 6);
         assert!(
             persons
                 .iter()

@@ -630,6 +630,8 @@ pub mod persons {
     pub const KUZNETSOVA: &str = "1000004";
     /// Смирнов: staff, spelled differently in the diary.
     pub const SMIRNOV: &str = "1000005";
+    /// Морозова: a standard (not confirmed) account, one parent account.
+    pub const MOROZOVA: &str = "1000006";
 }
 
 /// A real `redis-server` on a free loopback port, killed when dropped.
