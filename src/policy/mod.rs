@@ -10,6 +10,7 @@ pub mod model;
 pub mod routes;
 pub mod slot;
 pub mod texts;
+pub mod trust;
 
 pub use eval::{
     Action, Decision, Input, Outcome, Reason, SessionKind, decide, evaluate, least_trust,

@@ -7,8 +7,6 @@
 
 use std::sync::Arc;
 
-use super::model::Trust;
-
 /// The confirmation page's texts for one level wanted. HTML, sanitised at
 /// load (the defaults are written here and need none).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,22 +21,12 @@ pub struct ConfirmPage {
     pub notes: Vec<String>,
 }
 
-/// The confirmation page for each level a stage may want.
+/// The confirmation page for each level a stage may want (picked by
+/// `ConfirmTexts::for_trust`, beside `Trust` in `model`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfirmTexts {
     pub standard: Arc<ConfirmPage>,
     pub confirmed: Arc<ConfirmPage>,
-}
-
-impl ConfirmTexts {
-    /// The texts for a stage wanting `need` (`any` never sends anyone to
-    /// the page; it reads as `standard`).
-    pub fn for_trust(&self, need: Trust) -> &ConfirmPage {
-        match need {
-            Trust::Confirmed => &self.confirmed,
-            Trust::Standard | Trust::Any => &self.standard,
-        }
-    }
 }
 
 impl Default for ConfirmTexts {
