@@ -40,7 +40,8 @@ async fn bottom_of(d: &Driver, css: &str) -> f64 {
             })),
         )
         .await;
-    v.as_f64().unwrap_or_else(|| panic!("no position for {css}: {v}"))
+    v.as_f64()
+        .unwrap_or_else(|| panic!("no position for {css}: {v}"))
 }
 
 /// Every page ends with who helps: the demo's support, then Госуслуги.
@@ -59,8 +60,7 @@ async fn expect_help(d: &Driver) {
 async fn the_confirmation_page_speaks_of_its_own_region() {
     // Voronezh, a week after the 29.09.2017 cut-over: Морозова's account
     // is standard, not confirmed.
-    let stack =
-        Stack::start_with(support::policy_options("voronezh-2017", "2017-10-06")).await;
+    let stack = Stack::start_with(support::policy_options("voronezh-2017", "2017-10-06")).await;
     let d = Driver::start().await;
     log_in_at_esia(&d, &stack, persons::MOROZOVA).await;
     d.expect_text("h1", "Нужна подтверждённая учётная запись Госуслуг")
@@ -78,8 +78,7 @@ async fn the_confirmation_page_speaks_of_its_own_region() {
 
     // Arkhangelsk, after 01.07.2024: the same person reads that letter's
     // rule and what a parent does for a child under 14.
-    let stack =
-        Stack::start_with(support::policy_options("arkhangelsk-2024", "2024-07-02")).await;
+    let stack = Stack::start_with(support::policy_options("arkhangelsk-2024", "2024-07-02")).await;
     let d = Driver::start().await;
     log_in_at_esia(&d, &stack, persons::MOROZOVA).await;
     d.expect_text("h1", "Нужна подтверждённая учётная запись Госуслуг")
@@ -131,8 +130,7 @@ async fn dnevnik_poo_asks_a_simplified_account_for_a_standard_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn yaroslavl_closed_grades_fit_a_phone_and_a_refusal_has_a_way_out() {
-    let stack =
-        Stack::start_with(support::policy_options("yaroslavl-2019", "2018-12-15")).await;
+    let stack = Stack::start_with(support::policy_options("yaroslavl-2019", "2018-12-15")).await;
     let d = Driver::start().await;
     // A teacher logs in by password before the cut-over...
     d.goto(&stack.url("/login")).await;
@@ -155,17 +153,22 @@ async fn yaroslavl_closed_grades_fit_a_phone_and_a_refusal_has_a_way_out() {
     assert_eq!(text.matches("Войдите через Госуслуги").count(), 1, "{text}");
     assert_eq!(text.matches("доступна только через").count(), 1, "{text}");
     let button = bottom_of(&d, "a.btn").await;
-    assert!(button < FOLD, "the button ends at {button} px, below the fold");
+    assert!(
+        button < FOLD,
+        "the button ends at {button} px, below the fold"
+    );
     assert!(text.contains("Бумажный дневник"), "{text}");
     assert!(!d.page_source().await.contains("Код обращения"));
     expect_help(&d).await;
-    d.screenshot("regions-yaroslavl-2019-grades-closed.png").await;
+    d.screenshot("regions-yaroslavl-2019-grades-closed.png")
+        .await;
 
     // Someone refuses consent at ESIA: the region's alternatives, and the
     // diary's own login page (still open to existing users) as a way out
     // that does not lead back to ESIA.
     d.clear_cookies().await;
-    d.goto(&stack.url("/esia-gate/login?return_to=/grades")).await;
+    d.goto(&stack.url("/esia-gate/login?return_to=/grades"))
+        .await;
     d.click(&format!(
         "button[name=\"oid\"][value=\"{}\"]",
         persons::IVANOVA
@@ -178,7 +181,8 @@ async fn yaroslavl_closed_grades_fit_a_phone_and_a_refusal_has_a_way_out() {
     assert!(text.contains("Рассылка на e-mail"), "{text}");
     assert!(!d.page_source().await.contains("Код обращения"));
     expect_help(&d).await;
-    d.screenshot("regions-yaroslavl-2019-consent-refused.png").await;
+    d.screenshot("regions-yaroslavl-2019-consent-refused.png")
+        .await;
     d.click("a.btn.secondary").await;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while !d.current_url().await.ends_with("/login") {

@@ -333,12 +333,19 @@ fn pages_writes_every_page_with_the_regions_words_and_an_index() {
     let index = read("index.html");
     let mut pages = 0;
     for entry in std::fs::read_dir(&out_dir).expect("preview dir") {
-        let name = entry.expect("entry").file_name().to_string_lossy().to_string();
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .to_string();
         let html = read(&name);
         // Every page: Russian, for a phone, with the demo's help contacts.
         assert!(html.contains("lang=\"ru\""), "{name}");
         assert!(html.contains("width=device-width"), "{name}");
-        assert!(html.contains("Служба поддержки электронного дневника"), "{name}");
+        assert!(
+            html.contains("Служба поддержки электронного дневника"),
+            "{name}"
+        );
         assert!(html.contains("mailto:support@diary.example"), "{name}");
         assert!(html.contains("tel:88001007010"), "{name}: Госуслуги's line");
         if name != "index.html" {
@@ -362,7 +369,10 @@ fn pages_writes_every_page_with_the_regions_words_and_an_index() {
             .arg(dir.path().join("none"))
             .output()
             .expect("run");
-        (o.status.success(), String::from_utf8_lossy(&o.stderr).to_string())
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
     };
     assert!(!ok);
     assert!(out.contains("/nonexistent/policy.toml"), "{out}");

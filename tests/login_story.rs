@@ -169,7 +169,11 @@ async fn refusing_consent_explains_what_the_diary_needs() {
     // Without a policy the region's ways without ESIA are unknown: the
     // class teacher knows them. No «На главную»: without a session the
     // diary's front page leads straight back to ESIA.
-    assert!(page.body.contains("классного руководителя"), "{}", page.body);
+    assert!(
+        page.body.contains("классного руководителя"),
+        "{}",
+        page.body
+    );
     assert!(!page.body.contains("href=\"/\""), "{}", page.body);
     // And still no way into the diary.
     assert_eq!(b.get(&stack.url("/grades")).await.status, 302);

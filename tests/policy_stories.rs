@@ -166,7 +166,11 @@ async fn arkhangelsk_an_unconfirmed_esia_account_gets_the_confirmation_page() {
         page.body
     );
     assert!(page.body.contains("1 июля 2024 года"), "{}", page.body);
-    assert!(page.body.contains("детскую учётную запись"), "{}", page.body);
+    assert!(
+        page.body.contains("детскую учётную запись"),
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("Сейчас у вас <b>стандартная</b>"));
     // Кузнецова (simplified, no SNILS, nothing matched) could open no
     // diary account with it, whatever its role: she is told how to confirm

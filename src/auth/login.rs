@@ -145,7 +145,10 @@ impl Auth {
             tracing::info!(request_id, oid = %person.oid, outcome = found.outcome.label(), "no diary account for the ESIA person");
             if self.checker.is_none() {
                 if let Some(page) = confirm.take() {
-                    metrics::get().logins.with_label_values(&["below_trust"]).inc();
+                    metrics::get()
+                        .logins
+                        .with_label_values(&["below_trust"])
+                        .inc();
                     tracing::info!(target: "audit", event = "login_result", request_id,
                         outcome = "below_trust", oid = %person.oid, level = level.as_str());
                     return Ok(Reply::Page {

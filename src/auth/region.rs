@@ -32,12 +32,7 @@ impl Auth {
 
     /// The confirmation page for an account of `level` where `need` is
     /// wanted, in the words of `p` (the neutral defaults without a policy).
-    pub fn confirm_page(
-        &self,
-        p: Option<&ActivePolicy>,
-        need: Trust,
-        level: TrustLevel,
-    ) -> Page {
+    pub fn confirm_page(&self, p: Option<&ActivePolicy>, need: Trust, level: TrustLevel) -> Page {
         let defaults = ConfirmTexts::default();
         let texts = p.map_or(&defaults, |p| &p.policy.confirm);
         pages::policy::confirm_account(texts.for_trust(need), need, level)

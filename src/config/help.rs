@@ -123,7 +123,9 @@ fn email_problem(email: &str) -> Option<String> {
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
                 && !domain.contains('@')
-                && !email.chars().any(|c| c.is_whitespace() || "<>\"'".contains(c))
+                && !email
+                    .chars()
+                    .any(|c| c.is_whitespace() || "<>\"'".contains(c))
         }
         None => false,
     };

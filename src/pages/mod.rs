@@ -378,7 +378,10 @@ mod tests {
     #[test]
     fn every_page_names_who_helps() {
         let none = logged_out().render("r");
-        assert!(none.contains("администратор дневника в вашей школе"), "{none}");
+        assert!(
+            none.contains("администратор дневника в вашей школе"),
+            "{none}"
+        );
         assert!(none.contains("href=\"tel:88001007010\""), "{none}");
         assert!(none.contains("https://www.gosuslugi.ru/help"), "{none}");
         let help = HelpSettings {

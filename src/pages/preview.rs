@@ -112,7 +112,9 @@ fn common() -> Vec<(&'static str, &'static str, Page)> {
             "link",
             "привязка учётной записи дневника по логину и паролю",
             accounts::link_form(
-                Some("В Госуслугах не указан или не подтверждён СНИЛС, поэтому мы не нашли вас в дневнике автоматически."),
+                Some(
+                    "В Госуслугах не указан или не подтверждён СНИЛС, поэтому мы не нашли вас в дневнике автоматически.",
+                ),
                 None,
                 CSRF,
             ),
@@ -381,13 +383,18 @@ mod tests {
         assert_eq!(written[0].file, "index.html");
         let index = std::fs::read_to_string(dir.path().join("index.html")).expect("index");
         for w in &written[1..] {
-            assert!(index.contains(&format!("href=\"{}\"", w.file)), "{}", w.file);
+            assert!(
+                index.contains(&format!("href=\"{}\"", w.file)),
+                "{}",
+                w.file
+            );
             let html = std::fs::read_to_string(dir.path().join(&w.file)).expect("page");
             assert!(html.contains("Служба поддержки дневника"), "{}", w.file);
             assert!(html.contains("tel:84732127510"), "{}", w.file);
         }
-        let confirm = std::fs::read_to_string(dir.path().join("voronezh-2017-confirm-confirmed.html"))
-            .expect("confirm page");
+        let confirm =
+            std::fs::read_to_string(dir.path().join("voronezh-2017-confirm-confirmed.html"))
+                .expect("confirm page");
         assert!(confirm.contains("29 сентября 2017"), "{confirm}");
         assert!(!confirm.contains("2024"), "{confirm}");
     }

@@ -12,9 +12,9 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 pub use super::routes::{PathPattern, QueryRule, RouteRule};
+use super::routes::{RouteRequest, canonical_name, canonical_path, form_params};
 pub use super::texts::{ConfirmPage, ConfirmTexts};
 pub use super::trust::{Trust, TrustLevel};
-use super::routes::{RouteRequest, canonical_name, canonical_path, form_params};
 
 /// One region's policy.
 #[derive(Debug, Clone)]

@@ -57,16 +57,7 @@ impl ConfirmTexts {
 /// told by what the account holds: a SNILS, which ESIA hands out only once
 /// it has checked it. Anything less is a simplified account.
 #[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    serde::Serialize,
-    serde::Deserialize,
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
 )]
 #[serde(rename_all = "snake_case")]
 pub enum TrustLevel {
@@ -114,4 +105,3 @@ impl fmt::Display for TrustLevel {
         f.write_str(self.as_str())
     }
 }
-

@@ -150,7 +150,8 @@ impl Gateway {
             (None, _) => upstream.sni.clone(),
         };
         let keepalive = connections::keepalive(&cfg.settings.connections);
-        let auth = Auth::new(cfg.clone(), esia, store, directory, clock).with_policy(policy.clone());
+        let auth =
+            Auth::new(cfg.clone(), esia, store, directory, clock).with_policy(policy.clone());
         Self {
             keepalive,
             cfg,
@@ -404,7 +405,9 @@ impl ProxyHttp for Gateway {
             Reply::page(page),
             &ctx.request_id,
             &self.cfg.settings.help,
-        ).await {
+        )
+        .await
+        {
             tracing::debug!(request_id = %ctx.request_id, error = %we, "could not write the error page");
         }
         FailToProxy {

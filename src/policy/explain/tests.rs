@@ -245,7 +245,10 @@ fn explain_tells_the_three_levels_apart() {
         .unwrap()
     };
     let simplified = ask("simplified");
-    assert!(simplified.contains("decision: confirm_account"), "{simplified}");
+    assert!(
+        simplified.contains("decision: confirm_account"),
+        "{simplified}"
+    );
     assert!(simplified.contains("simplified account"), "{simplified}");
     assert!(simplified.contains("[confirm.standard]"), "{simplified}");
     assert_eq!(ask("any"), simplified, "`any` reads as the least level");

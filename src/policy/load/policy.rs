@@ -123,7 +123,10 @@ impl Checker<'_> {
             page.ways = ways.iter().filter_map(|w| self.html(w, "a way")).collect();
         }
         if let Some(notes) = raw.notes {
-            page.notes = notes.iter().filter_map(|n| self.html(n, "a note")).collect();
+            page.notes = notes
+                .iter()
+                .filter_map(|n| self.html(n, "a note"))
+                .collect();
         }
         page
     }

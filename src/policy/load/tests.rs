@@ -227,7 +227,10 @@ fn the_confirmation_texts_are_the_regions_over_neutral_defaults() {
     assert_eq!(c.message, "С <b>1 июля</b> только подтверждённые");
     assert_eq!(c.title, ConfirmPage::default_confirmed().title);
     assert_eq!(c.ways, ConfirmPage::default_confirmed().ways);
-    assert_eq!(c.notes, vec!["Ребёнку — детская учётная запись".to_string()]);
+    assert_eq!(
+        c.notes,
+        vec!["Ребёнку — детская учётная запись".to_string()]
+    );
     assert_eq!(
         *p.confirm.for_trust(Trust::Standard),
         ConfirmPage::default_standard()

@@ -489,10 +489,17 @@ fn each_shipped_policy_speaks_of_its_own_dates_on_the_confirmation_page() {
     assert!(all(s).contains("от 15 минут до 5 дней"), "{}", all(s));
     // Without a region's own words: no date, no bank.
     let none = crate::policy::ConfirmTexts::default();
-    for page in [none.for_trust(Trust::Standard), none.for_trust(Trust::Confirmed)] {
+    for page in [
+        none.for_trust(Trust::Standard),
+        none.for_trust(Trust::Confirmed),
+    ] {
         let text = all(page);
-        assert!(!text.chars().any(|c| c.is_ascii_digit()), "no dates: {text}");
-        for bank in ["Сбер", "Т-Банк", "Тинькофф", "ВТБ", "Почта Банк"] {
+        assert!(
+            !text.chars().any(|c| c.is_ascii_digit()),
+            "no dates: {text}"
+        );
+        for bank in ["Сбер", "Т-Банк", "Тинькофф", "ВТБ", "Почта Банк"]
+        {
             assert!(!text.contains(bank), "{text}");
         }
     }
