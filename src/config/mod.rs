@@ -255,6 +255,11 @@ pub struct Session {
     /// A session unused this long ends (0: only `ttl_seconds` ends it).
     #[serde(default = "default_idle")]
     pub idle_seconds: u64,
+    /// Keep the session cookie across browser restarts (for its lifetime);
+    /// by default it is a browser-session cookie, so closing the browser
+    /// of a shared computer logs the person out.
+    #[serde(default)]
+    pub persistent: bool,
 }
 
 fn default_idle() -> u64 {
@@ -278,6 +283,7 @@ impl Default for Session {
             ttl_seconds: default_session_ttl(),
             login_ttl_seconds: default_login_ttl(),
             idle_seconds: default_idle(),
+            persistent: false,
         }
     }
 }
