@@ -408,3 +408,43 @@ async fn the_banner_goes_into_legacy_pages_without_breaking_them() {
     let v: serde_json::Value = serde_json::from_str(&json.body).expect("still JSON");
     assert_eq!(v["login"], "petrov.teacher");
 }
+
+/// Yaroslavl's cut-over on the gateway's first day: the diary's directory
+/// says who has logged in before (`last_login`), so parents active for
+/// years are not "new users" only because the gateway never saw them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn yaroslavl_existing_users_from_the_diarys_own_record_on_the_first_day() {
+    let stack = Stack::start_with(policy("yaroslavl-2019", "2019-01-02")).await;
+    let csv = stack.dir.path().join("data/accounts.csv");
+    let text = std::fs::read_to_string(&csv).expect("accounts");
+    let mut lines = text.lines();
+    let header = format!("{},last_login", lines.next().expect("header"));
+    let rows: Vec<String> = lines
+        .map(|l| {
+            if l.starts_with("petrov.teacher,") {
+                format!("{l},2018-11-30")
+            } else {
+                format!("{l},")
+            }
+        })
+        .collect();
+    let series = "esia_gate_directory_reloads_total{result=\"ok\",source=\"csv\"}";
+    let before = counter(&stack.metrics().await, series);
+    let aside = csv.with_extension("new");
+    std::fs::write(&aside, format!("{header}\n{}\n", rows.join("\n"))).expect("write");
+    std::fs::rename(&aside, &csv).expect("rename");
+    stack.wait_for_counter(series, before + 1.0).await;
+
+    let known = password_login(&Browser::new(), &stack, "petrov.teacher").await;
+    assert_eq!(known.status, 302, "{}", known.body);
+    assert_eq!(known.location().as_deref(), Some("/grades"));
+    let newcomer = password_login(&Browser::new(), &stack, "orlova.t").await;
+    assert!(
+        newcomer
+            .location()
+            .unwrap_or_default()
+            .starts_with("/esia-gate/login"),
+        "{:?}",
+        newcomer.location()
+    );
+}

@@ -273,8 +273,16 @@ impl Auth {
             match read {
                 Ok(login) => {
                     let login = login.map(LegacyLogin);
+                    // Logged in before: as the gateway saw it, or as the
+                    // diary's directory says (from the gateway's first day).
                     existing_user = match &login {
-                        Some(l) => self.store.has_logged_in(l).await.unwrap_or(false),
+                        Some(l) => {
+                            self.directory
+                                .load()
+                                .by_login(&l.0)
+                                .is_some_and(|a| a.logged_in_before)
+                                || self.store.has_logged_in(l).await.unwrap_or(false)
+                        }
                         None => false,
                     };
                     role = login.as_ref().and_then(|l| self.role_of(l, date));
