@@ -431,14 +431,21 @@ impl Auth {
             }
             Action::DenyPasswordLogin => {
                 blocked("policy_block");
-                // The form submission never reaches the diary; the person is
-                // sent to ESIA (the banner on the login page says why).
+                // The form submission never reaches the diary. A person
+                // reads why, with the button to log in through ESIA; a
+                // script gets the same as JSON.
                 Some(if navigation {
-                    Reply::redirect(pages::login_href("/"))
-                } else {
                     Reply::page(pages::policy::password_login_closed(&pages::login_href(
                         "/",
                     )))
+                } else {
+                    Reply::json(
+                        403,
+                        serde_json::json!({
+                            "error": "password_login_closed",
+                            "login": pages::login_href("/"),
+                        }),
+                    )
                 })
             }
             Action::ConfirmAccount => {
