@@ -119,10 +119,37 @@ pub fn link_form(reason: Option<&str>, error: Option<&str>, csrf: &str) -> Page 
         title: "Привязка учётной записи дневника".into(),
         paragraphs,
         extra,
-        actions: vec![(
-            "/".into(),
-            "Не помню пароль — обращусь к администратору школы",
-        )],
+        actions: vec![
+            (
+                format!("{GATE_PREFIX}/no-account"),
+                "Нет учётной записи в дневнике или не помню пароль",
+            ),
+            (format!("{GATE_PREFIX}/logout"), "Выйти"),
+        ],
+    }
+}
+
+/// For someone who has no diary account, or forgot its password: the
+/// school creates accounts and resets passwords; who to ask, and a way out.
+pub fn no_diary_account() -> Page {
+    Page {
+        status: 200,
+        title: "Нет учётной записи в дневнике".into(),
+        paragraphs: vec![
+            "Учётные записи электронного дневника создаёт школа: логин и пароль выдаёт классный \
+руководитель или администратор дневника в школе. Он же восстанавливает забытый пароль."
+                .into(),
+            "Попросите в школе логин и пароль (или новый пароль), затем войдите через Госуслуги \
+ещё раз и привяжите учётную запись — это нужно сделать один раз. Если ваши ФИО и СНИЛС в \
+дневнике совпадут с Госуслугами, привязка не понадобится: школа может проверить их в \
+отчёте о входах."
+                .into(),
+        ],
+        extra: String::new(),
+        actions: vec![
+            (format!("{GATE_PREFIX}/link"), "У меня есть логин и пароль"),
+            (format!("{GATE_PREFIX}/logout"), "Выйти"),
+        ],
     }
 }
 
