@@ -1,21 +1,95 @@
 //! Report tables written three ways: an HTML page for a person, a CSV file
 //! for Excel (UTF-8 with a byte order mark, `;` between fields, as Excel in
 //! a Russian locale expects) and JSON for scripts.
+//!
+//! People read Russian words where scripts read stable English codes: a
+//! column of codes carries the words shown for each code in HTML and CSV,
+//! while JSON keeps the code itself.
 
 use serde_json::Value;
 
 use crate::pages::escape;
+
+/// Where a column appears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    /// In the page, the CSV file and JSON.
+    Everywhere,
+    /// In JSON only (kept there for scripts that read it).
+    JsonOnly,
+    /// In the page and the CSV file only (JSON has the parts).
+    PeopleOnly,
+}
 
 /// One column: its key in JSON, its header for people.
 #[derive(Debug, Clone)]
 pub struct Column {
     pub key: &'static str,
     pub header: &'static str,
+    pub shown: Shown,
+    /// For a column of codes: the words people read for a code (a code
+    /// without words is shown as it is).
+    pub words: Option<fn(&str) -> Option<&'static str>>,
+    /// Long text that wraps on the page instead of widening the table.
+    pub wraps: bool,
 }
 
 impl Column {
     pub fn new(key: &'static str, header: &'static str) -> Self {
-        Self { key, header }
+        Self {
+            key,
+            header,
+            shown: Shown::Everywhere,
+            words: None,
+            wraps: false,
+        }
+    }
+
+    /// A column of codes (`parent`, `never`): JSON has the code, people
+    /// read `words(code)`.
+    pub fn coded(
+        key: &'static str,
+        header: &'static str,
+        words: fn(&str) -> Option<&'static str>,
+    ) -> Self {
+        Self {
+            words: Some(words),
+            ..Self::new(key, header)
+        }
+    }
+
+    pub fn json_only(key: &'static str) -> Self {
+        Self {
+            shown: Shown::JsonOnly,
+            ..Self::new(key, "")
+        }
+    }
+
+    pub fn people_only(key: &'static str, header: &'static str) -> Self {
+        Self {
+            shown: Shown::PeopleOnly,
+            ..Self::new(key, header)
+        }
+    }
+
+    pub fn wrapping(self) -> Self {
+        Self {
+            wraps: true,
+            ..self
+        }
+    }
+
+    fn for_people(&self) -> bool {
+        self.shown != Shown::JsonOnly
+    }
+
+    /// A cell as people read it: a code in words, a time in the region's
+    /// zone, a list comma separated.
+    fn show(&self, v: &Value) -> String {
+        match (self.words, v) {
+            (Some(words), Value::String(code)) => words(code).unwrap_or(code).to_string(),
+            _ => display(v, ','),
+        }
     }
 }
 
@@ -42,6 +116,7 @@ impl Table {
                 self.columns
                     .iter()
                     .zip(row)
+                    .filter(|(c, _)| c.shown != Shown::PeopleOnly)
                     .map(|(c, v)| (c.key.to_string(), v.clone()))
                     .collect(),
             )
@@ -56,10 +131,18 @@ impl Table {
             .delimiter(b';')
             .terminator(csv::Terminator::CRLF)
             .from_writer(Vec::from(&b"\xef\xbb\xbf"[..]));
-        let mut result = w.write_record(self.columns.iter().map(|c| c.header));
+        let mut result = w.write_record(
+            self.columns
+                .iter()
+                .filter(|c| c.for_people())
+                .map(|c| c.header),
+        );
         for row in self.rows.iter().chain(self.footer.iter()) {
             if result.is_ok() {
-                result = w.write_record(row.iter().map(|v| spreadsheet_safe(&display(v, ','))));
+                result = w.write_record(
+                    self.people_cells(row)
+                        .map(|(c, v)| spreadsheet_safe(&c.show(v))),
+                );
             }
         }
         if let Err(e) = result {
@@ -77,16 +160,16 @@ impl Table {
             return out;
         }
         out.push_str("<div class=\"scroll\"><table><thead><tr>");
-        for c in &self.columns {
+        for c in self.columns.iter().filter(|c| c.for_people()) {
             out.push_str(&format!("<th>{}</th>", escape(c.header)));
         }
         out.push_str("</tr></thead><tbody>");
         for row in self.rows.iter().take(HTML_ROW_LIMIT) {
-            out.push_str(&html_row(row, "td"));
+            out.push_str(&self.html_row(row, "td"));
         }
         out.push_str("</tbody>");
         if let Some(f) = &self.footer {
-            out.push_str(&format!("<tfoot>{}</tfoot>", html_row(f, "th")));
+            out.push_str(&format!("<tfoot>{}</tfoot>", self.html_row(f, "th")));
         }
         out.push_str("</table></div>");
         if self.rows.len() > HTML_ROW_LIMIT {
@@ -105,20 +188,37 @@ impl Table {
     }
 }
 
-fn html_row(row: &[Value], cell: &str) -> String {
-    let mut out = String::from("<tr>");
-    for v in row {
-        out.push_str(&format!("<{cell}>{}</{cell}>", escape(&display(v, ','))));
+impl Table {
+    /// The cells of a row that people see, with their columns.
+    fn people_cells<'a>(
+        &'a self,
+        row: &'a [Value],
+    ) -> impl Iterator<Item = (&'a Column, &'a Value)> + 'a {
+        self.columns.iter().zip(row).filter(|(c, _)| c.for_people())
     }
-    out.push_str("</tr>");
-    out
+
+    fn html_row(&self, row: &[Value], cell: &str) -> String {
+        let mut out = String::from("<tr>");
+        for (c, v) in self.people_cells(row) {
+            let class = if c.wraps { " class=\"text\"" } else { "" };
+            out.push_str(&format!("<{cell}{class}>{}</{cell}>", escape(&c.show(v))));
+        }
+        out.push_str("</tr>");
+        out
+    }
 }
 
 /// A cell as people read it: times as `2024-09-01 11:05` in the region's
-/// zone, decimals with `decimal`, null as empty.
+/// zone, decimals with `decimal`, lists comma separated, null as empty.
 fn display(v: &Value, decimal: char) -> String {
     match v {
         Value::Null => String::new(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| display(i, decimal))
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(", "),
         Value::String(s) => match chrono::DateTime::parse_from_rfc3339(s) {
             Ok(t) if s.len() >= 20 && s.as_bytes().get(10) == Some(&b'T') => {
                 t.format("%Y-%m-%d %H:%M").to_string()

@@ -69,6 +69,10 @@ pub struct Account {
     pub birth_date: Option<NaiveDate>,
     pub school: String,
     pub class: String,
+    /// The diary logins of this person's children (a parent's row), from
+    /// the optional `children` column: how the reports find a parent's
+    /// classes, for parents who never logged in too.
+    pub children: Vec<LegacyLogin>,
 }
 
 /// A row that was skipped, and why. The reason never holds a SNILS.
@@ -100,6 +104,10 @@ pub const COLUMNS: [&str; 9] = [
     "school",
     "class",
 ];
+
+/// Columns a source may give: `children`, the diary logins of a parent's
+/// children, separated by spaces, commas or semicolons.
+pub const OPTIONAL_COLUMNS: [&str; 1] = ["children"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
@@ -339,6 +347,11 @@ fn parse_row(get: &dyn Fn(&str) -> String) -> Result<Account, String> {
         birth_date,
         school: get("school"),
         class: get("class"),
+        children: get("children")
+            .split([' ', ',', ';', '\t'])
+            .filter(|l| !l.is_empty())
+            .map(|l| LegacyLogin(l.to_string()))
+            .collect(),
     })
 }
 
@@ -421,6 +434,26 @@ a,Иванов,Иван,,,student,2010-01-02 00:00:00,СШ №5,5А\n";
         assert_eq!(
             dir.by_login("a").and_then(|a| a.birth_date),
             NaiveDate::from_ymd_opt(2010, 1, 2)
+        );
+    }
+
+    #[test]
+    fn a_parent_row_may_list_the_childrens_logins() {
+        let text = "login;last_name;first_name;middle_name;snils;role;birth_date;school;class;children\n\
+petrov.parent;Петров;Сергей;;;parent;;СШ №5;;\"petrova.d, petrov.k\"\n\
+petrova.d;Петрова;Дарья;;;student;;СШ №5;7Б;\n\
+ivanova;Иванова;Мария;;;parent;;СШ №5;\n";
+        let (dir, problems) = Directory::parse_csv(text.as_bytes(), "t.csv").expect("parses");
+        assert!(problems.is_empty(), "{problems:?}");
+        let kids: Vec<&str> = dir
+            .by_login("petrov.parent")
+            .map(|a| a.children.iter().map(|l| l.0.as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(kids, vec!["petrova.d", "petrov.k"]);
+        // Without the column (or the cell), nobody has children listed.
+        assert!(
+            dir.by_login("ivanova")
+                .is_some_and(|a| a.children.is_empty())
         );
     }
 
