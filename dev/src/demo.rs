@@ -144,6 +144,8 @@ format = "text"
         users: data.join("diary-users.csv"),
         accounts: Some(data.join("accounts.csv")),
         mode: diary::DiaryMode::Normal,
+        login_token: false,
+        relative_redirect: false,
     };
     Ok(Prepared {
         dir,

@@ -16,7 +16,7 @@
 //! `children`, `password` (password sessions), `guard` (the policy on one
 //! diary request), `routes` (the gateway's own routes), and the pure
 //! readers beside them (`cookies`, `diary_forms`, `return_to`,
-//! `diary_check`'s success rule). `tests/` drives the flows: without
+//! `diary_check`'s success rule, `login_page`'s form fields). `tests/` drives the flows: without
 //! sockets where no network is needed, with the ESIA emulator and the
 //! sample diary on loopback where it is.
 
@@ -29,6 +29,7 @@ pub mod error;
 pub mod guard;
 pub mod linking;
 pub mod login;
+pub mod login_page;
 pub mod matching;
 pub mod password;
 pub mod reply;
