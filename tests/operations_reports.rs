@@ -378,7 +378,7 @@ async fn a_week_of_logins_shows_up_in_the_schools_reports() {
         .find(|l| l.contains("kuznetsova.o"))
         .unwrap_or_else(|| panic!("{failures_csv}"));
     assert!(
-        kuznetsova.contains(";Госуслуги не передали СНИЛС;в профиле на Госуслугах"),
+        kuznetsova.contains(";Госуслуги не передали СНИЛС;на Госуслугах (сам человек);"),
         "{kuznetsova}"
     );
     assert!(!failures_csv.contains("fio_differs"), "{failures_csv}");

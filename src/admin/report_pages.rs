@@ -104,10 +104,11 @@ color:#0b1f33;background:#f2f5f9}main{padding:20px 24px}h1{font-size:22px;margin
 h2{font-size:17px;margin:24px 0 8px}p{margin:0 0 8px;max-width:900px}\
 form{display:flex;flex-wrap:wrap;gap:8px;align-items:end;margin:12px 0}label{display:flex;flex-direction:column;font-weight:600}\
 select,input{font:inherit;padding:4px 6px}button{font:inherit;padding:5px 14px}\
-.downloads a{margin-right:14px}.scroll{overflow-x:auto}table{border-collapse:collapse;background:#fff}\
+.downloads a{margin-right:14px}.scroll{overflow-x:auto;padding-bottom:10px}\
+.guide{max-width:900px}.guide dt{font-weight:600;margin-top:8px}.guide dd{margin:2px 0 0 16px}table{border-collapse:collapse;background:#fff}\
 th,td{border:1px solid #c9d4e3;padding:4px 8px;text-align:left;vertical-align:top;white-space:nowrap}\
+thead th{white-space:normal;vertical-align:bottom}\
 thead th{background:#e4ecfd;position:sticky;top:0}tfoot th{background:#f2f5f9}.note,.empty{color:#66727f}\
-td.text{white-space:normal;min-width:280px;max-width:420px}\
 .error{background:#fdecea;border-left:4px solid #c62828;padding:8px 12px}";
 
 fn page(title: &str, body: &str) -> Vec<u8> {
@@ -288,6 +289,23 @@ fn html(report: &Report, dir: &Directory, query: Option<&str>) -> Vec<u8> {
     for t in &report.tables {
         body.push_str(&t.to_html());
     }
+    if !report.guide.is_empty() {
+        body.push_str("<h2>Что сделать</h2><dl class=\"guide\">");
+        for (term, text) in &report.guide {
+            // A term is a table's words (lower case): capitalised here.
+            let mut chars = term.chars();
+            let term: String = chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect())
+                .unwrap_or_default();
+            body.push_str(&format!(
+                "<dt>{}</dt><dd>{}</dd>",
+                escape(&term),
+                escape(text)
+            ));
+        }
+        body.push_str("</dl>");
+    }
     body.push_str("<p class=\"note\"><a href=\"/reports\">Все отчёты</a></p>");
     page(report.title, &body)
 }
@@ -300,11 +318,12 @@ fn filter_form(report: &Report, dir: &Directory, query: Option<&str>) -> String 
         .map(|a| a.class.trim())
         .filter(|c| !c.is_empty())
         .collect();
+    // Every select but the totals' grouping offers «все» (an empty value).
     let select = |name: &str, label: &str, options: Vec<(String, String)>, chosen: Option<&str>| {
-        let mut s = format!(
-            "<label>{}<select name=\"{name}\"><option value=\"\">все</option>",
-            escape(label)
-        );
+        let mut s = format!("<label>{}<select name=\"{name}\">", escape(label));
+        if name != "group" {
+            s.push_str("<option value=\"\">все</option>");
+        }
         for (value, text) in options {
             let sel = if chosen == Some(value.as_str()) {
                 " selected"
@@ -376,17 +395,22 @@ fn filter_form(report: &Report, dir: &Directory, query: Option<&str>) -> String 
         ));
     }
     if report.name == "adoption" {
-        let group = param(query, "group").unwrap_or_default();
-        let options = [
+        let group = param(query, "group").unwrap_or_else(|| "school,class,role".into());
+        let mut options: Vec<(String, String)> = [
             ("school,class,role", "школа, класс, роль"),
             ("school", "школа"),
             ("school,role", "школа, роль"),
             ("school,class", "школа, класс"),
+            ("class,role", "класс, роль"),
             ("role", "роль"),
         ]
         .into_iter()
         .map(|(v, t)| (v.to_string(), t.to_string()))
         .collect();
+        if !options.iter().any(|(v, _)| *v == group) {
+            // A grouping typed into the address (already checked).
+            options.push((group.clone(), group.clone()));
+        }
         out.push_str(&select("group", "Итоги по", options, Some(group.as_str())));
     }
     out.push_str("<button type=\"submit\">Показать</button></form>");

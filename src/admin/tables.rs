@@ -19,6 +19,9 @@ pub enum Shown {
     JsonOnly,
     /// In the page and the CSV file only (JSON has the parts).
     PeopleOnly,
+    /// In the CSV file and JSON, not in the page (long text the page
+    /// explains once above the table).
+    FilesOnly,
 }
 
 /// One column: its key in JSON, its header for people.
@@ -30,8 +33,6 @@ pub struct Column {
     /// For a column of codes: the words people read for a code (a code
     /// without words is shown as it is).
     pub words: Option<fn(&str) -> Option<&'static str>>,
-    /// Long text that wraps on the page instead of widening the table.
-    pub wraps: bool,
 }
 
 impl Column {
@@ -41,7 +42,6 @@ impl Column {
             header,
             shown: Shown::Everywhere,
             words: None,
-            wraps: false,
         }
     }
 
@@ -72,15 +72,29 @@ impl Column {
         }
     }
 
-    pub fn wrapping(self) -> Self {
+    pub fn files_only(self) -> Self {
         Self {
-            wraps: true,
+            shown: Shown::FilesOnly,
             ..self
         }
     }
 
-    fn for_people(&self) -> bool {
-        self.shown != Shown::JsonOnly
+    fn in_json(&self) -> bool {
+        matches!(
+            self.shown,
+            Shown::Everywhere | Shown::JsonOnly | Shown::FilesOnly
+        )
+    }
+
+    fn in_csv(&self) -> bool {
+        matches!(
+            self.shown,
+            Shown::Everywhere | Shown::PeopleOnly | Shown::FilesOnly
+        )
+    }
+
+    fn on_page(&self) -> bool {
+        matches!(self.shown, Shown::Everywhere | Shown::PeopleOnly)
     }
 
     /// A cell as people read it: a code in words, a time in the region's
@@ -116,7 +130,7 @@ impl Table {
                 self.columns
                     .iter()
                     .zip(row)
-                    .filter(|(c, _)| c.shown != Shown::PeopleOnly)
+                    .filter(|(c, _)| c.in_json())
                     .map(|(c, v)| (c.key.to_string(), v.clone()))
                     .collect(),
             )
@@ -131,16 +145,12 @@ impl Table {
             .delimiter(b';')
             .terminator(csv::Terminator::CRLF)
             .from_writer(Vec::from(&b"\xef\xbb\xbf"[..]));
-        let mut result = w.write_record(
-            self.columns
-                .iter()
-                .filter(|c| c.for_people())
-                .map(|c| c.header),
-        );
+        let mut result =
+            w.write_record(self.columns.iter().filter(|c| c.in_csv()).map(|c| c.header));
         for row in self.rows.iter().chain(self.footer.iter()) {
             if result.is_ok() {
                 result = w.write_record(
-                    self.people_cells(row)
+                    self.cells(row, Column::in_csv)
                         .map(|(c, v)| spreadsheet_safe(&c.show(v))),
                 );
             }
@@ -160,7 +170,7 @@ impl Table {
             return out;
         }
         out.push_str("<div class=\"scroll\"><table><thead><tr>");
-        for c in self.columns.iter().filter(|c| c.for_people()) {
+        for c in self.columns.iter().filter(|c| c.on_page()) {
             out.push_str(&format!("<th>{}</th>", escape(c.header)));
         }
         out.push_str("</tr></thead><tbody>");
@@ -189,19 +199,19 @@ impl Table {
 }
 
 impl Table {
-    /// The cells of a row that people see, with their columns.
-    fn people_cells<'a>(
+    /// The cells of a row in the columns `shown` picks, with their columns.
+    fn cells<'a>(
         &'a self,
         row: &'a [Value],
+        shown: fn(&Column) -> bool,
     ) -> impl Iterator<Item = (&'a Column, &'a Value)> + 'a {
-        self.columns.iter().zip(row).filter(|(c, _)| c.for_people())
+        self.columns.iter().zip(row).filter(move |(c, _)| shown(c))
     }
 
     fn html_row(&self, row: &[Value], cell: &str) -> String {
         let mut out = String::from("<tr>");
-        for (c, v) in self.people_cells(row) {
-            let class = if c.wraps { " class=\"text\"" } else { "" };
-            out.push_str(&format!("<{cell}{class}>{}</{cell}>", escape(&c.show(v))));
+        for (c, v) in self.cells(row, Column::on_page) {
+            out.push_str(&format!("<{cell}>{}</{cell}>", escape(&c.show(v))));
         }
         out.push_str("</tr>");
         out
@@ -294,5 +304,50 @@ mod tests {
         assert_eq!(rows[0]["name"], "Иванова");
         assert_eq!(rows[0]["share"], 12.5);
         assert!(rows[1]["at"].is_null());
+    }
+
+    #[test]
+    fn codes_read_as_words_for_people_and_each_column_goes_where_it_belongs() {
+        fn words(code: &str) -> Option<&'static str> {
+            (code == "parent").then_some("родитель")
+        }
+        let t = Table {
+            key: "t",
+            title: "Т",
+            columns: vec![
+                Column::coded("role", "Роль", words),
+                Column::json_only("role_text"),
+                Column::people_only("name", "ФИО"),
+                Column::new("advice", "Что сделать").files_only(),
+                Column::new("classes", "Классы детей"),
+            ],
+            rows: vec![vec![
+                json!("parent"),
+                json!("родитель"),
+                json!("Иванова Мария"),
+                json!("исправить"),
+                json!(["4Б", "9А"]),
+            ]],
+            footer: Some(vec![
+                json!("Всего"),
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                json!([]),
+            ]),
+        };
+        let csv = String::from_utf8(t.to_csv()[3..].to_vec()).expect("utf-8");
+        let lines: Vec<&str> = csv.split("\r\n").collect();
+        assert_eq!(lines[0], "Роль;ФИО;Что сделать;Классы детей");
+        assert_eq!(lines[1], "родитель;Иванова Мария;исправить;4Б, 9А");
+        assert_eq!(lines[2], "Всего;;;", "a code without words stays as it is");
+        let html = t.to_html();
+        assert!(html.contains("<td>родитель</td><td>Иванова Мария</td><td>4Б, 9А</td>"));
+        assert!(!html.contains("исправить"), "{html}");
+        let json = t.to_json_rows();
+        assert_eq!(
+            json[0],
+            json!({"role": "parent", "role_text": "родитель", "advice": "исправить", "classes": ["4Б", "9А"]})
+        );
     }
 }

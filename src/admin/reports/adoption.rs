@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
-use super::{Clock, Families, Filter, Report, account_columns, account_values, words};
+use super::{Clock, Families, Filter, Report, StateFilter, account_columns, account_values, words};
 use crate::admin::tables::{Column, Table};
 use crate::identity::{Account, Directory, Role};
 use crate::store::LastLogins;
@@ -194,8 +194,13 @@ pub fn adoption(
             .to_string(),
     ];
     if let Some(s) = filter.state {
+        let also = if s == StateFilter::NotEsia {
+            " (входят только по паролю или ещё не входили)"
+        } else {
+            ""
+        };
         notes.push(format!(
-            "В списке — только «{}»; итоги — по всем выбранным учётным записям.",
+            "В списке — только «{}»{also}; итоги — по всем выбранным учётным записям.",
             words::state(s.code()).unwrap_or(s.code())
         ));
     }
@@ -203,6 +208,7 @@ pub fn adoption(
         name: "adoption",
         title: "Вход через Госуслуги: кто уже перешёл",
         notes,
+        guide: Vec::new(),
         filter: filter.clone(),
         generated_at: clock.time(clock.now.timestamp()),
         tables: vec![

@@ -31,12 +31,15 @@ pub fn match_failures(
     clock: &Clock,
 ) -> Report {
     let families = Families::new(dir);
+    // Whom and why first, the two names side by side; what to do is
+    // written once per reason above the table, and in every row of the
+    // CSV file and JSON.
     let mut columns = vec![
         Column::new("time", "Когда"),
         Column::new("esia_name", "ФИО на Госуслугах"),
         Column::coded("reason", "Причина", words::reason_short),
         Column::coded("fix_at", "Где исправить", words::fix_at),
-        Column::new("reason_text", "Что сделать").wrapping(),
+        Column::new("reason_text", "Что сделать").files_only(),
         Column::people_only("diary_name", "ФИО в дневнике"),
     ];
     // The diary's name is one column for people; JSON keeps its parts.
@@ -46,6 +49,7 @@ pub fn match_failures(
         _ => c,
     }));
     columns.push(Column::new("snils", "СНИЛС в дневнике"));
+    let mut seen_reasons: Vec<words::Reason> = Vec::new();
     let mut sorted: Vec<&MatchFailure> = failures.iter().collect();
     sorted.sort_by_key(|f| std::cmp::Reverse(f.at));
     let mut rows = Vec::new();
@@ -63,19 +67,17 @@ pub fn match_failures(
                 diary.map_or(Value::Null, |a| Value::String(diary_name(a))),
             ]
         };
+        let shown_before = rows.len();
         let accounts: Vec<&Account> = f
             .logins
             .iter()
             .filter_map(|l| families.account(&l.0))
             .collect();
-        if accounts.is_empty() {
-            if filter.is_empty() {
-                let mut row = head(None);
-                row.extend(no_account());
-                row.push(Value::Null);
-                rows.push(row);
-            }
-            continue;
+        if accounts.is_empty() && filter.is_empty() {
+            let mut row = head(None);
+            row.extend(no_account());
+            row.push(Value::Null);
+            rows.push(row);
         }
         for a in accounts
             .into_iter()
@@ -90,21 +92,36 @@ pub fn match_failures(
             );
             rows.push(row);
         }
+        if rows.len() > shown_before
+            && let Some(r) = reason
+            && !seen_reasons.contains(&r)
+        {
+            seen_reasons.push(r);
+        }
     }
+    let notes = vec![
+        format!(
+            "Входы через Госуслуги за последние {days} дн., для которых не нашлась учётная \
+             запись: кто входил (ФИО, как его передали Госуслуги), почему не нашлось и \
+             учётные записи дневника, которых это касается."
+        ),
+        "Где исправлять, сказано в каждой строке: одно исправляет школа в записи дневника, \
+         другое — сам человек в своём профиле на Госуслугах; что сделать — под таблицей. \
+         После исправления человек при следующем входе попадёт в свою учётную запись."
+            .into(),
+    ];
+    let guide = seen_reasons
+        .into_iter()
+        .map(|r| {
+            let at = words::fix_at(r.fix).unwrap_or(r.fix);
+            (format!("{} — {at}", r.short), r.advice.to_string())
+        })
+        .collect();
     Report {
         name: "match-failures",
         title: "Неудачные сопоставления с Госуслугами",
-        notes: vec![
-            format!(
-                "Входы через Госуслуги за последние {days} дн., для которых не нашлась учётная \
-                 запись: кто входил (ФИО, как его передали Госуслуги), почему не нашлось и \
-                 учётные записи дневника, которых это касается."
-            ),
-            "Где исправлять, сказано в каждой строке: одно исправляет школа в записи дневника, \
-             другое — сам человек в своём профиле на Госуслугах. После исправления человек при \
-             следующем входе попадёт в свою учётную запись."
-                .into(),
-        ],
+        notes,
+        guide,
         filter: filter.clone(),
         generated_at: clock.time(clock.now.timestamp()),
         tables: vec![Table {

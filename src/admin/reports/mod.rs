@@ -182,6 +182,8 @@ pub struct Report {
     pub name: &'static str,
     pub title: &'static str,
     pub notes: Vec<String>,
+    /// What to do, shown after the tables: a term and its explanation.
+    pub guide: Vec<(String, String)>,
     pub filter: Filter,
     pub generated_at: Value,
     pub tables: Vec<Table>,

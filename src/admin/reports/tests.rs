@@ -204,13 +204,13 @@ fn failed_matches_show_the_directory_side_and_the_reason() {
         .lines()
         .find(|l| l.contains("Петров Пётр"))
         .expect("row");
-    assert!(petrov.contains("в профиле на Госуслугах"), "{petrov}");
+    assert!(petrov.contains(";на Госуслугах (сам человек);"), "{petrov}");
     assert!(!petrov.contains("no_snils_from_esia"), "{petrov}");
     let ivanova = csv
         .lines()
         .find(|l| l.contains("Иванова Марья"))
         .expect("row");
-    assert!(ivanova.contains("в записи дневника"), "{ivanova}");
+    assert!(ivanova.contains(";в дневнике (школа);"), "{ivanova}");
     assert!(
         ivanova.contains("Иванова Мария Петровна"),
         "the diary's name: {ivanova}"

@@ -17,7 +17,7 @@ pub fn state(code: &str) -> Option<&'static str> {
         "esia" => "через Госуслуги",
         "password_only" => "только по паролю",
         "never" => "ещё не входили",
-        "not_esia" => "ещё не перешли (по паролю или не входили)",
+        "not_esia" => "ещё не перешли",
         _ => return None,
     })
 }
@@ -37,9 +37,9 @@ pub struct Reason {
 /// Where a failed match is fixed, as people read it.
 pub fn fix_at(code: &str) -> Option<&'static str> {
     Some(match code {
-        "diary" => "в записи дневника (школа)",
-        "esia_profile" => "в профиле на Госуслугах (сам человек)",
-        "new_account" => "в дневнике: завести учётную запись (школа)",
+        "diary" => "в дневнике (школа)",
+        "esia_profile" => "на Госуслугах (сам человек)",
+        "new_account" => "завести в дневнике (школа)",
         "link_owner" => "снять чужую привязку",
         _ => return None,
     })
