@@ -16,9 +16,9 @@
 //! `children`, `password` (password sessions), `guard` (the policy on one
 //! diary request), `routes` (the gateway's own routes), and the pure
 //! readers beside them (`cookies`, `diary_forms`, `return_to`,
-//! `diary_check`'s success rule, `login_page`'s form fields). `tests/` drives the flows: without
-//! sockets where no network is needed, with the ESIA emulator and the
-//! sample diary on loopback where it is.
+//! `diary_check`'s success rule, `login_page`'s form fields). `tests/`
+//! drives the flows: without sockets where no network is needed, with the
+//! ESIA emulator and the sample diary on loopback where it is.
 
 pub mod accounts;
 pub mod children;
