@@ -20,6 +20,19 @@ async fn password_login(b: &Browser, stack: &Stack, login: &str) -> Answer {
     .await
 }
 
+/// A password login the stage refuses: a page saying why, with the button
+/// to log in through ESIA; no diary session.
+fn assert_password_login_closed(a: &Answer) {
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert!(
+        a.body.contains("Вход по логину и паролю закрыт"),
+        "{}",
+        a.body
+    );
+    assert!(a.body.contains("/esia-gate/login"), "a button to ESIA");
+    assert!(a.headers.get("set-cookie").is_none(), "no diary session");
+}
+
 async fn api(b: &Browser, stack: &Stack) -> Answer {
     b.get_with(&stack.url("/api/grades"), &[("Accept", "application/json")])
         .await
@@ -96,18 +109,11 @@ async fn yaroslavl_before_and_after_the_first_of_january_2019() {
         Some("smirnov.d")
     );
 
-    // A new user's password login is sent to ESIA and never reaches the diary.
+    // A new user's password login never reaches the diary: the person
+    // reads why, with the button to Госуслуги.
     let newcomer = Browser::new();
     let refused = password_login(&newcomer, &stack, "orlova.t").await;
-    assert_eq!(refused.status, 302, "{}", refused.body);
-    assert!(
-        refused
-            .location()
-            .unwrap_or_default()
-            .starts_with("/esia-gate/login"),
-        "{:?}",
-        refused.location()
-    );
+    assert_password_login_closed(&refused);
     assert!(
         refused.headers.get("set-cookie").is_none(),
         "no diary session"
@@ -141,15 +147,7 @@ async fn irkutsk_a_student_of_13_keeps_the_password_one_of_15_does_not() {
     assert_eq!(younger.status, 302, "{}", younger.body);
     assert_eq!(younger.location().as_deref(), Some("/grades"));
     let older = password_login(&Browser::new(), &stack, "sokolova.e").await;
-    assert_eq!(older.status, 302, "{}", older.body);
-    assert!(
-        older
-            .location()
-            .unwrap_or_default()
-            .starts_with("/esia-gate/login"),
-        "{:?}",
-        older.location()
-    );
+    assert_password_login_closed(&older);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -407,4 +405,37 @@ async fn the_banner_goes_into_legacy_pages_without_breaking_them() {
     let json = api(&b, &stack).await;
     let v: serde_json::Value = serde_json::from_str(&json.body).expect("still JSON");
     assert_eq!(v["login"], "petrov.teacher");
+}
+
+/// Yaroslavl's cut-over on the gateway's first day: the diary's directory
+/// says who has logged in before (`last_login`), so parents active for
+/// years are not "new users" only because the gateway never saw them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn yaroslavl_existing_users_from_the_diarys_own_record_on_the_first_day() {
+    let stack = Stack::start_with(policy("yaroslavl-2019", "2019-01-02")).await;
+    let csv = stack.dir.path().join("data/accounts.csv");
+    let text = std::fs::read_to_string(&csv).expect("accounts");
+    let mut lines = text.lines();
+    let header = format!("{},last_login", lines.next().expect("header"));
+    let rows: Vec<String> = lines
+        .map(|l| {
+            if l.starts_with("petrov.teacher,") {
+                format!("{l},2018-11-30")
+            } else {
+                format!("{l},")
+            }
+        })
+        .collect();
+    let series = "esia_gate_directory_reloads_total{result=\"ok\",source=\"csv\"}";
+    let before = counter(&stack.metrics().await, series);
+    let aside = csv.with_extension("new");
+    std::fs::write(&aside, format!("{header}\n{}\n", rows.join("\n"))).expect("write");
+    std::fs::rename(&aside, &csv).expect("rename");
+    stack.wait_for_counter(series, before + 1.0).await;
+
+    let known = password_login(&Browser::new(), &stack, "petrov.teacher").await;
+    assert_eq!(known.status, 302, "{}", known.body);
+    assert_eq!(known.location().as_deref(), Some("/grades"));
+    let newcomer = password_login(&Browser::new(), &stack, "orlova.t").await;
+    assert_password_login_closed(&newcomer);
 }

@@ -99,6 +99,11 @@ login_field = "login"
 password_field = "password"
 success = "redirect:/grades"
 
+[children]
+# The sample diary reads X-Child-User (it shows the chosen child's
+# grades), so the demo asks a parent with several children at login.
+choose_at_login = true
+
 [identity_headers]
 # One key for every instance (required with Redis); the diary reads its
 # public half at /esia-gate/.well-known/jwks.json.

@@ -273,8 +273,16 @@ impl Auth {
             match read {
                 Ok(login) => {
                     let login = login.map(LegacyLogin);
+                    // Logged in before: as the gateway saw it, or as the
+                    // diary's directory says (from the gateway's first day).
                     existing_user = match &login {
-                        Some(l) => self.store.has_logged_in(l).await.unwrap_or(false),
+                        Some(l) => {
+                            self.directory
+                                .load()
+                                .by_login(&l.0)
+                                .is_some_and(|a| a.logged_in_before)
+                                || self.store.has_logged_in(l).await.unwrap_or(false)
+                        }
                         None => false,
                     };
                     role = login.as_ref().and_then(|l| self.role_of(l, date));
@@ -423,14 +431,21 @@ impl Auth {
             }
             Action::DenyPasswordLogin => {
                 blocked("policy_block");
-                // The form submission never reaches the diary; the person is
-                // sent to ESIA (the banner on the login page says why).
+                // The form submission never reaches the diary. A person
+                // reads why, with the button to log in through ESIA; a
+                // script gets the same as JSON.
                 Some(if navigation {
-                    Reply::redirect(pages::login_href("/"))
-                } else {
                     Reply::page(pages::policy::password_login_closed(&pages::login_href(
                         "/",
                     )))
+                } else {
+                    Reply::json(
+                        403,
+                        serde_json::json!({
+                            "error": "password_login_closed",
+                            "login": pages::login_href("/"),
+                        }),
+                    )
                 })
             }
             Action::ConfirmAccount => {

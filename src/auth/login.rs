@@ -159,11 +159,10 @@ impl Auth {
         tracing::info!(target: "audit", event = "login_result", request_id, outcome,
             oid = %person.oid, trusted = person.trusted,
             login = %current.record.active.as_ref().map(|l| l.0.as_str()).unwrap_or("-"));
-        let ttl = Duration::from_secs(self.cfg.settings.session.ttl_seconds);
         Ok(Reply::Redirect {
             location: self.absolute(&self.next_step(&current.record)),
             cookies: vec![
-                self.cookie(&self.cfg.settings.session.cookie_name, current.id, "/", ttl),
+                self.session_cookie(current.id),
                 self.expired_cookie(BINDING_COOKIE, GATE_PREFIX),
             ],
         })

@@ -127,7 +127,15 @@ impl Auth {
 
     /// A `Set-Cookie` value for one of the gateway's cookies.
     fn cookie(&self, name: &str, value: String, path: &str, max_age: Duration) -> String {
-        cookies::set_cookie(name, value, path, max_age, self.cfg.secure_cookies)
+        cookies::set_cookie(name, value, path, Some(max_age), self.cfg.secure_cookies)
+    }
+
+    /// The session cookie: a browser-session cookie unless
+    /// `session.persistent` keeps it for the session's lifetime.
+    fn session_cookie(&self, id: String) -> String {
+        let s = &self.cfg.settings.session;
+        let keep = s.persistent.then(|| Duration::from_secs(s.ttl_seconds));
+        cookies::set_cookie(&s.cookie_name, id, "/", keep, self.cfg.secure_cookies)
     }
 
     /// A `Set-Cookie` value that removes a cookie.

@@ -127,7 +127,10 @@ impl Auth {
         record.role = dir.by_login(&login.0).map(|a| a.role);
         record.active = Some(login.clone());
         record.child = None;
-        if record.role == Some(Role::Parent) && record.children.len() == 1 {
+        if self.cfg.settings.children.choose_at_login
+            && record.role == Some(Role::Parent)
+            && record.children.len() == 1
+        {
             record.child = record.children.first().cloned();
         }
         let r = LoginRecord {
@@ -151,7 +154,8 @@ impl Auth {
             None if record.accounts.is_empty() => format!("{GATE_PREFIX}/link"),
             None => format!("{GATE_PREFIX}/accounts"),
             Some(_)
-                if record.role == Some(Role::Parent)
+                if self.cfg.settings.children.choose_at_login
+                    && record.role == Some(Role::Parent)
                     && record.children.len() > 1
                     && record.child.is_none() =>
             {
@@ -177,7 +181,9 @@ impl Auth {
     /// accounts or with children: who they are, and where to switch.
     pub fn account_bar(&self, s: &SessionRecord) -> Option<String> {
         let accounts = s.accounts.len() > 1;
-        let children = !s.children.is_empty();
+        // Every parent finds the children page (to choose one, or attach
+        // one the ESIA account does not list).
+        let children = !s.children.is_empty() || s.role == Some(Role::Parent);
         if s.active.is_none() || !(accounts || children) {
             return None;
         }

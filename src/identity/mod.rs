@@ -9,7 +9,7 @@ pub mod snils;
 pub mod source;
 
 pub use directory::{Account, Directory, Role};
-pub use matching::{MatchOutcome, involved_logins, match_person};
+pub use matching::{MatchOutcome, WithoutSnils, involved_logins, match_person, match_person_with};
 pub use snils::Snils;
 pub use source::{DirectorySource, Refresh, SourceError};
 

@@ -113,7 +113,7 @@ pub fn account_bar(
     }
     if children {
         links.push(format!(
-            "<a href=\"{GATE_PREFIX}/children\" style=\"color:#fff\">Выбрать ребёнка</a>"
+            "<a href=\"{GATE_PREFIX}/children\" style=\"color:#fff\">Дети</a>"
         ));
     }
     // Logging out changes state: a form with the session's token, so that

@@ -46,8 +46,8 @@ pub fn fix_at(code: &str) -> Option<&'static str> {
 }
 
 /// A failed match's reason code (the match outcome label) for people.
-/// `one` and `several` are stored when the matching accounts belong to
-/// another ESIA person.
+/// `one`, `birth_date` and `several` are stored when the matching accounts
+/// belong to another ESIA person.
 pub fn reason(code: &str) -> Option<Reason> {
     Some(match code {
         "fio_differs" => Reason {
@@ -73,7 +73,7 @@ pub fn reason(code: &str) -> Option<Reason> {
                      при входе разрешит передачу. До этого он может привязать учётную запись \
                      по логину и паролю дневника.",
         },
-        "one" | "several" | "linked_elsewhere" => Reason {
+        "one" | "birth_date" | "several" | "linked_elsewhere" => Reason {
             short: "учётная запись уже привязана к другому человеку",
             fix: "link_owner",
             advice: "Подходящая учётная запись дневника уже привязана по логину и паролю к \

@@ -214,7 +214,7 @@ async fn a_plain_password_login_is_passed_on_and_watched() {
 }
 
 #[tokio::test]
-async fn after_the_cut_over_a_password_login_goes_to_esia() {
+async fn after_the_cut_over_a_password_login_is_told_to_use_esia() {
     let kit = Kit::new(ARKHANGELSK_IN_MAY);
     kit.auth
         .rehearsal()
@@ -226,8 +226,20 @@ async fn after_the_cut_over_a_password_login_goes_to_esia() {
         .auth
         .guard(&login_post(true), None, Some(&p), &mut body)
         .await;
-    assert_eq!(
-        v.answer.as_ref().and_then(Reply::location),
-        Some("/esia-gate/login?return_to=%2F")
-    );
+    match &v.answer {
+        Some(Reply::Page { page, .. }) => {
+            assert_eq!(page.status, 403);
+            assert_eq!(page.title, "Вход по логину и паролю закрыт");
+            assert!(
+                page.actions
+                    .iter()
+                    .any(|(href, _)| href == "/esia-gate/login?return_to=%2F"),
+                "the button to ESIA"
+            );
+        }
+        other => panic!(
+            "not the closed page: {:?}",
+            other.as_ref().and_then(Reply::location)
+        ),
+    }
 }
