@@ -158,6 +158,8 @@ url = "https://diary.example/help"
         users: data.join("diary-users.csv"),
         accounts: Some(data.join("accounts.csv")),
         mode: diary::DiaryMode::Normal,
+        login_token: false,
+        relative_redirect: false,
     };
     Ok(Prepared {
         dir,

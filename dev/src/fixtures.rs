@@ -3,7 +3,8 @@
 //!
 //! - `persons.json`: the ESIA emulator's persons ([`Person`]).
 //! - `accounts.csv`: the gateway's directory of diary accounts, header
-//!   `login,last_name,first_name,middle_name,snils,role,birth_date,school,class`.
+//!   `login,last_name,first_name,middle_name,snils,role,birth_date,school,class,children`
+//!   (a parent's children by diary login, for the reports).
 //! - `diary-users.csv`: the sample diary's own logins, header
 //!   `login,password,display_name,role`, password `demo` everywhere.
 //!
@@ -31,7 +32,7 @@ pub const ACCOUNTS_FILE: &str = "accounts.csv";
 pub const DIARY_USERS_FILE: &str = "diary-users.csv";
 
 pub const ACCOUNTS_HEADER: &str =
-    "login,last_name,first_name,middle_name,snils,role,birth_date,school,class";
+    "login,last_name,first_name,middle_name,snils,role,birth_date,school,class,children";
 pub const DIARY_USERS_HEADER: &str = "login,password,display_name,role";
 
 const SCHOOL: &str = "МОУ СШ №5";
@@ -75,6 +76,8 @@ struct Account {
     role: &'static str,
     birth_date: &'static str,
     class: &'static str,
+    /// A parent's children, by diary login (space separated).
+    children: &'static str,
     /// How the diary itself shows the user.
     display_name: &'static str,
 }
@@ -214,6 +217,7 @@ fn demo_accounts() -> Vec<Account> {
             role: "parent",
             birth_date: "1985-03-12",
             class: "",
+            children: "ivanov.n ivanova.a",
             display_name: "Иванова Мария Петровна",
         },
         Account {
@@ -225,6 +229,7 @@ fn demo_accounts() -> Vec<Account> {
             role: "student",
             birth_date: "2011-05-14",
             class: "9А",
+            children: "",
             display_name: "Иванов Никита",
         },
         Account {
@@ -236,6 +241,7 @@ fn demo_accounts() -> Vec<Account> {
             role: "student",
             birth_date: "2016-09-02",
             class: "4Б",
+            children: "",
             display_name: "Иванова Анна",
         },
         Account {
@@ -247,6 +253,7 @@ fn demo_accounts() -> Vec<Account> {
             role: "staff",
             birth_date: "1979-11-23",
             class: "",
+            children: "",
             display_name: "Петров Сергей Иванович (учитель физики)",
         },
         Account {
@@ -258,6 +265,7 @@ fn demo_accounts() -> Vec<Account> {
             role: "parent",
             birth_date: "1979-11-23",
             class: "",
+            children: "petrova.d",
             display_name: "Петров Сергей Иванович (родитель)",
         },
         Account {
@@ -269,6 +277,7 @@ fn demo_accounts() -> Vec<Account> {
             role: "student",
             birth_date: "2013-01-17",
             class: "7Б",
+            children: "",
             display_name: "Петрова Дарья",
         },
         Account {
@@ -280,6 +289,7 @@ fn demo_accounts() -> Vec<Account> {
             role: "parent",
             birth_date: "1992-04-30",
             class: "",
+            children: "kuznetsov.i",
             display_name: "Кузнецова Ольга Владимировна",
         },
         Account {
@@ -291,6 +301,7 @@ fn demo_accounts() -> Vec<Account> {
             role: "student",
             birth_date: "2018-10-11",
             class: "2А",
+            children: "",
             display_name: "Кузнецов Илья",
         },
         Account {
@@ -302,6 +313,7 @@ fn demo_accounts() -> Vec<Account> {
             role: "staff",
             birth_date: "1982-02-08",
             class: "",
+            children: "",
             display_name: "Смирнов Дмитрий Алексеевич (завуч)",
         },
         Account {
@@ -313,6 +325,7 @@ fn demo_accounts() -> Vec<Account> {
             role: "staff",
             birth_date: "",
             class: "",
+            children: "",
             display_name: "Орлова Татьяна Юрьевна (классный руководитель 7Б)",
         },
         Account {
@@ -337,6 +350,7 @@ fn demo_accounts() -> Vec<Account> {
             role: "student",
             birth_date: "2005-06-10",
             class: "8А",
+            children: "",
             display_name: "Соколов Максим (8А, 13 лет в декабре 2018)",
         },
         Account {
@@ -348,6 +362,7 @@ fn demo_accounts() -> Vec<Account> {
             role: "student",
             birth_date: "2003-04-20",
             class: "10А",
+            children: "",
             display_name: "Соколова Елена (10А, 15 лет в декабре 2018)",
         },
     ]
@@ -377,6 +392,7 @@ pub fn write_demo_fixtures(dir: &Path) -> anyhow::Result<()> {
             a.birth_date,
             SCHOOL,
             a.class,
+            a.children,
         ])?;
     }
     let p = dir.join(ACCOUNTS_FILE);

@@ -160,14 +160,23 @@ impl Auth {
         })
     }
 
-    /// Keep a failed match for the school's report: who, when, why, and the
-    /// directory accounts involved — never the SNILS.
+    /// Keep a failed match for the school's report: who (the name ESIA
+    /// gave), when, why, and the directory accounts involved — never the
+    /// SNILS.
     pub async fn remember_failure(&self, person: &Person, outcome: &MatchOutcome) {
         let f = MatchFailure {
             at: self.now().timestamp(),
             reason: outcome.label().to_string(),
             oid: person.oid.clone(),
             logins: crate::identity::involved_logins(&self.directory.load(), person),
+            display_name: Some(
+                [&person.last_name, &person.first_name, &person.middle_name]
+                    .map(|s| s.trim())
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
         };
         if let Err(e) = self.store.record_match_failure(&f).await {
             tracing::error!(error = %e, "cannot record a failed match");

@@ -17,9 +17,9 @@
 //! diary request), `region` (the policy's words on the gateway's pages,
 //! and trust before linking), `routes` (the gateway's own routes), and the pure
 //! readers beside them (`cookies`, `diary_forms`, `return_to`,
-//! `diary_check`'s success rule). `tests/` drives the flows: without
-//! sockets where no network is needed, with the ESIA emulator and the
-//! sample diary on loopback where it is.
+//! `diary_check`'s success rule, `login_page`'s form fields). `tests/`
+//! drives the flows: without sockets where no network is needed, with the
+//! ESIA emulator and the sample diary on loopback where it is.
 
 pub mod accounts;
 pub mod children;
@@ -30,6 +30,7 @@ pub mod error;
 pub mod guard;
 pub mod linking;
 pub mod login;
+pub mod login_page;
 pub mod matching;
 pub mod password;
 pub mod region;

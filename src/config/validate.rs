@@ -320,14 +320,17 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
         success_rule = Some(
             linking::SuccessRule::parse(&d.success).map_err(|m| bad("diary_login.success", m))?,
         );
-        let target = upstream_url
-            .join(&d.url)
-            .map_err(|e| bad("diary_login.url", format!("`{}`: {e}", d.url)))?;
-        if !matches!(target.scheme(), "http" | "https") {
-            return Err(bad(
-                "diary_login.url",
-                "must be an http(s) URL or a path".into(),
-            ));
+        for (key, value) in [
+            ("diary_login.url", Some(&d.url)),
+            ("diary_login.page_url", d.page_url.as_ref()),
+        ] {
+            let Some(value) = value else { continue };
+            let target = upstream_url
+                .join(value)
+                .map_err(|e| bad(key, format!("`{value}`: {e}")))?;
+            if !matches!(target.scheme(), "http" | "https") {
+                return Err(bad(key, "must be an http(s) URL or a path".into()));
+            }
         }
         if d.max_failures == 0 || d.window_seconds == 0 {
             return Err(bad(

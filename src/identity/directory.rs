@@ -74,6 +74,10 @@ pub struct Account {
     /// `existing_users` from the gateway's first day, before it has seen
     /// anyone log in.
     pub logged_in_before: bool,
+    /// The diary logins of this person's children (a parent's row), from
+    /// the optional `children` column: how the reports find a parent's
+    /// classes, for parents who never logged in too.
+    pub children: Vec<LegacyLogin>,
 }
 
 /// A row that was skipped, and why. The reason never holds a SNILS.
@@ -106,8 +110,10 @@ pub const COLUMNS: [&str; 9] = [
     "class",
 ];
 
-/// Columns a source may give besides [`COLUMNS`].
-pub const OPTIONAL_COLUMNS: [&str; 1] = ["last_login"];
+/// Columns a source may give besides [`COLUMNS`]: `last_login` (the
+/// diary saw the account log in) and `children` (the diary logins of a
+/// parent's children, separated by spaces, commas or semicolons).
+pub const OPTIONAL_COLUMNS: [&str; 2] = ["last_login", "children"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
@@ -348,6 +354,11 @@ fn parse_row(get: &dyn Fn(&str) -> String) -> Result<Account, String> {
         school: get("school"),
         class: get("class"),
         logged_in_before: !get("last_login").is_empty(),
+        children: get("children")
+            .split([' ', ',', ';', '\t'])
+            .filter(|l| !l.is_empty())
+            .map(|l| LegacyLogin(l.to_string()))
+            .collect(),
     })
 }
 
@@ -444,6 +455,26 @@ new,Новиков,Пётр,,,parent,,СШ №5,,\n";
         // Without the column nobody is marked.
         let (dir, _) = Directory::parse_csv(CSV.as_bytes(), "t.csv").expect("parses");
         assert!(dir.accounts().iter().all(|a| !a.logged_in_before));
+    }
+
+    #[test]
+    fn a_parent_row_may_list_the_childrens_logins() {
+        let text = "login;last_name;first_name;middle_name;snils;role;birth_date;school;class;children\n\
+petrov.parent;Петров;Сергей;;;parent;;СШ №5;;\"petrova.d, petrov.k\"\n\
+petrova.d;Петрова;Дарья;;;student;;СШ №5;7Б;\n\
+ivanova;Иванова;Мария;;;parent;;СШ №5;\n";
+        let (dir, problems) = Directory::parse_csv(text.as_bytes(), "t.csv").expect("parses");
+        assert!(problems.is_empty(), "{problems:?}");
+        let kids: Vec<&str> = dir
+            .by_login("petrov.parent")
+            .map(|a| a.children.iter().map(|l| l.0.as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(kids, vec!["petrova.d", "petrov.k"]);
+        // Without the column (or the cell), nobody has children listed.
+        assert!(
+            dir.by_login("ivanova")
+                .is_some_and(|a| a.children.is_empty())
+        );
     }
 
     #[test]

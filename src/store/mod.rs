@@ -178,7 +178,8 @@ pub struct LastLogins {
 }
 
 /// An ESIA login that found no single account, kept for the school's
-/// report. Only the directory side is named; never the SNILS.
+/// report: the directory accounts involved and the name ESIA gave; never
+/// the SNILS.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct MatchFailure {
     /// Unix seconds.
@@ -188,6 +189,11 @@ pub struct MatchFailure {
     pub oid: EsiaOid,
     /// Directory accounts involved (same SNILS or same FIO), if any.
     pub logins: Vec<LegacyLogin>,
+    /// The person's name as ESIA gave it (last, first, middle name), so
+    /// that the school knows whom a row is about. Never a SNILS. Absent in
+    /// records written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
 }
 
 /// The answer to [`Store::rate_reserve`].
@@ -438,5 +444,14 @@ mod idle_tests {
         assert_eq!(seen(1000, 0).idle(1001, 4), Idle::Touch);
         // A clock that went back is not idleness.
         assert_eq!(seen(1000, 0).idle(900, idle), Idle::Fresh);
+    }
+
+    #[test]
+    fn a_failed_match_kept_before_names_were_kept_still_reads() {
+        let old = r#"{"at":5,"reason":"nothing","oid":"1","logins":[]}"#;
+        let f: MatchFailure = serde_json::from_str(old).expect("an old record");
+        assert_eq!(f.display_name, None);
+        let unnamed = serde_json::to_string(&f).expect("json");
+        assert_eq!(unnamed, old, "written as before when there is no name");
     }
 }

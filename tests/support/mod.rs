@@ -44,6 +44,9 @@ pub struct Options {
     /// ASP.NET on IIS) or `DiaryMode::Php` (like a PHP diary); see
     /// `src/dev/diary_mode.rs` for what each one accepts.
     pub diary_mode: diary::DiaryMode,
+    /// Any other change to the sample diary's settings (e.g. its
+    /// `login_token`), made before it starts.
+    pub diary_setup: fn(&mut diary::DiaryConfig),
     /// `RUST_LOG` of the gateway processes.
     pub rust_log: &'static str,
 }
@@ -58,6 +61,7 @@ impl Default for Options {
             peers: 0,
             config_replace: Vec::new(),
             diary_mode: diary::DiaryMode::Normal,
+            diary_setup: |_| {},
             rust_log: "info",
         }
     }
@@ -249,6 +253,7 @@ impl Stack {
         }
         p.emulator.code_ttl_seconds = opts.code_ttl_seconds;
         p.diary.mode = opts.diary_mode;
+        (opts.diary_setup)(&mut p.diary);
         let mut tasks = Vec::new();
         // The emulator runs on a runtime of its own, so that stopping it
         // (an ESIA outage) ends its open connections too.
