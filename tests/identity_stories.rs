@@ -435,3 +435,23 @@ async fn by_default_a_parent_opens_her_own_account_and_finds_her_children_in_the
         children.body
     );
 }
+
+/// Someone with no diary account at all (Сидоров) is not left on a form he
+/// cannot fill: the linking page leads to who creates accounts, how to get
+/// one, whom to ask, and out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_without_a_diary_account_learns_who_helps_and_can_log_out() {
+    let stack = Stack::start().await;
+    let b = Browser::new();
+    let link = b.login(&stack, "/grades", persons::SIDOROV).await;
+    assert!(link.url.ends_with("/esia-gate/link"), "{}", link.url);
+    assert!(link.body.contains("/esia-gate/no-account"), "{}", link.body);
+    assert!(link.body.contains("/esia-gate/logout"), "a way out");
+    let help = b.get(&stack.url("/esia-gate/no-account")).await;
+    assert_eq!(help.status, 200, "{}", help.body);
+    assert!(help.body.contains("создаёт школа"), "{}", help.body);
+    assert!(help.body.contains("Помощь"), "the region's contacts");
+    assert!(help.body.contains("/esia-gate/logout"));
+    let out = b.logout(&stack.url("/esia-gate/logout")).await;
+    assert_eq!(out.status, 302, "{}", out.body);
+}

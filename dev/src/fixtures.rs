@@ -337,6 +337,7 @@ fn demo_accounts() -> Vec<Account> {
             role: "parent",
             birth_date: "1987-06-19",
             class: "",
+            children: "",
             display_name: "Морозова Наталья Игоревна",
         },
         // Two students whose ages straddle 14 on 2018-12-02, for the
