@@ -211,7 +211,13 @@ impl Auth {
             },
         };
         if verdict.answer.is_none() {
-            match req.destination {
+            // Without fetch metadata, a script's request (JSON only, or
+            // `X-Requested-With`) is no page either.
+            let destination = match req.destination {
+                Destination::Unknown if !req.navigation => Destination::Subresource,
+                d => d,
+            };
+            match destination {
                 Destination::Subresource => verdict.injection = Injection::default(),
                 d => {
                     verdict.injection.account_bar = session.is_some_and(Self::has_account_bar);

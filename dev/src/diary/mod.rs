@@ -138,6 +138,14 @@ pub fn router(cfg: DiaryConfig) -> anyhow::Result<Router> {
             "/legacy/no-body-close",
             get(super::legacy_pages::no_body_close),
         )
+        .route("/legacy/brotli", get(super::legacy_pages::brotli))
+        .route(
+            "/legacy/brotli-always",
+            get(super::legacy_pages::brotli_always),
+        )
+        .route("/legacy/fragment", get(super::legacy_pages::fragment))
+        .route("/legacy/large", get(super::legacy_pages::large))
+        .route("/__diary/release", post(super::legacy_pages::release))
         .route("/__diary/health", get(health))
         .route("/__diary/stats", get(stats))
         .route("/__diary/login-delay", post(set_login_delay));
