@@ -8,7 +8,8 @@
 //! For tests: `GET /__diary/stats` counts login form submissions, and
 //! `POST /__diary/login-delay?ms=N` makes every later submission wait `N`
 //! ms before it is answered (so that guesses sent together are all in
-//! flight at once).
+//! flight at once). `POST /__diary/release?hold=NAME` lets the end of a
+//! held `/legacy/large?hold=NAME` go (see `legacy_pages`).
 //!
 //! Here: the settings, the state and the router; the handlers are in
 //! `pages`, `login`, `grades` and `test_hooks`, who is asking in

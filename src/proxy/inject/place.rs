@@ -264,24 +264,34 @@ impl Html {
             ));
         }
         let (s1, s2, s3) = (state.clone(), state.clone(), state.clone());
-        settings = settings.append_document_content_handler(
-            DocumentContentHandlers::default()
-                .doctype(move |_: &mut Doctype<'_>| {
-                    lock(&s1).unproven = false;
-                    Ok(())
-                })
-                .text(move |t: &mut TextChunk<'_>| {
-                    lock(&s2).on_text(t);
-                    Ok(())
-                })
-                .end(move |end: &mut DocumentEnd<'_>| {
-                    let mut p = lock(&s3);
-                    for snippet in [p.top.take(), p.button.take()].into_iter().flatten() {
-                        end.append(&snippet, ContentType::Html);
-                    }
-                    Ok(())
-                }),
-        );
+        let mut document =
+            DocumentContentHandlers::default().doctype(move |_: &mut Doctype<'_>| {
+                lock(&s1).unproven = false;
+                Ok(())
+            });
+        // Reading every piece of text costs as much as the rest of the
+        // rewriting: only when the text decides something (is the answer a
+        // fragment? where is the marker?). Otherwise a body-less page that
+        // starts with bare text gets the banner before its first element.
+        if snippets.only_whole_documents || matches!(marker, Marker::Text(_)) {
+            document = document.text(move |t: &mut TextChunk<'_>| {
+                lock(&s2).on_text(t);
+                Ok(())
+            });
+        }
+        settings = settings.append_document_content_handler(document.end(
+            move |end: &mut DocumentEnd<'_>| {
+                let mut p = lock(&s3);
+                if p.unproven {
+                    // White space and comments only: no document.
+                    return Ok(());
+                }
+                for snippet in [p.top.take(), p.button.take()].into_iter().flatten() {
+                    end.append(&snippet, ContentType::Html);
+                }
+                Ok(())
+            },
+        ));
         let mut on_end_tags = Vec::new();
         match &marker {
             Marker::EndTag(name) => on_end_tags.push((name.as_str(), true)),

@@ -132,8 +132,12 @@ fn pages_without_body_tags_still_get_the_snippet() {
     let page = b"<html><body><p>x</p></html>";
     let out = run(page, "text/html", button("[B]", None));
     assert_eq!(text(&out), "<html><body><p>x</p>[B]</html>");
+    // Bare text is not read (that would cost as much as the rest): the
+    // banner goes before the first element, or at the end.
     let out = run(b"just text", "text/html", top("[B]"));
-    assert_eq!(text(&out), "[B]just text");
+    assert_eq!(text(&out), "just text[B]");
+    let out = run(b"<title>t</title>Hi <b>you</b>", "text/html", top("[B]"));
+    assert_eq!(text(&out), "<title>t</title>Hi [B]<b>you</b>");
     // The sample diary's `/legacy/no-body-close`.
     let page = "<html><head><title>Без конца</title></head><body><p id=\"legacy\">оценки</p>";
     let both = Snippets {
@@ -178,6 +182,7 @@ fn a_fragment_gets_nothing_when_the_request_did_not_say() {
         b"<!-- menu --><option value=1>5A</option>",
         b"Saved.",
         b"<nav><a href=/>home</a></nav></body>",
+        b"  <!-- nothing here -->\n",
     ] {
         assert_eq!(
             run(fragment, "text/html", whole_only(both.clone())),
