@@ -87,6 +87,9 @@ pub fn accept_encoding_for_diary(browser: Option<&str>) -> Option<String> {
 /// at most ~1000 times, so one slice never decodes into more than a few MiB.
 const SLICE: usize = 4 * 1024;
 
+/// Where decoded bytes go, with the decoder (which tells how to encode).
+pub(super) type Decoded<'a> = dyn FnMut(&[u8], &Decoder) -> Result<(), InjectError> + 'a;
+
 pub(super) enum Decoder {
     Identity,
     Gzip(MultiGzDecoder<Vec<u8>>),
@@ -131,11 +134,7 @@ impl Decoder {
     }
 
     /// Decode `input`, handing what it decodes to `out` piece by piece.
-    pub(super) fn feed(
-        &mut self,
-        input: &[u8],
-        out: &mut dyn FnMut(&[u8], &Decoder) -> Result<(), InjectError>,
-    ) -> Result<(), InjectError> {
+    pub(super) fn feed(&mut self, input: &[u8], out: &mut Decoded<'_>) -> Result<(), InjectError> {
         if let Self::Identity = self {
             return out(input, self);
         }
@@ -194,10 +193,7 @@ impl Decoder {
 
     /// The end of the body: what the decoder still holds, and whether the
     /// stream ended where it should.
-    pub(super) fn finish(
-        &mut self,
-        out: &mut dyn FnMut(&[u8], &Decoder) -> Result<(), InjectError>,
-    ) -> Result<(), InjectError> {
+    pub(super) fn finish(&mut self, out: &mut Decoded<'_>) -> Result<(), InjectError> {
         let name = self.name();
         let err = |source| InjectError::Decode {
             encoding: name,
