@@ -39,6 +39,8 @@ pub struct DiaryRequest<'a> {
     /// A person on a page (gets pages and redirects), not a script (gets
     /// JSON and 401).
     pub navigation: bool,
+    /// Whether the answer is shown as a page (where snippets may go).
+    pub destination: Destination,
     /// The request's `Cookie` headers, joined.
     pub cookies: &'a str,
     pub request_id: &'a str,
@@ -62,20 +64,68 @@ pub trait BodySource: Send {
     async fn read(&mut self) -> Body;
 }
 
-/// What the response side inserts into the diary's HTML.
+/// What the response side inserts into the diary's HTML: only into pages
+/// a person opens, never into what a script or an image tag asks for.
 #[derive(Default)]
 pub struct Injection {
     pub banner: Option<Arc<str>>,
     pub esia_button: bool,
     pub button_after: Option<String>,
     /// The account bar (switch account or child, log out) for an ESIA
-    /// session with more than one account or with children.
-    pub account_bar: Option<String>,
+    /// session with more than one account or with children; built by the
+    /// response side only for an HTML answer.
+    pub account_bar: bool,
+    /// The request did not say how its answer is used
+    /// ([`Destination::Unknown`]): only an answer that starts like a whole
+    /// document gets anything.
+    pub only_whole_documents: bool,
 }
 
 impl Injection {
     pub fn any(&self) -> bool {
-        self.banner.is_some() || self.esia_button || self.account_bar.is_some()
+        self.banner.is_some() || self.esia_button || self.account_bar
+    }
+}
+
+/// How the browser uses the answer, as the request's fetch metadata tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// A page a person opens (a document, or a frame of a frameset).
+    Page,
+    /// A script's request (XHR, `fetch`), an image, a style sheet, an
+    /// iframe's widget: never a place for the banner or the button.
+    Subresource,
+    /// No fetch metadata (an old browser, a tool): decided from the answer.
+    Unknown,
+}
+
+/// From `Sec-Fetch-Mode`, `Sec-Fetch-Dest` and `X-Requested-With`. An
+/// HTML fragment a script loads (a diary's menu) comes as `cors` or
+/// `same-origin` with destination `empty`, or with `X-Requested-With` from
+/// jQuery-era code.
+pub fn destination(
+    sec_fetch_mode: Option<&str>,
+    sec_fetch_dest: Option<&str>,
+    requested_with: Option<&str>,
+) -> Destination {
+    fn given(v: Option<&str>) -> Option<&str> {
+        v.map(str::trim).filter(|v| !v.is_empty())
+    }
+    if given(requested_with).is_some() {
+        return Destination::Subresource;
+    }
+    match given(sec_fetch_mode) {
+        Some(mode) if mode.eq_ignore_ascii_case("navigate") => match given(sec_fetch_dest) {
+            None => Destination::Page,
+            Some(dest)
+                if dest.eq_ignore_ascii_case("document") || dest.eq_ignore_ascii_case("frame") =>
+            {
+                Destination::Page
+            }
+            Some(_) => Destination::Subresource,
+        },
+        Some(_) => Destination::Subresource,
+        None => Destination::Unknown,
     }
 }
 
@@ -169,7 +219,19 @@ impl Auth {
             },
         };
         if verdict.answer.is_none() {
-            verdict.injection.account_bar = session.and_then(|s| self.account_bar(s));
+            // Without fetch metadata, a script's request (JSON only, or
+            // `X-Requested-With`) is no page either.
+            let destination = match req.destination {
+                Destination::Unknown if !req.navigation => Destination::Subresource,
+                d => d,
+            };
+            match destination {
+                Destination::Subresource => verdict.injection = Injection::default(),
+                d => {
+                    verdict.injection.account_bar = session.is_some_and(Self::has_account_bar);
+                    verdict.injection.only_whole_documents = d == Destination::Unknown;
+                }
+            }
         }
         verdict
     }

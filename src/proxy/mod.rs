@@ -349,18 +349,11 @@ impl ProxyHttp for Gateway {
                 .learn_password_session(attempt, &ctx.cookies, &answer, &ctx.request_id)
                 .await;
         }
-        if ctx.injection.any() && resp.status.as_u16() == 200 {
-            let content_type = header_text(resp, http::header::CONTENT_TYPE);
-            let content_encoding = header_text(resp, http::header::CONTENT_ENCODING);
-            if content_type.is_some()
-                && inject::wants_injection(content_type.as_deref(), content_encoding.as_deref())
-            {
-                // The new length is known only at the end: the answer goes
-                // out chunked (HTTP/1.1) or framed (HTTP/2) instead.
-                resp.remove_header(&http::header::CONTENT_LENGTH);
-                resp.remove_header(&http::header::ETAG);
-                ctx.body = Some(BodyEdit::new(content_type, content_encoding));
-            }
+        if ctx.injection.any()
+            && resp.status.as_u16() == 200
+            && session.req_header().method != http::Method::HEAD
+        {
+            self.start_page_edit(resp, ctx)?;
         }
         Ok(())
     }
@@ -372,7 +365,7 @@ impl ProxyHttp for Gateway {
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<Option<Duration>> {
-        page_edit::edit_body(ctx, body, end_of_stream);
+        page_edit::edit_body(ctx, body, end_of_stream)?;
         Ok(None)
     }
 
@@ -394,6 +387,14 @@ impl ProxyHttp for Gateway {
             .upstream_errors
             .with_label_values(&[kind])
             .inc();
+        if session.response_written().is_some() {
+            // Part of the diary's answer is out: cut it off (the connection
+            // closes) rather than append an error page to it.
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
         let page = if kind == "upstream" {
             pages::diary_unavailable()
         } else {

@@ -14,7 +14,8 @@
 //! For tests: `GET /__diary/stats` counts login form submissions, and
 //! `POST /__diary/login-delay?ms=N` makes every later submission wait `N`
 //! ms before it is answered (so that guesses sent together are all in
-//! flight at once).
+//! flight at once). `POST /__diary/release?hold=NAME` lets the end of a
+//! held `/legacy/large?hold=NAME` go (see `legacy_pages`).
 //!
 //! Here: the settings, the state and the router; the handlers are in
 //! `pages`, `login`, `grades` and `test_hooks`, who is asking in
@@ -163,6 +164,14 @@ pub fn router(cfg: DiaryConfig) -> anyhow::Result<Router> {
             "/legacy/no-body-close",
             get(super::legacy_pages::no_body_close),
         )
+        .route("/legacy/brotli", get(super::legacy_pages::brotli))
+        .route(
+            "/legacy/brotli-always",
+            get(super::legacy_pages::brotli_always),
+        )
+        .route("/legacy/fragment", get(super::legacy_pages::fragment))
+        .route("/legacy/large", get(super::legacy_pages::large))
+        .route("/__diary/release", post(super::legacy_pages::release))
         .route("/__diary/health", get(health))
         .route("/__diary/stats", get(stats))
         .route("/__diary/login-delay", post(set_login_delay));
