@@ -72,3 +72,19 @@ async fn on_an_unmodified_diary_a_parent_opens_her_own_account_and_finds_her_chi
     d.screenshot("parents-children-page.png").await;
     d.quit().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_password_login_carries_the_banner_and_the_button() {
+    let stack = Stack::start_with(policy_options("yaroslavl-2019", "2018-12-15")).await;
+    let d = Driver::start().await;
+    d.goto(&stack.url("/login")).await;
+    type_into(&d, "input[name=\"login\"]", "petrov.teacher").await;
+    type_into(&d, "input[name=\"password\"]", "wrong").await;
+    d.click("form[action=\"/login\"] button, form[action=\"/login\"] input[type=\"submit\"]")
+        .await;
+    d.expect_text_containing("#esia-gate-banner", "Войти через Госуслуги")
+        .await;
+    d.find("#esia-gate-login a").await;
+    d.screenshot("parents-failed-password-login.png").await;
+    d.quit().await;
+}

@@ -476,3 +476,34 @@ async fn yaroslavl_existing_users_from_the_diarys_own_record_on_the_first_day() 
     let newcomer = password_login(&Browser::new(), &stack, "orlova.t").await;
     assert_password_login_closed(&newcomer);
 }
+
+/// The diary's answer to a failed password login (its form again, with an
+/// error) carries the banner with its link and the «Войти через
+/// госуслуги» button: the moment a password stops working is when a person
+/// needs the way to ESIA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn yaroslavl_a_failed_password_login_shows_the_banner_and_the_button() {
+    let stack = Stack::start_with(policy("yaroslavl-2019", "2018-12-15")).await;
+    let failed = Browser::new()
+        .post_form(
+            &stack.url("/login"),
+            &[("login", "petrov.teacher"), ("password", "wrong")],
+        )
+        .await;
+    assert_eq!(failed.status, 200, "{}", failed.body);
+    assert!(
+        failed.body.contains("id=\"esia-gate-banner\""),
+        "{}",
+        failed.body
+    );
+    assert!(failed.body.contains("С 01.01.2019"), "{}", failed.body);
+    assert!(
+        failed.body.contains("id=\"esia-gate-login\""),
+        "{}",
+        failed.body
+    );
+    // A successful one is a redirect: nothing to insert, the session is
+    // learned as before.
+    let ok = password_login(&Browser::new(), &stack, "petrov.teacher").await;
+    assert_eq!(ok.status, 302, "{}", ok.body);
+}

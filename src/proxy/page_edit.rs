@@ -72,7 +72,10 @@ pub fn start(
 ) -> Result<Option<BodyEdit>, inject::Skipped> {
     let page = inject::Page::of(content_type, content_encoding)?;
     let top: String = [
-        injection.banner.as_deref().map(inject::banner_snippet),
+        injection
+            .banner
+            .as_deref()
+            .map(|b| inject::banner_snippet(b, &pages::login_href("/"))),
         injection.account_bar.then(account_bar).flatten(),
     ]
     .into_iter()

@@ -249,19 +249,19 @@ fn in_stage(policy: &Policy, stage: &Stage, input: &Input, button: bool) -> Deci
         inject_esia_button: false,
         reason,
     };
-    // The banner goes into pages, never API answers or form posts.
-    let page_route = !matches!(
-        input.route,
-        RouteClass::GradesApi | RouteClass::LoginSubmit { .. }
-    );
+    // The banner goes into pages, never API answers. A login form's answer
+    // is a page when the login failed (the form again, with its error):
+    // it gets the banner and the button, as the login page does.
+    let page_route = !matches!(input.route, RouteClass::GradesApi);
+    let not_esia = !matches!(input.session, SessionKind::Esia { .. });
     match (&input.route, input.session) {
         (RouteClass::Public, _) => show(Reason::PublicRoute, false, false),
         // A login form submission is a password login attempt by the account
         // in the login field, whatever session the browser already has.
         (RouteClass::LoginSubmit { .. }, _) => match stage.password_login {
-            PasswordLogin::Allowed => show(Reason::PasswordLoginAllowed, false, false),
+            PasswordLogin::Allowed => show(Reason::PasswordLoginAllowed, not_esia, not_esia),
             PasswordLogin::ExistingUsers if input.existing_user => {
-                show(Reason::ExistingUserPasswordLogin, false, false)
+                show(Reason::ExistingUserPasswordLogin, not_esia, not_esia)
             }
             PasswordLogin::ExistingUsers => {
                 other(Action::DenyPasswordLogin, Reason::NewUserMustUseEsia)

@@ -248,5 +248,7 @@ fn snippets_are_built_safely() {
         "{b}"
     );
     assert!(b.contains("Войти через госуслуги"));
-    assert!(banner_snippet("<b>!</b>").contains("<b>!</b></div>"));
+    let banner = banner_snippet("<b>!</b>", "/esia-gate/login?return_to=%2F");
+    assert!(banner.contains("<b>!</b> <a href=\"/esia-gate/login?return_to=%2F\""));
+    assert!(banner.contains("Войти через Госуслуги</a></div>"));
 }
