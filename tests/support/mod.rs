@@ -128,8 +128,15 @@ fn start_gateway(config: &std::path::Path, log: &std::path::Path, rust_log: &str
         .expect("start the gateway")
 }
 
-/// Wait (30 s at most) until the admin listener answers `/healthz`.
-async fn wait_healthy(gateway: &mut Child, admin_port: u16, log: &std::path::Path) {
+/// Wait (30 s at most) until the admin listener answers `/healthz` and the
+/// public listener accepts connections: Pingora binds each service's
+/// listener on that service's own thread, so one may be up before the other.
+async fn wait_healthy(
+    gateway: &mut Child,
+    admin_port: u16,
+    public_port: u16,
+    log: &std::path::Path,
+) {
     let client = reqwest::Client::new();
     let url = format!("http://127.0.0.1:{admin_port}/healthz");
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -143,6 +150,9 @@ async fn wait_healthy(gateway: &mut Child, admin_port: u16, log: &std::path::Pat
         }
         if let Ok(r) = client.get(&url).send().await
             && r.status().is_success()
+            && tokio::net::TcpStream::connect(("127.0.0.1", public_port))
+                .await
+                .is_ok()
         {
             return;
         }
@@ -304,9 +314,15 @@ impl Stack {
             emulator_rt: Some(emulator_rt),
             rust_log: opts.rust_log,
         };
-        wait_healthy(&mut stack.gateway, stack.ports.admin, &stack.log).await;
+        wait_healthy(
+            &mut stack.gateway,
+            stack.ports.admin,
+            stack.ports.gateway,
+            &stack.log,
+        )
+        .await;
         for p in &mut stack.peers {
-            wait_healthy(&mut p.gateway, p.admin_port, &p.log).await;
+            wait_healthy(&mut p.gateway, p.admin_port, p.gateway_port, &p.log).await;
         }
         stack
     }
@@ -344,7 +360,13 @@ impl Stack {
         let config = self.dir.path().join("gateway.toml");
         self.log = self.dir.path().join("gateway-restarted.log");
         self.gateway = start_gateway(&config, &self.log, self.rust_log);
-        wait_healthy(&mut self.gateway, self.ports.admin, &self.log).await;
+        wait_healthy(
+            &mut self.gateway,
+            self.ports.admin,
+            self.ports.gateway,
+            &self.log,
+        )
+        .await;
     }
 
     pub fn config_path(&self) -> std::path::PathBuf {
