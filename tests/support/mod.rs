@@ -44,6 +44,10 @@ pub struct Options {
     pub diary_mode: diary::DiaryMode,
     /// `RUST_LOG` of the gateway processes.
     pub rust_log: &'static str,
+    /// Another diary address for the gateway (`[upstream] url`), e.g. a
+    /// static server for benchmarks; the sample diary still starts unless
+    /// `start_diary` is false.
+    pub upstream_url: Option<String>,
 }
 
 impl Default for Options {
@@ -57,6 +61,7 @@ impl Default for Options {
             config_replace: Vec::new(),
             diary_mode: diary::DiaryMode::Normal,
             rust_log: "info",
+            upstream_url: None,
         }
     }
 }
@@ -186,6 +191,13 @@ impl Stack {
             emulator: free_port(),
         };
         let mut p = demo::prepare(dir.path(), ports).expect("prepare the stack");
+        if let Some(url) = &opts.upstream_url {
+            let text = std::fs::read_to_string(&p.gateway_config).expect("config");
+            let from = format!("url = \"http://127.0.0.1:{}\"", ports.diary);
+            assert!(text.contains(&from), "the diary's url is not in the configuration");
+            std::fs::write(&p.gateway_config, text.replace(&from, &format!("url = \"{url}\"")))
+                .expect("config");
+        }
         if !opts.config_replace.is_empty() {
             let mut text = std::fs::read_to_string(&p.gateway_config).expect("config");
             for (from, to) in &opts.config_replace {
