@@ -64,7 +64,17 @@ fn measure(wrk: &str, t: &Target, connections: usize, seconds: f64) -> Sample {
     let before = procs::cpu_seconds(&t.pids);
     let run = wrk::run(wrk, &t.url, WRK_THREADS, connections, seconds, &t.headers);
     let cpu_s = procs::cpu_seconds(&t.pids) - before;
-    Sample { run, cpu_s }
+    let s = Sample { run, cpu_s };
+    eprintln!(
+        "bench: {} c={connections}: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {:.0} µs CPU/request, {} closed",
+        t.name,
+        s.run.per_second,
+        s.run.p50_ms,
+        s.run.p99_ms,
+        s.cpu_us_per_request(),
+        s.run.closed
+    );
+    s
 }
 
 fn load_average() -> String {
@@ -78,6 +88,15 @@ async fn wait_for(url: &str) {
     while !reqwest::get(url).await.is_ok_and(|r| r.status().is_success()) {
         assert!(Instant::now() < deadline, "{url} did not answer");
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -109,7 +128,7 @@ async fn seeded_rss(stack: &Stack, wrk: &str, n: usize) -> f64 {
     .expect("config");
     let id_file = dir.join(format!("seeded-{n}.id"));
     let log = std::fs::File::create(dir.join(format!("seeded-{n}.log"))).expect("log");
-    let mut child = std::process::Command::new(std::env::current_exe().expect("exe"))
+    let child = std::process::Command::new(std::env::current_exe().expect("exe"))
         .env(seeded::CONFIG_VAR, &config)
         .env(seeded::SESSIONS_VAR, n.to_string())
         .env(seeded::ID_FILE_VAR, &id_file)
@@ -118,6 +137,7 @@ async fn seeded_rss(stack: &Stack, wrk: &str, n: usize) -> f64 {
         .stderr(log)
         .spawn()
         .expect("the seeded gateway");
+    let child = KillOnDrop(child);
     wait_for(&format!("http://127.0.0.1:{admin}/healthz")).await;
     let mut headers = vec![("Accept", "text/html".to_string())];
     if n > 0 {
@@ -125,7 +145,11 @@ async fn seeded_rss(stack: &Stack, wrk: &str, n: usize) -> f64 {
         headers.push(("Cookie", format!("esia_gate_session={id}")));
     }
     let url = format!("http://127.0.0.1:{public}/grades");
-    let mut req = reqwest::Client::new().get(&url);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let mut req = http.get(&url);
     for (k, v) in &headers {
         req = req.header(*k, v);
     }
@@ -135,10 +159,7 @@ async fn seeded_rss(stack: &Stack, wrk: &str, n: usize) -> f64 {
     if n > 0 {
         wrk::run(wrk, &url, WRK_THREADS, 32, 2.0, &headers);
     }
-    let rss = procs::rss_mib(&[child.id()]);
-    let _ = child.kill();
-    let _ = child.wait();
-    rss
+    procs::rss_mib(&[child.0.id()])
 }
 
 fn main() {

@@ -105,13 +105,11 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SIGTERM: the master stops its workers, then itself (SIGKILL
+        // would leave the workers running).
+        // SAFETY: a signal to a process of our own.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let _ = self.child.wait();
-        // Workers leave when their master is gone; none is left to chance.
-        for p in family(self.child.id()) {
-            // SAFETY: a signal to a process of our own.
-            unsafe { libc::kill(p as i32, libc::SIGKILL) };
-        }
     }
 }
 

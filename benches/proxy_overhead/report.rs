@@ -123,8 +123,8 @@ login and consent forms, callback) against the ESIA emulator, which runs in the 
                 "\n## Content insertion\n\nA 50 KiB HTML page, gzip, from the same upstream through the \
 same gateway under the Yaroslavl policy before its cut-over, 32 connections: with the banner \
 inserted (a visitor without an ESIA session) and plain (an ESIA session, no banner).\n\n\
-| page | requests/s | × plain | p50 ms | p99 ms | CPU µs/request | rounds (req/s) |\n\
-| --- | ---: | ---: | ---: | ---: | ---: | --- |\n",
+| page | requests/s | × plain | p50 ms | p99 ms | CPU µs/request | connections closed by the gateway | rounds (req/s) |\n\
+| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n",
             );
             let plain = self.injection.get("plain").map(|s| row(s));
             for name in ["banner inserted", "plain"] {
@@ -134,13 +134,20 @@ inserted (a visitor without an ESIA session) and plain (an ESIA session, no bann
                 let r = row(s);
                 let ratio = plain.as_ref().map_or(0.0, |p| r.rps / p.rps);
                 out.push_str(&format!(
-                    "| {name} | {:.0} | {ratio:.2} | {:.2} | {:.2} | {:.0} | {} |\n",
+                    "| {name} | {:.0} | {ratio:.2} | {:.2} | {:.2} | {:.0} | {} | {} |\n",
                     r.rps,
                     r.p50,
                     r.p99,
                     r.cpu,
+                    s.iter().map(|x| x.run.closed).sum::<u64>(),
                     rounds(s)
                 ));
+            }
+            if self.injection.values().flatten().any(|x| x.run.closed > 0) {
+                out.push_str(
+                    "\nConnections closed: the answer went out with neither `Content-Length` nor \
+chunked framing, so its end was the connection's and the client had to connect again.\n",
+                );
             }
         }
         out

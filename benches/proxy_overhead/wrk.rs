@@ -10,6 +10,9 @@ pub struct Run {
     pub per_second: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// Connections the server closed after an answer (wrk's "read"
+    /// socket errors): answers without a length end with the connection.
+    pub closed: u64,
 }
 
 /// `wrk` on the path, or `None`.
@@ -21,8 +24,8 @@ pub fn binary() -> Option<String> {
 }
 
 /// `wrk -t threads -c connections -d seconds --latency` with `headers`.
-/// Panics on errors and on any answer that is not 2xx/3xx: a benchmark of
-/// error pages measures nothing.
+/// Panics on any answer that is not 2xx/3xx, on connect errors and
+/// timeouts: a benchmark of error pages measures nothing.
 pub fn run(
     bin: &str,
     url: &str,
@@ -69,8 +72,23 @@ pub fn parse(text: &str) -> Result<Run, String> {
     let mut run = Run::default();
     let mut in_distribution = false;
     for line in text.lines().map(str::trim) {
-        if line.starts_with("Non-2xx or 3xx responses") || line.starts_with("Socket errors") {
+        if line.starts_with("Non-2xx or 3xx responses") {
             return Err(format!("failed answers: {line}"));
+        }
+        if let Some(rest) = line.strip_prefix("Socket errors:") {
+            // "connect 0, read 15475, write 0, timeout 0"
+            for part in rest.split(',') {
+                let mut kv = part.split_whitespace();
+                let (Some(k), Some(v)) = (kv.next(), kv.next()) else {
+                    continue;
+                };
+                let v: u64 = v.parse().map_err(|_| "socket errors")?;
+                match k {
+                    "read" => run.closed = v,
+                    _ if v > 0 => return Err(format!("socket errors: {line}")),
+                    _ => {}
+                }
+            }
         }
         if line.starts_with("Latency Distribution") {
             in_distribution = true;
