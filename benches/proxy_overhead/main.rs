@@ -17,7 +17,10 @@
 //!
 //! Not a timed test: `scripts/bench` runs it; the report goes to
 //! `target/bench/proxy-overhead.md`. `BENCH_SECONDS` sets each run's
-//! length (default 5), `BENCH_ONLY=proxy` skips the rest.
+//! length (default 5), `BENCH_ONLY=proxy` skips the rest, and
+//! `BENCH_BEFORE=/path/to/esia-gate` adds that binary as one more proxy
+//! ("esia-gate before"), interleaved with the rest: a change measured
+//! before and after in one run, under the same load from the neighbours.
 
 #[path = "../../tests/support/mod.rs"]
 mod support;
@@ -31,6 +34,11 @@ mod wrk;
 use std::time::{Duration, Instant};
 
 use support::{Options, Stack, free_port, persons, policy_options};
+
+/// The gateway binary's allocator: the seeded gateway (this process) must
+/// allocate as `esia-gate run` does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const ROUNDS: usize = 3;
 const CONNECTIONS: [usize; 2] = [32, 128];
@@ -208,7 +216,25 @@ fn main() {
         let gateway_pid = stack.gateway.id();
         r.rss_start_mib = procs::rss_mib(&[gateway_pid]);
         let headers = vec![("Accept", "text/html".to_string()), ("Cookie", cookie.clone())];
-        let targets = [
+        let before = match std::env::var_os("BENCH_BEFORE") {
+            Some(bin) => {
+                let stack = Stack::start_with(Options {
+                    start_diary: false,
+                    upstream_url: Some(upstream_url.clone()),
+                    gateway_binary: Some(bin.into()),
+                    ..Options::default()
+                })
+                .await;
+                let urls = logins::Urls {
+                    gateway: stack.public_url.clone(),
+                    esia: stack.esia_url.clone(),
+                };
+                let cookie = logins::login_once(&http, &urls, persons::SMIRNOV).await;
+                Some((stack, cookie))
+            }
+            None => None,
+        };
+        let mut targets = vec![
             Target {
                 name: "direct",
                 url: format!("{upstream_url}/grades"),
@@ -228,6 +254,14 @@ fn main() {
                 headers: headers.clone(),
             },
         ];
+        if let Some((stack, cookie)) = &before {
+            targets.push(Target {
+                name: "esia-gate before",
+                url: stack.url("/grades"),
+                pids: vec![stack.gateway.id()],
+                headers: vec![("Accept", "text/html".to_string()), ("Cookie", cookie.clone())],
+            });
+        }
         for t in &targets {
             wrk::run(&wrk, &t.url, WRK_THREADS, 128, 1.0, &t.headers);
         }
@@ -240,6 +274,10 @@ fn main() {
             }
         }
         r.rss_after_mib = procs::rss_mib(&[gateway_pid]);
+        if let Some((stack, _)) = &before {
+            r.rss_before_after_mib = Some(procs::rss_mib(&[stack.gateway.id()]));
+        }
+        drop(before);
         if only_proxy {
             return;
         }

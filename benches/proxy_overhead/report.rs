@@ -14,6 +14,8 @@ pub struct Report {
     pub proxy: BTreeMap<(usize, &'static str), Vec<Sample>>,
     pub rss_start_mib: f64,
     pub rss_after_mib: f64,
+    /// The `BENCH_BEFORE` gateway's RSS after the runs.
+    pub rss_before_after_mib: Option<f64>,
     /// Per round: logins/s, gateway CPU µs per login.
     pub logins: Vec<(f64, f64)>,
     /// The seeded gateway's RSS with no session and with 100,000.
@@ -71,7 +73,7 @@ before: {}, after: {}.\n\n\
         );
         for c in crate::CONNECTIONS {
             let nginx = self.proxy.get(&(c, "nginx")).map(|s| row(s));
-            for name in ["direct", "nginx", "esia-gate"] {
+            for name in ["direct", "nginx", "esia-gate", "esia-gate before"] {
                 let Some(s) = self.proxy.get(&(c, name)) else {
                     continue;
                 };
@@ -95,6 +97,9 @@ before: {}, after: {}.\n\n\
             "\n## Memory\n\n- esia-gate RSS after start and one login: **{:.1} MiB**; after the runs above: **{:.1} MiB**\n",
             self.rss_start_mib, self.rss_after_mib
         ));
+        if let Some(b) = self.rss_before_after_mib {
+            out.push_str(&format!("- `BENCH_BEFORE` gateway after the runs: **{b:.1} MiB**\n"));
+        }
         if let Some((none, many)) = self.seeded_rss {
             out.push_str(&format!(
                 "- the same gateway built in this benchmark's process (see `seeded.rs`), after a short load: \
