@@ -17,7 +17,9 @@
 //!
 //! Not a timed test: `scripts/bench` runs it; the report goes to
 //! `target/bench/proxy-overhead.md`. `BENCH_SECONDS` sets each run's
-//! length (default 5), `BENCH_ONLY=proxy` skips the rest, and
+//! length (default 5), `BENCH_ONLY=proxy` skips the rest,
+//! `BENCH_ONLY=hold` only starts everything and prints how to reach it,
+//! for `BENCH_SECONDS` (for perf, strace, curl), and
 //! `BENCH_BEFORE=/path/to/esia-gate` adds that binary as one more proxy
 //! ("esia-gate before"), interleaved with the rest: a change measured
 //! before and after in one run, under the same load from the neighbours.
@@ -40,7 +42,15 @@ use support::{Options, Stack, free_port, persons, policy_options};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// Rounds of each measurement (`BENCH_ROUNDS` overrides).
 const ROUNDS: usize = 3;
+
+fn rounds() -> usize {
+    std::env::var("BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(ROUNDS)
+}
 const CONNECTIONS: [usize; 2] = [32, 128];
 const WRK_THREADS: usize = 2;
 const LOGIN_CLIENTS: usize = 8;
@@ -177,6 +187,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(5.0);
     let only_proxy = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "proxy");
+    let hold = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "hold");
     let wrk = wrk::binary().expect("wrk is not installed (scripts/bench installs it)");
     let nginx_bin = procs::nginx_binary().expect("nginx is not installed (scripts/bench installs nginx-light)");
     let tmp = tempfile::tempdir().expect("tmp");
@@ -262,10 +273,17 @@ fn main() {
                 headers: vec![("Accept", "text/html".to_string()), ("Cookie", cookie.clone())],
             });
         }
+        if hold {
+            for t in &targets {
+                eprintln!("bench: {} {} pids {:?} cookie {cookie}", t.name, t.url, t.pids);
+            }
+            tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
+            return;
+        }
         for t in &targets {
             wrk::run(&wrk, &t.url, WRK_THREADS, 128, 1.0, &t.headers);
         }
-        for _ in 0..ROUNDS {
+        for _ in 0..rounds() {
             for c in CONNECTIONS {
                 for t in &targets {
                     let s = measure(&wrk, t, c, seconds);
@@ -281,7 +299,7 @@ fn main() {
         if only_proxy {
             return;
         }
-        for _ in 0..ROUNDS {
+        for _ in 0..rounds() {
             let before = procs::cpu_seconds(&[gateway_pid]);
             let (n, secs) = logins::loop_for(&urls, persons::SMIRNOV, LOGIN_CLIENTS, seconds).await;
             let cpu = procs::cpu_seconds(&[gateway_pid]) - before;
@@ -336,7 +354,7 @@ fn main() {
             assert!(text.contains("</table></body></html>"), "the page whole");
             wrk::run(&wrk, &t.url, WRK_THREADS, 32, 1.0, &t.headers);
         }
-        for _ in 0..ROUNDS {
+        for _ in 0..rounds() {
             for t in &pages {
                 let s = measure(&wrk, t, 32, seconds);
                 r.injection.entry(t.name).or_default().push(s);
@@ -345,6 +363,9 @@ fn main() {
     });
     drop(proxy);
     drop(upstream);
+    if hold {
+        return;
+    }
     r.load_after = load_average();
     let text = r.markdown();
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench");

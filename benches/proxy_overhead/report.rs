@@ -66,7 +66,7 @@ before: {}, after: {}.\n\n\
 | connections | path | requests/s | × nginx | p50 ms | p99 ms | CPU µs/request | rounds (req/s) |\n\
 | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |\n",
             self.seconds,
-            crate::ROUNDS,
+            crate::rounds(),
             std::thread::available_parallelism().map_or(0, |n| n.get()),
             self.load_before,
             self.load_after,
