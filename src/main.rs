@@ -52,6 +52,19 @@ enum Command {
         #[command(subcommand)]
         what: esia_gate::policy::explain::PolicyCommand,
     },
+    /// Write every page of the gateway as HTML files (with an index.html), to review
+    /// the texts, the region's words and the help contacts without logging in.
+    Pages {
+        /// The configuration: its [help] contacts, and its policy when --policy is not given.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// A policy file whose texts to show (repeat for several).
+        #[arg(long)]
+        policy: Vec<PathBuf>,
+        /// Where to write the pages (created if missing).
+        #[arg(long, default_value = "pages-preview")]
+        out: PathBuf,
+    },
     /// Move durable records (links, login history, match failures) as JSON lines.
     Links {
         #[command(subcommand)]
@@ -157,6 +170,20 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::Pages {
+            config,
+            policy,
+            out,
+        } => match pages(config.as_deref(), &policy, &out) {
+            Ok(n) => {
+                println!("{n} pages written to {}", out.join("index.html").display());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("esia-gate pages: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Links { what } => match links(what) {
             Ok(msg) => {
                 eprintln!("{msg}");
@@ -174,6 +201,31 @@ fn main() -> ExitCode {
 /// `telemetry::logging`).
 fn init_logs(level: &str, format: &str, audit_file: Option<&Path>) -> Result<(), String> {
     logging::init(level, format, audit_file)
+}
+
+/// `pages`: the configuration's help contacts and the policies' texts on
+/// every page, written into `out`.
+fn pages(config: Option<&Path>, policy: &[PathBuf], out: &Path) -> anyhow::Result<usize> {
+    use anyhow::Context as _;
+    let resolved = config.map(config::load).transpose()?;
+    let help = resolved
+        .as_ref()
+        .map(|r| r.settings.help.clone())
+        .unwrap_or_default();
+    let mut files: Vec<PathBuf> = policy.to_vec();
+    if files.is_empty()
+        && let Some(r) = &resolved
+        && let Some(p) = &r.settings.policy
+    {
+        files.push(r.path(&p.file));
+    }
+    let policies = files
+        .iter()
+        .map(|f| esia_gate::policy::load(f))
+        .collect::<Result<Vec<_>, _>>()?;
+    let written = esia_gate::pages::preview::write_all(out, &help, &policies)
+        .with_context(|| format!("cannot write into {}", out.display()))?;
+    Ok(written.len())
 }
 
 /// `links export|import` against the store the configuration names.

@@ -276,3 +276,104 @@ fn an_unresolvable_diary_name_is_a_check_error_naming_it() {
         "{out}"
     );
 }
+
+#[test]
+fn a_help_phone_or_address_that_does_not_work_is_a_check_error_naming_it() {
+    let (_dir, path, text) = prepared();
+    assert!(text.contains("[help]"), "the demo names its help contacts");
+    let bad = text.replace(
+        "phones = [\"8 800 000-00-00\"]",
+        "phones = [\"8 800 OOO-00-00\"]",
+    );
+    assert_ne!(bad, text);
+    std::fs::write(&path, &bad).expect("write");
+    let (ok, out) = check(&path);
+    assert!(!ok, "{out}");
+    assert!(out.contains("help.phones"), "{out}");
+    let bad = text.replace(
+        "url = \"https://diary.example/help\"",
+        "url = \"diary.example/help\"",
+    );
+    std::fs::write(&path, &bad).expect("write");
+    let (ok, out) = check(&path);
+    assert!(!ok, "{out}");
+    assert!(out.contains("help.url"), "{out}");
+}
+
+/// `esia-gate pages`: regional IT reads every page, with the
+/// configuration's help contacts and each policy's texts, without logging
+/// in as anyone.
+#[test]
+fn pages_writes_every_page_with_the_regions_words_and_an_index() {
+    let (dir, config, _) = prepared();
+    let out_dir = dir.path().join("preview");
+    let out = Command::new(env!("CARGO_BIN_EXE_esia-gate"))
+        .args(["pages", "--config"])
+        .arg(&config)
+        .args([
+            "--policy",
+            "policies/voronezh-2017.toml",
+            "--policy",
+            "policies/arkhangelsk-2024.toml",
+            "--policy",
+            "policies/dnevnik-poo.toml",
+            "--out",
+        ])
+        .arg(&out_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run esia-gate pages");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("index.html"), "{text}");
+    let read = |name: &str| {
+        std::fs::read_to_string(out_dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    };
+    let index = read("index.html");
+    let mut pages = 0;
+    for entry in std::fs::read_dir(&out_dir).expect("preview dir") {
+        let name = entry
+            .expect("entry")
+            .file_name()
+            .to_string_lossy()
+            .to_string();
+        let html = read(&name);
+        // Every page: Russian, for a phone, with the demo's help contacts.
+        assert!(html.contains("lang=\"ru\""), "{name}");
+        assert!(html.contains("width=device-width"), "{name}");
+        assert!(
+            html.contains("Служба поддержки электронного дневника"),
+            "{name}"
+        );
+        assert!(html.contains("mailto:support@diary.example"), "{name}");
+        assert!(html.contains("tel:88001007010"), "{name}: Госуслуги's line");
+        if name != "index.html" {
+            assert!(index.contains(&format!("href=\"{name}\"")), "{name}");
+            pages += 1;
+        }
+    }
+    assert!(pages >= 40, "{pages} pages");
+    let voronezh = read("voronezh-2017-confirm-confirmed.html");
+    assert!(voronezh.contains("29 сентября 2017"), "{voronezh}");
+    assert!(!voronezh.contains("2024"), "{voronezh}");
+    let arkhangelsk = read("arkhangelsk-2024-confirm-confirmed.html");
+    assert!(arkhangelsk.contains("1 июля 2024"), "{arkhangelsk}");
+    let poo = read("dnevnik-poo-confirm-standard.html");
+    assert!(poo.contains("Нужна стандартная учётная запись"), "{poo}");
+    // Without --policy the configuration's own policy is shown (none in
+    // the demo: the common pages only); a broken policy file is an error.
+    let (ok, out) = {
+        let o = Command::new(env!("CARGO_BIN_EXE_esia-gate"))
+            .args(["pages", "--policy", "/nonexistent/policy.toml", "--out"])
+            .arg(dir.path().join("none"))
+            .output()
+            .expect("run");
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    assert!(!ok);
+    assert!(out.contains("/nonexistent/policy.toml"), "{out}");
+}

@@ -49,6 +49,11 @@ const ARKHANGELSK: Region = Region {
     before: "2024-06-01",
     after: "2024-07-02",
 };
+const DNEVNIK_POO: Region = Region {
+    policy: "dnevnik-poo",
+    before: "2017-12-15",
+    after: "2018-01-02",
+};
 
 const MODES: [DiaryMode; 3] = [DiaryMode::Normal, DiaryMode::Iis, DiaryMode::Php];
 
@@ -501,6 +506,13 @@ async fn voronezh_after_the_cutover_no_password_or_unknown_session_sees_grades()
 async fn arkhangelsk_after_the_cutover_no_password_or_unknown_session_sees_grades() {
     for mode in MODES {
         region_holds(&ARKHANGELSK, mode).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dnevnik_poo_after_the_cutover_no_password_or_unknown_session_sees_grades() {
+    for mode in MODES {
+        region_holds(&DNEVNIK_POO, mode).await;
     }
 }
 

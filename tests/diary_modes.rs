@@ -36,6 +36,8 @@ impl Diary {
             users: dir.path().join(fixtures::DIARY_USERS_FILE),
             accounts: Some(dir.path().join(fixtures::ACCOUNTS_FILE)),
             mode,
+            login_token: false,
+            relative_redirect: false,
         };
         let listener = tokio::net::TcpListener::bind(cfg.listen)
             .await

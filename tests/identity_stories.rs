@@ -4,7 +4,7 @@
 
 mod support;
 
-use support::{Answer, Browser, Stack, counter, element_text, hidden_value, persons};
+use support::{Answer, Browser, Options, Stack, counter, element_text, hidden_value, persons};
 
 fn csrf(page: &Answer) -> String {
     hidden_value(&page.body, "csrf").expect("the page's csrf token")
@@ -398,4 +398,60 @@ async fn an_unreachable_diary_login_form_loses_nothing() {
         .await;
     assert_eq!(a.status, 503, "{}", a.body);
     assert!(a.body.contains("Не удалось проверить пароль"));
+}
+
+/// On a diary that does not read `X-Child-User` (the default,
+/// `choose_at_login = false`), a parent with two children opens her own
+/// account at once; the bar on the diary's pages leads to the children
+/// page, where a child is chosen or attached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn by_default_a_parent_opens_her_own_account_and_finds_her_children_in_the_bar() {
+    let stack = Stack::start_with(Options {
+        config_replace: vec![(
+            "choose_at_login = true".to_string(),
+            "choose_at_login = false".to_string(),
+        )],
+        ..Options::default()
+    })
+    .await;
+    let b = Browser::new();
+    let page = b.login(&stack, "/grades", persons::IVANOVA).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.url.ends_with("/grades"), "{}", page.url);
+    assert_eq!(
+        element_text(&page.body, "remote-user").as_deref(),
+        Some("ivanova.m")
+    );
+    assert!(
+        page.body.contains("/esia-gate/children"),
+        "the bar leads to the children page"
+    );
+    assert!(!page.body.contains("Оценки: Никита"), "her own grades");
+    // A parent whose ESIA account lists no child finds the page too.
+    let children = b.get(&stack.url("/esia-gate/children")).await;
+    assert!(
+        children.body.contains("Привязать ребёнка"),
+        "{}",
+        children.body
+    );
+}
+
+/// Someone with no diary account at all (Сидоров) is not left on a form he
+/// cannot fill: the linking page leads to who creates accounts, how to get
+/// one, whom to ask, and out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_without_a_diary_account_learns_who_helps_and_can_log_out() {
+    let stack = Stack::start().await;
+    let b = Browser::new();
+    let link = b.login(&stack, "/grades", persons::SIDOROV).await;
+    assert!(link.url.ends_with("/esia-gate/link"), "{}", link.url);
+    assert!(link.body.contains("/esia-gate/no-account"), "{}", link.body);
+    assert!(link.body.contains("/esia-gate/logout"), "a way out");
+    let help = b.get(&stack.url("/esia-gate/no-account")).await;
+    assert_eq!(help.status, 200, "{}", help.body);
+    assert!(help.body.contains("создаёт школа"), "{}", help.body);
+    assert!(help.body.contains("Помощь"), "the region's contacts");
+    assert!(help.body.contains("/esia-gate/logout"));
+    let out = b.logout(&stack.url("/esia-gate/logout")).await;
+    assert_eq!(out.status, 302, "{}", out.body);
 }

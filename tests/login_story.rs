@@ -166,7 +166,15 @@ async fn refusing_consent_explains_what_the_diary_needs() {
     let page = b.get(&callback).await;
     assert_eq!(page.status, 403);
     assert!(page.body.contains("Вы не дали согласие"), "{}", page.body);
-    assert!(page.body.contains("бумажном дневнике"), "{}", page.body);
+    // Without a policy the region's ways without ESIA are unknown: the
+    // class teacher knows them. No «На главную»: without a session the
+    // diary's front page leads straight back to ESIA.
+    assert!(
+        page.body.contains("классного руководителя"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("href=\"/\""), "{}", page.body);
     // And still no way into the diary.
     assert_eq!(b.get(&stack.url("/grades")).await.status, 302);
     let scrape = stack.metrics().await;
@@ -844,4 +852,35 @@ async fn esias_token_certificate_rotates_on_sighup_and_a_bad_file_changes_nothin
             "esia_gate_trust_reloads_total{result=\"ok\"}"
         ) >= 2.0
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_cookie_ends_with_the_browser_unless_the_region_keeps_it() {
+    for (persistent, extra) in [(false, ""), (true, "[session]\npersistent = true\n")] {
+        let stack = Stack::start_with(Options {
+            config_extra: extra.to_string(),
+            ..Options::default()
+        })
+        .await;
+        let b = Browser::new();
+        let callback = b
+            .login_until_callback(&stack, "/grades", persons::SMIRNOV)
+            .await;
+        let answer = b.get(&callback).await;
+        let session: Vec<String> = answer
+            .headers
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter(|c| c.starts_with("esia_gate_session="))
+            .map(str::to_string)
+            .collect();
+        assert_eq!(session.len(), 1, "{session:?}");
+        assert_eq!(
+            session[0].contains("Max-Age") || session[0].contains("Expires"),
+            persistent,
+            "{}",
+            session[0]
+        );
+    }
 }

@@ -1,8 +1,10 @@
 //! A school administrator's reports after a week of logins: who has come
 //! in through ESIA and who still uses the password, whose profile lacks a
 //! valid SNILS, and which ESIA logins found no account and why — as a page,
-//! as a CSV file Excel opens with Cyrillic intact, and as JSON. Only the
-//! directory side is shown, never a full SNILS, never an ESIA oid.
+//! as a CSV file Excel opens with Cyrillic intact, and as JSON. People read
+//! Russian words, scripts read codes; a class teacher finds her class's
+//! parents and who has not come yet; a failed match says whom it is about
+//! and where to fix it. Never a full SNILS, never an ESIA oid.
 
 mod support;
 
@@ -150,8 +152,8 @@ async fn a_week_of_logins_shows_up_in_the_schools_reports() {
     edit_directory(&stack, |text| {
         let text = text.replace("smirnov.d,СМИРНОВ,", "smirnov.d,СМИРНОВА,");
         format!(
-            "{text}sidorov.a,Сидоров,Алексей,Николаевич,,parent,,МОУ СШ №5,\n\
-             broken.s,Белов,Сергей,,112-233-445 96,student,2012-02-02,МОУ СШ №5,6В\n"
+            "{text}sidorov.a,Сидоров,Алексей,Николаевич,,parent,,МОУ СШ №5,,\n\
+             broken.s,Белов,Сергей,,112-233-445 96,student,2012-02-02,МОУ СШ №5,6В,\n"
         )
     });
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -225,7 +227,36 @@ async fn a_week_of_logins_shows_up_in_the_schools_reports() {
         .iter()
         .filter_map(|r| r["login"].as_str())
         .collect();
-    assert_eq!(logins, vec!["ivanov.n"]);
+    // The class's pupil and, through him, his mother.
+    assert_eq!(logins, vec!["ivanova.m", "ivanov.n"]);
+    assert_eq!(
+        row(rows(&class, "accounts"), "ivanova.m")["children_classes"],
+        serde_json::json!(["4Б", "9А"])
+    );
+
+    // A class teacher of 7Б: her class's parents, and who has not come yet.
+    let parents_7b = get(&stack, "/reports/adoption.json?class=7%D0%91&role=parent")
+        .await
+        .json();
+    let logins: Vec<&str> = rows(&parents_7b, "accounts")
+        .iter()
+        .filter_map(|r| r["login"].as_str())
+        .collect();
+    assert_eq!(logins, vec!["petrov.parent"]);
+    let never = get(&stack, "/reports/adoption.json?state=never")
+        .await
+        .json();
+    let never = rows(&never, "accounts");
+    assert!(never.iter().all(|r| r["state"] == "never"), "{never:?}");
+    assert!(never.iter().any(|r| r["login"] == "orlova.t"));
+    assert!(never.iter().all(|r| r["login"] != "ivanova.m"));
+    let not_yet = get(&stack, "/reports/adoption.json?state=not_esia")
+        .await
+        .json();
+    let not_yet = rows(&not_yet, "accounts");
+    assert!(not_yet.iter().any(|r| r["login"] == "petrov.teacher"));
+    assert!(not_yet.iter().any(|r| r["login"] == "orlova.t"));
+    assert!(not_yet.iter().all(|r| r["state"] != "esia"));
 
     // The same as CSV for Excel, and as a page.
     let csv = get(&stack, "/reports/adoption.csv").await;
@@ -246,13 +277,13 @@ async fn a_week_of_logins_shows_up_in_the_schools_reports() {
         .find(|l| l.starts_with("ivanova.m;"))
         .expect("ivanova.m in the CSV");
     assert!(
-        ivanova_line.contains(";Иванова;Мария;Петровна;parent;МОУ СШ №5;"),
+        ivanova_line.contains(";Иванова;Мария;Петровна;родитель;МОУ СШ №5;;4Б, 9А;"),
         "{ivanova_line}"
     );
-    assert!(
-        ivanova_line.contains("входил через Госуслуги"),
-        "{ivanova_line}"
-    );
+    assert!(ivanova_line.ends_with(";через Госуслуги"), "{ivanova_line}");
+    for code in [";parent;", ";esia", ";never", ";password_only"] {
+        assert!(!text.contains(code), "{code} in a Russian table");
+    }
     let totals_csv = get(&stack, "/reports/adoption.csv?table=totals&group=school").await;
     assert!(totals_csv.disposition.contains("-totals-"));
     assert!(
@@ -264,6 +295,7 @@ async fn a_week_of_logins_shows_up_in_the_schools_reports() {
     assert_eq!(html.content_type, "text/html; charset=utf-8");
     let html = html.text();
     assert!(html.contains("<td>ivanova.m</td>"), "{html}");
+    assert!(html.contains("<td>родитель</td>"), "{html}");
     assert!(!html.contains("<td>petrov.teacher</td>"), "filtered out");
     assert!(
         html.contains("<option value=\"parent\" selected>"),
@@ -285,7 +317,12 @@ async fn a_week_of_logins_shows_up_in_the_schools_reports() {
             .all(|r| r["role"] == "student")
     );
     let snils_csv = get(&stack, "/reports/snils.csv").await.text();
-    assert!(snils_csv.contains("broken.s;Белов;Сергей;;student;МОУ СШ №5;6В;checksum;"));
+    assert!(
+        snils_csv.contains(
+            "broken.s;Белов;Сергей;;учащийся;МОУ СШ №5;6В;;СНИЛС не проходит проверку контрольного числа"
+        ),
+        "{snils_csv}"
+    );
 
     // Failed matches: the reason and the directory account to fix.
     let failures = get(&stack, "/reports/match-failures.json?days=7")
@@ -309,6 +346,18 @@ async fn a_week_of_logins_shows_up_in_the_schools_reports() {
     );
     assert_eq!(row(f, "smirnov.d")["last_name"], "СМИРНОВА");
     assert_eq!(row(f, "smirnov.d")["snils"], "***-***-*** 44");
+    // Whom each is about, as ESIA named them, and where the fix is.
+    assert_eq!(
+        row(f, "smirnov.d")["esia_name"],
+        "Смирнов Дмитрий Алексеевич"
+    );
+    assert_eq!(row(f, "smirnov.d")["fix_at"], "diary");
+    assert_eq!(row(f, "kuznetsova.o")["fix_at"], "esia_profile");
+    assert!(
+        f.iter()
+            .any(|r| r["reason"] == "nothing" && r["esia_name"] == "Сидоров Алексей Николаевич"),
+        "{f:?}"
+    );
     let staff = get(&stack, "/reports/match-failures.json?role=staff")
         .await
         .json();
@@ -318,9 +367,21 @@ async fn a_week_of_logins_shows_up_in_the_schools_reports() {
         .collect();
     assert_eq!(staff_logins, vec!["smirnov.d"]);
     let page = get(&stack, "/reports/match-failures").await.text();
-    assert!(page.contains("ФИО записано иначе"), "{page}");
+    assert!(page.contains("ФИО там записано иначе"), "{page}");
+    assert!(
+        page.contains("<td>Смирнов Дмитрий Алексеевич</td>"),
+        "{page}"
+    );
     let failures_csv = get(&stack, "/reports/match-failures.csv").await.text();
-    assert!(failures_csv.contains(";fio_differs;"), "{failures_csv}");
+    let kuznetsova = failures_csv
+        .lines()
+        .find(|l| l.contains("kuznetsova.o"))
+        .unwrap_or_else(|| panic!("{failures_csv}"));
+    assert!(
+        kuznetsova.contains(";Госуслуги не передали СНИЛС;на Госуслугах (сам человек);"),
+        "{kuznetsova}"
+    );
+    assert!(!failures_csv.contains("fio_differs"), "{failures_csv}");
 
     // Nothing any report gives away: no full SNILS in any spelling, no
     // ESIA oid.
@@ -356,16 +417,76 @@ async fn a_week_of_logins_shows_up_in_the_schools_reports() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_report_parameters_are_explained() {
     let stack = Stack::start().await;
-    for (path, says) in [
-        ("/reports/adoption?role=teacher", "role `teacher`"),
-        ("/reports/match-failures.json?days=0", "days must be"),
-        ("/reports/adoption.json?group=street", "group `street`"),
-        ("/reports/snils.csv?table=nothing", "no such table"),
+    // Every value checked, the answer naming it and what is allowed, in
+    // the form asked for.
+    for (path, content_type, says) in [
+        (
+            "/reports/adoption?state=nevr",
+            "text/html",
+            ["nevr", "never (ещё не входили)"],
+        ),
+        (
+            "/reports/adoption.csv?state=nevr",
+            "text/plain",
+            ["nevr", "not_esia"],
+        ),
+        (
+            "/reports/adoption?role=teacher",
+            "text/html",
+            ["teacher", "parent (родитель)"],
+        ),
+        (
+            "/reports/match-failures.csv?days=0",
+            "text/plain",
+            ["days=0", "3660"],
+        ),
+        (
+            "/reports/adoption?group=street",
+            "text/html",
+            ["street", "school"],
+        ),
+        (
+            "/reports/snils.csv?table=nothing",
+            "text/plain",
+            ["nothing", "accounts"],
+        ),
+        (
+            "/reports/snils?state=never",
+            "text/html",
+            ["state", "school, class, role"],
+        ),
+        (
+            "/reports/adoption.csv?clas=7%D0%91",
+            "text/plain",
+            ["clas", "class"],
+        ),
+        ("/reports/adoption?class=7%D0%92", "text/html", ["7В", "7Б"]),
     ] {
         let r = reqwest::get(stack.admin_url(path)).await.expect("admin");
         assert_eq!(r.status(), 400, "{path}");
-        assert!(r.text().await.expect("text").contains(says), "{path}");
+        let ct = r
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string();
+        assert!(ct.starts_with(content_type), "{path}: {ct}");
+        let text = r.text().await.expect("text");
+        for s in says {
+            assert!(text.contains(s), "{path}: {s} in {text}");
+        }
     }
+    let r = reqwest::get(stack.admin_url("/reports/adoption.json?state=nevr"))
+        .await
+        .expect("admin");
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.expect("json");
+    assert_eq!(e["parameter"], "state");
+    assert_eq!(e["value"], "nevr");
+    assert_eq!(
+        e["allowed"],
+        serde_json::json!(["esia", "not_esia", "password_only", "never"])
+    );
     let r = reqwest::get(stack.admin_url("/reports/unknown.json"))
         .await
         .expect("admin");

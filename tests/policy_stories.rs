@@ -20,6 +20,19 @@ async fn password_login(b: &Browser, stack: &Stack, login: &str) -> Answer {
     .await
 }
 
+/// A password login the stage refuses: a page saying why, with the button
+/// to log in through ESIA; no diary session.
+fn assert_password_login_closed(a: &Answer) {
+    assert_eq!(a.status, 403, "{}", a.body);
+    assert!(
+        a.body.contains("Вход по логину и паролю закрыт"),
+        "{}",
+        a.body
+    );
+    assert!(a.body.contains("/esia-gate/login"), "a button to ESIA");
+    assert!(a.headers.get("set-cookie").is_none(), "no diary session");
+}
+
 async fn api(b: &Browser, stack: &Stack) -> Answer {
     b.get_with(&stack.url("/api/grades"), &[("Accept", "application/json")])
         .await
@@ -96,18 +109,11 @@ async fn yaroslavl_before_and_after_the_first_of_january_2019() {
         Some("smirnov.d")
     );
 
-    // A new user's password login is sent to ESIA and never reaches the diary.
+    // A new user's password login never reaches the diary: the person
+    // reads why, with the button to Госуслуги.
     let newcomer = Browser::new();
     let refused = password_login(&newcomer, &stack, "orlova.t").await;
-    assert_eq!(refused.status, 302, "{}", refused.body);
-    assert!(
-        refused
-            .location()
-            .unwrap_or_default()
-            .starts_with("/esia-gate/login"),
-        "{:?}",
-        refused.location()
-    );
+    assert_password_login_closed(&refused);
     assert!(
         refused.headers.get("set-cookie").is_none(),
         "no diary session"
@@ -141,48 +147,77 @@ async fn irkutsk_a_student_of_13_keeps_the_password_one_of_15_does_not() {
     assert_eq!(younger.status, 302, "{}", younger.body);
     assert_eq!(younger.location().as_deref(), Some("/grades"));
     let older = password_login(&Browser::new(), &stack, "sokolova.e").await;
-    assert_eq!(older.status, 302, "{}", older.body);
-    assert!(
-        older
-            .location()
-            .unwrap_or_default()
-            .starts_with("/esia-gate/login"),
-        "{:?}",
-        older.location()
-    );
+    assert_password_login_closed(&older);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn arkhangelsk_an_unconfirmed_esia_account_gets_the_confirmation_page() {
     let stack = Stack::start_with(policy("arkhangelsk-2024", "2024-07-01")).await;
-    // Кузнецова has a standard (unconfirmed) account: she links manually,
-    // then is asked to confirm it before any grades.
+    // Морозова has a standard account and a parent account in the diary:
+    // she is told, in the region's words, to confirm it before any grades.
     let b = Browser::new();
-    let link = b.login(&stack, "/grades", persons::KUZNETSOVA).await;
-    assert!(link.url.ends_with("/esia-gate/link"), "{}", link.url);
-    let csrf = support::hidden_value(&link.body, "csrf").expect("csrf");
-    let linked = b
-        .post_form(
-            &stack.url("/esia-gate/link"),
-            &[
-                ("csrf", &csrf),
-                ("login", "kuznetsova.o"),
-                ("password", "demo"),
-            ],
-        )
-        .await;
-    assert_eq!(linked.status, 302, "{}", linked.body);
-    let page = b.get(&stack.url("/grades")).await;
+    let page = b.login(&stack, "/grades", persons::MOROZOVA).await;
     assert_eq!(page.status, 403, "{}", page.body);
     assert!(
         page.body.contains("Нужна подтверждённая учётная запись"),
         "{}",
         page.body
     );
-    assert!(page.body.contains("МФЦ"));
+    assert!(page.body.contains("1 июля 2024 года"), "{}", page.body);
+    assert!(
+        page.body.contains("детскую учётную запись"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Сейчас у вас <b>стандартная</b>"));
+    // Кузнецова (simplified, no SNILS, nothing matched) could open no
+    // diary account with it, whatever its role: she is told how to confirm
+    // it before she is ever asked for her diary password.
+    let b = Browser::new();
+    let first = b.login(&stack, "/grades", persons::KUZNETSOVA).await;
+    assert_eq!(first.status, 403, "{}: {}", first.url, first.body);
+    assert!(first.url.ends_with("/esia-gate/link"), "{}", first.url);
+    assert!(first.body.contains("Нужна подтверждённая учётная запись"));
+    assert!(first.body.contains("Сейчас у вас <b>упрощённая</b>"));
+    assert!(!first.body.contains("type=\"password\""), "{}", first.body);
+    // A password posted all the same is not checked.
+    let posted = b
+        .post_form(
+            &stack.url("/esia-gate/link"),
+            &[("login", "kuznetsova.o"), ("password", "demo")],
+        )
+        .await;
+    assert_eq!(posted.status, 403, "{}", posted.body);
+    assert!(posted.body.contains("Нужна подтверждённая учётная запись"));
+    assert_eq!(
+        counter(
+            &stack.metrics().await,
+            "esia_gate_logins_total{outcome=\"below_trust\"}"
+        ),
+        1.0
+    );
     // A confirmed account sees grades.
     let ok = Browser::new()
         .login(&stack, "/grades", persons::SMIRNOV)
+        .await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dnevnik_poo_a_simplified_account_is_asked_for_a_standard_one() {
+    let stack = Stack::start_with(policy("dnevnik-poo", "2018-01-02")).await;
+    let b = Browser::new();
+    let page = b.login(&stack, "/grades", persons::KUZNETSOVA).await;
+    assert_eq!(page.status, 403, "{}", page.body);
+    assert!(
+        page.body.contains("Нужна стандартная учётная запись"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("от 15 минут до 5 дней"), "{}", page.body);
+    // A standard account is enough there.
+    let ok = Browser::new()
+        .login(&stack, "/grades", persons::MOROZOVA)
         .await;
     assert_eq!(ok.status, 200, "{}", ok.body);
 }
@@ -407,4 +442,68 @@ async fn the_banner_goes_into_legacy_pages_without_breaking_them() {
     let json = api(&b, &stack).await;
     let v: serde_json::Value = serde_json::from_str(&json.body).expect("still JSON");
     assert_eq!(v["login"], "petrov.teacher");
+}
+
+/// Yaroslavl's cut-over on the gateway's first day: the diary's directory
+/// says who has logged in before (`last_login`), so parents active for
+/// years are not "new users" only because the gateway never saw them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn yaroslavl_existing_users_from_the_diarys_own_record_on_the_first_day() {
+    let stack = Stack::start_with(policy("yaroslavl-2019", "2019-01-02")).await;
+    let csv = stack.dir.path().join("data/accounts.csv");
+    let text = std::fs::read_to_string(&csv).expect("accounts");
+    let mut lines = text.lines();
+    let header = format!("{},last_login", lines.next().expect("header"));
+    let rows: Vec<String> = lines
+        .map(|l| {
+            if l.starts_with("petrov.teacher,") {
+                format!("{l},2018-11-30")
+            } else {
+                format!("{l},")
+            }
+        })
+        .collect();
+    let series = "esia_gate_directory_reloads_total{result=\"ok\",source=\"csv\"}";
+    let before = counter(&stack.metrics().await, series);
+    let aside = csv.with_extension("new");
+    std::fs::write(&aside, format!("{header}\n{}\n", rows.join("\n"))).expect("write");
+    std::fs::rename(&aside, &csv).expect("rename");
+    stack.wait_for_counter(series, before + 1.0).await;
+
+    let known = password_login(&Browser::new(), &stack, "petrov.teacher").await;
+    assert_eq!(known.status, 302, "{}", known.body);
+    assert_eq!(known.location().as_deref(), Some("/grades"));
+    let newcomer = password_login(&Browser::new(), &stack, "orlova.t").await;
+    assert_password_login_closed(&newcomer);
+}
+
+/// The diary's answer to a failed password login (its form again, with an
+/// error) carries the banner with its link and the «Войти через
+/// госуслуги» button: the moment a password stops working is when a person
+/// needs the way to ESIA.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn yaroslavl_a_failed_password_login_shows_the_banner_and_the_button() {
+    let stack = Stack::start_with(policy("yaroslavl-2019", "2018-12-15")).await;
+    let failed = Browser::new()
+        .post_form(
+            &stack.url("/login"),
+            &[("login", "petrov.teacher"), ("password", "wrong")],
+        )
+        .await;
+    assert_eq!(failed.status, 200, "{}", failed.body);
+    assert!(
+        failed.body.contains("id=\"esia-gate-banner\""),
+        "{}",
+        failed.body
+    );
+    assert!(failed.body.contains("С 01.01.2019"), "{}", failed.body);
+    assert!(
+        failed.body.contains("id=\"esia-gate-login\""),
+        "{}",
+        failed.body
+    );
+    // A successful one is a redirect: nothing to insert, the session is
+    // learned as before.
+    let ok = password_login(&Browser::new(), &stack, "petrov.teacher").await;
+    assert_eq!(ok.status, 302, "{}", ok.body);
 }

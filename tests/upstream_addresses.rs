@@ -35,6 +35,8 @@ async fn a_diary_at_an_ipv6_address_is_reached() {
             .join(fixtures::DIARY_USERS_FILE),
         accounts: Some(stack.dir.path().join("data").join(fixtures::ACCOUNTS_FILE)),
         mode: DiaryMode::Normal,
+        login_token: false,
+        relative_redirect: false,
     };
     let diary = tokio::spawn(async move {
         if let Err(e) = esia_gate_dev::diary::serve(cfg, listener).await {

@@ -99,6 +99,11 @@ login_field = "login"
 password_field = "password"
 success = "redirect:/grades"
 
+[children]
+# The sample diary reads X-Child-User (it shows the chosen child's
+# grades), so the demo asks a parent with several children at login.
+choose_at_login = true
+
 [identity_headers]
 # One key for every instance (required with Redis); the diary reads its
 # public half at /esia-gate/.well-known/jwks.json.
@@ -107,6 +112,15 @@ assertion_key = "keys/assertion-key.pem"
 [log]
 level = "info"
 format = "text"
+
+# Who helps: shown at the foot of every page of the gateway (demo values;
+# .example addresses lead nowhere).
+[help]
+organisation = "Служба поддержки электронного дневника (демо)"
+phones = ["8 800 000-00-00"]
+email = "support@diary.example"
+hours = "пн–пт 9:00–18:00"
+url = "https://diary.example/help"
 "#,
         gw = ports.gateway,
         admin = ports.admin,
@@ -144,6 +158,8 @@ format = "text"
         users: data.join("diary-users.csv"),
         accounts: Some(data.join("accounts.csv")),
         mode: diary::DiaryMode::Normal,
+        login_token: false,
+        relative_redirect: false,
     };
     Ok(Prepared {
         dir,

@@ -3,7 +3,8 @@
 //!
 //! - `persons.json`: the ESIA emulator's persons ([`Person`]).
 //! - `accounts.csv`: the gateway's directory of diary accounts, header
-//!   `login,last_name,first_name,middle_name,snils,role,birth_date,school,class`.
+//!   `login,last_name,first_name,middle_name,snils,role,birth_date,school,class,children`
+//!   (a parent's children by diary login, for the reports).
 //! - `diary-users.csv`: the sample diary's own logins, header
 //!   `login,password,display_name,role`, password `demo` everywhere.
 //!
@@ -12,8 +13,10 @@
 //! parent: two matching accounts); Сидоров (standard account, nothing in the
 //! directory); Кузнецова (simplified, no SNILS in ESIA, so she has to link
 //! her diary account by password); Смирнов (confirmed, his directory row is
-//! written sloppily: upper case, an extra space, a hyphenated SNILS). Орлова
-//! and little Кузнецов have no SNILS in the directory (for the reports).
+//! written sloppily: upper case, an extra space, a hyphenated SNILS);
+//! Морозова (standard, not confirmed: one matching parent account, for the
+//! regions that want a confirmed one). Орлова and little Кузнецов have no
+//! SNILS in the directory (for the reports).
 
 use std::path::Path;
 
@@ -29,7 +32,7 @@ pub const ACCOUNTS_FILE: &str = "accounts.csv";
 pub const DIARY_USERS_FILE: &str = "diary-users.csv";
 
 pub const ACCOUNTS_HEADER: &str =
-    "login,last_name,first_name,middle_name,snils,role,birth_date,school,class";
+    "login,last_name,first_name,middle_name,snils,role,birth_date,school,class,children";
 pub const DIARY_USERS_HEADER: &str = "login,password,display_name,role";
 
 const SCHOOL: &str = "МОУ СШ №5";
@@ -73,6 +76,8 @@ struct Account {
     role: &'static str,
     birth_date: &'static str,
     class: &'static str,
+    /// A parent's children, by diary login (space separated).
+    children: &'static str,
     /// How the diary itself shows the user.
     display_name: &'static str,
 }
@@ -189,6 +194,15 @@ pub fn demo_persons() -> Vec<Person> {
             Some("211-908-365 44"),
             true,
         ),
+        person(
+            1000006,
+            "стандартная учётная запись, не подтверждённая: родитель в дневнике (morozova.n)",
+            ["Морозова", "Наталья", "Игоревна"],
+            "19.06.1987",
+            "F",
+            Some("224-335-617 41"),
+            false,
+        ),
     ]
 }
 
@@ -203,6 +217,7 @@ fn demo_accounts() -> Vec<Account> {
             role: "parent",
             birth_date: "1985-03-12",
             class: "",
+            children: "ivanov.n ivanova.a",
             display_name: "Иванова Мария Петровна",
         },
         Account {
@@ -214,6 +229,7 @@ fn demo_accounts() -> Vec<Account> {
             role: "student",
             birth_date: "2011-05-14",
             class: "9А",
+            children: "",
             display_name: "Иванов Никита",
         },
         Account {
@@ -225,6 +241,7 @@ fn demo_accounts() -> Vec<Account> {
             role: "student",
             birth_date: "2016-09-02",
             class: "4Б",
+            children: "",
             display_name: "Иванова Анна",
         },
         Account {
@@ -236,6 +253,7 @@ fn demo_accounts() -> Vec<Account> {
             role: "staff",
             birth_date: "1979-11-23",
             class: "",
+            children: "",
             display_name: "Петров Сергей Иванович (учитель физики)",
         },
         Account {
@@ -247,6 +265,7 @@ fn demo_accounts() -> Vec<Account> {
             role: "parent",
             birth_date: "1979-11-23",
             class: "",
+            children: "petrova.d",
             display_name: "Петров Сергей Иванович (родитель)",
         },
         Account {
@@ -258,6 +277,7 @@ fn demo_accounts() -> Vec<Account> {
             role: "student",
             birth_date: "2013-01-17",
             class: "7Б",
+            children: "",
             display_name: "Петрова Дарья",
         },
         Account {
@@ -269,6 +289,7 @@ fn demo_accounts() -> Vec<Account> {
             role: "parent",
             birth_date: "1992-04-30",
             class: "",
+            children: "kuznetsov.i",
             display_name: "Кузнецова Ольга Владимировна",
         },
         Account {
@@ -280,6 +301,7 @@ fn demo_accounts() -> Vec<Account> {
             role: "student",
             birth_date: "2018-10-11",
             class: "2А",
+            children: "",
             display_name: "Кузнецов Илья",
         },
         Account {
@@ -291,6 +313,7 @@ fn demo_accounts() -> Vec<Account> {
             role: "staff",
             birth_date: "1982-02-08",
             class: "",
+            children: "",
             display_name: "Смирнов Дмитрий Алексеевич (завуч)",
         },
         Account {
@@ -302,7 +325,20 @@ fn demo_accounts() -> Vec<Account> {
             role: "staff",
             birth_date: "",
             class: "",
+            children: "",
             display_name: "Орлова Татьяна Юрьевна (классный руководитель 7Б)",
+        },
+        Account {
+            login: "morozova.n",
+            last_name: "Морозова",
+            first_name: "Наталья",
+            middle_name: "Игоревна",
+            snils: "22433561741",
+            role: "parent",
+            birth_date: "1987-06-19",
+            class: "",
+            children: "",
+            display_name: "Морозова Наталья Игоревна",
         },
         // Two students whose ages straddle 14 on 2018-12-02, for the
         // Irkutsk story (students under 14 keep their passwords).
@@ -315,6 +351,7 @@ fn demo_accounts() -> Vec<Account> {
             role: "student",
             birth_date: "2005-06-10",
             class: "8А",
+            children: "",
             display_name: "Соколов Максим (8А, 13 лет в декабре 2018)",
         },
         Account {
@@ -326,6 +363,7 @@ fn demo_accounts() -> Vec<Account> {
             role: "student",
             birth_date: "2003-04-20",
             class: "10А",
+            children: "",
             display_name: "Соколова Елена (10А, 15 лет в декабре 2018)",
         },
     ]
@@ -355,6 +393,7 @@ pub fn write_demo_fixtures(dir: &Path) -> anyhow::Result<()> {
             a.birth_date,
             SCHOOL,
             a.class,
+            a.children,
         ])?;
     }
     let p = dir.join(ACCOUNTS_FILE);
@@ -418,7 +457,7 @@ mod tests {
             &std::fs::read_to_string(dir.path().join(PERSONS_FILE)).expect("read"),
         )
         .expect("json");
-        assert_eq!(persons.len(), 5);
+        assert_eq!(persons.len(), 6);
         assert!(
             persons
                 .iter()

@@ -1,7 +1,10 @@
 //! The reports on the admin listener: `/reports` lists them; each one is
 //! served as `/reports/NAME` (an HTML page with a filter form),
 //! `/reports/NAME.csv` (`?table=` picks a table other than the first) and
-//! `/reports/NAME.json`, filtered by `school`, `class` and `role`.
+//! `/reports/NAME.json`, filtered by `school`, `class`, `role` (and
+//! `state` for adoption). A parameter or value a report cannot use is a
+//! 400 saying which and what is allowed, as a page, a text or JSON, as the
+//! request asked.
 
 use std::collections::BTreeSet;
 
@@ -9,7 +12,8 @@ use chrono_tz::Tz;
 use http::Response;
 
 use super::AdminApp;
-use super::reports::{self, Clock, Filter, Report};
+use super::reports::query::{self, MAX_DAYS};
+use super::reports::{self, BadParameter, Clock, Report, StateFilter, words};
 use crate::identity::Directory;
 use crate::pages::escape;
 
@@ -34,9 +38,7 @@ const NAMES: [(&str, &str); 3] = [
     ),
 ];
 
-/// The longest failed-match window a query may ask for.
-const MAX_DAYS: u32 = 3660;
-
+#[derive(Clone, Copy)]
 enum Format {
     Html,
     Csv,
@@ -61,13 +63,40 @@ pub(super) fn respond(
     b.body(body).unwrap_or_else(|_| Response::new(Vec::new()))
 }
 
-fn bad_request(message: &str) -> Response<Vec<u8>> {
-    respond(
-        400,
-        "text/plain; charset=utf-8",
-        &[],
-        format!("{message}\n").into_bytes(),
-    )
+/// A parameter the report cannot use, answered in the form asked for.
+fn bad_request(report: &str, format: Format, e: &BadParameter) -> Response<Vec<u8>> {
+    match format {
+        Format::Json => {
+            let body = serde_json::json!({
+                "error": "bad_parameter",
+                "parameter": e.parameter,
+                "value": e.value,
+                "allowed": e.allowed,
+                "message": e.message,
+            });
+            respond(400, "application/json", &[], body.to_string().into_bytes())
+        }
+        Format::Csv => respond(
+            400,
+            "text/plain; charset=utf-8",
+            &[],
+            format!("{}\n", e.message).into_bytes(),
+        ),
+        Format::Html => {
+            let body = format!(
+                "<p class=\"error\" id=\"bad-parameter\">{}</p>\
+                 <p><a href=\"/reports/{report}\">Открыть отчёт без фильтров</a> · \
+                 <a href=\"/reports\">Все отчёты</a></p>",
+                escape(&e.message)
+            );
+            respond(
+                400,
+                "text/html; charset=utf-8",
+                &[],
+                page("Отчёт не построен: неверный параметр", &body),
+            )
+        }
+    }
 }
 
 const STYLE: &str = "body{margin:0;font:14px/1.45 -apple-system,'Segoe UI',Roboto,Arial,sans-serif;\
@@ -75,9 +104,12 @@ color:#0b1f33;background:#f2f5f9}main{padding:20px 24px}h1{font-size:22px;margin
 h2{font-size:17px;margin:24px 0 8px}p{margin:0 0 8px;max-width:900px}\
 form{display:flex;flex-wrap:wrap;gap:8px;align-items:end;margin:12px 0}label{display:flex;flex-direction:column;font-weight:600}\
 select,input{font:inherit;padding:4px 6px}button{font:inherit;padding:5px 14px}\
-.downloads a{margin-right:14px}.scroll{overflow-x:auto}table{border-collapse:collapse;background:#fff}\
+.downloads a{margin-right:14px}.scroll{overflow-x:auto;padding-bottom:10px}\
+.guide{max-width:900px}.guide dt{font-weight:600;margin-top:8px}.guide dd{margin:2px 0 0 16px}table{border-collapse:collapse;background:#fff}\
 th,td{border:1px solid #c9d4e3;padding:4px 8px;text-align:left;vertical-align:top;white-space:nowrap}\
-thead th{background:#e4ecfd;position:sticky;top:0}tfoot th{background:#f2f5f9}.note,.empty{color:#66727f}";
+thead th{white-space:normal;vertical-align:bottom}\
+thead th{background:#e4ecfd;position:sticky;top:0}tfoot th{background:#f2f5f9}.note,.empty{color:#66727f}\
+.error{background:#fdecea;border-left:4px solid #c62828;padding:8px 12px}";
 
 fn page(title: &str, body: &str) -> Vec<u8> {
     format!(
@@ -133,44 +165,30 @@ impl AdminApp {
             None => (rest, Format::Html),
         };
         let name = NAMES.iter().find(|(n, _)| *n == name)?.0;
-        let filter = match Filter::from_query(query) {
-            Ok(f) => f,
-            Err(e) => return Some(bad_request(&e)),
+        let dir = self.directory.load_full();
+        let q = match query::parse(name, query, &dir) {
+            Ok(q) => q,
+            Err(e) => return Some(bad_request(name, format, &e)),
         };
         let clock = Clock {
             now: (self.clock)(),
             zone: self.reports.zone,
         };
-        let dir = self.directory.load_full();
+        let filter = &q.filter;
         let built = match name {
-            "adoption" => {
-                let group = match reports::parse_group(query) {
-                    Ok(g) => g,
-                    Err(e) => return Some(bad_request(&e)),
-                };
-                self.store
-                    .last_logins()
-                    .await
-                    .map(|last| reports::adoption(&dir, &last, &filter, &group, &clock))
-            }
-            "snils" => Ok(reports::invalid_snils(&dir, &filter, &clock)),
+            "adoption" => self
+                .store
+                .last_logins()
+                .await
+                .map(|last| reports::adoption(&dir, &last, filter, &q.group, &clock)),
+            "snils" => Ok(reports::invalid_snils(&dir, filter, &clock)),
             _ => {
-                let days = match param(query, "days") {
-                    None => self.reports.match_failure_days,
-                    Some(d) => match d.parse::<u32>() {
-                        Ok(d) if (1..=MAX_DAYS).contains(&d) => d,
-                        _ => {
-                            return Some(bad_request(&format!(
-                                "days must be a whole number from 1 to {MAX_DAYS}"
-                            )));
-                        }
-                    },
-                };
+                let days = q.days.unwrap_or(self.reports.match_failure_days);
                 let since = clock.now.timestamp() - i64::from(days) * 86_400;
                 self.store
                     .match_failures_since(since)
                     .await
-                    .map(|f| reports::match_failures(&dir, &f, &filter, days, &clock))
+                    .map(|f| reports::match_failures(&dir, &f, filter, days, &clock))
             }
         };
         let report = match built {
@@ -193,17 +211,22 @@ impl AdminApp {
                 report.to_json().to_string().into_bytes(),
             ),
             Format::Csv => {
-                let key = param(query, "table");
-                let table = match &key {
+                let table = match q.table {
                     None => report
                         .tables
                         .iter()
                         .find(|t| t.key != "totals")
                         .or(report.tables.first()),
-                    Some(k) => report.tables.iter().find(|t| t.key == k.as_str()),
+                    Some(k) => report.tables.iter().find(|t| t.key == k),
                 };
                 let Some(table) = table else {
-                    return Some(bad_request("no such table in this report"));
+                    // The query named a table of this report: it is there.
+                    return Some(respond(
+                        500,
+                        "text/plain; charset=utf-8",
+                        &[],
+                        b"the report has no such table\n".to_vec(),
+                    ));
                 };
                 let date = clock.now.with_timezone(&clock.zone).format("%Y-%m-%d");
                 let file = if table.key == "totals" {
@@ -266,6 +289,23 @@ fn html(report: &Report, dir: &Directory, query: Option<&str>) -> Vec<u8> {
     for t in &report.tables {
         body.push_str(&t.to_html());
     }
+    if !report.guide.is_empty() {
+        body.push_str("<h2>Что сделать</h2><dl class=\"guide\">");
+        for (term, text) in &report.guide {
+            // A term is a table's words (lower case): capitalised here.
+            let mut chars = term.chars();
+            let term: String = chars
+                .next()
+                .map(|c| c.to_uppercase().chain(chars).collect())
+                .unwrap_or_default();
+            body.push_str(&format!(
+                "<dt>{}</dt><dd>{}</dd>",
+                escape(&term),
+                escape(text)
+            ));
+        }
+        body.push_str("</dl>");
+    }
     body.push_str("<p class=\"note\"><a href=\"/reports\">Все отчёты</a></p>");
     page(report.title, &body)
 }
@@ -278,11 +318,12 @@ fn filter_form(report: &Report, dir: &Directory, query: Option<&str>) -> String 
         .map(|a| a.class.trim())
         .filter(|c| !c.is_empty())
         .collect();
+    // Every select but the totals' grouping offers «все» (an empty value).
     let select = |name: &str, label: &str, options: Vec<(String, String)>, chosen: Option<&str>| {
-        let mut s = format!(
-            "<label>{}<select name=\"{name}\"><option value=\"\">все</option>",
-            escape(label)
-        );
+        let mut s = format!("<label>{}<select name=\"{name}\">", escape(label));
+        if name != "group" {
+            s.push_str("<option value=\"\">все</option>");
+        }
         for (value, text) in options {
             let sel = if chosen == Some(value.as_str()) {
                 " selected"
@@ -332,6 +373,20 @@ fn filter_form(report: &Report, dir: &Directory, query: Option<&str>) -> String 
         .collect(),
         f.role.map(|r| r.as_str()),
     ));
+    if report.name == "adoption" {
+        out.push_str(&select(
+            "state",
+            "Состояние",
+            StateFilter::ALL
+                .into_iter()
+                .map(|s| {
+                    let text = words::state(s.code()).unwrap_or(s.code());
+                    (s.code().to_string(), text.to_string())
+                })
+                .collect(),
+            f.state.map(StateFilter::code),
+        ));
+    }
     if report.name == "match-failures" {
         let days = param(query, "days").unwrap_or_default();
         out.push_str(&format!(
@@ -340,17 +395,22 @@ fn filter_form(report: &Report, dir: &Directory, query: Option<&str>) -> String 
         ));
     }
     if report.name == "adoption" {
-        let group = param(query, "group").unwrap_or_default();
-        let options = [
+        let group = param(query, "group").unwrap_or_else(|| "school,class,role".into());
+        let mut options: Vec<(String, String)> = [
             ("school,class,role", "школа, класс, роль"),
             ("school", "школа"),
             ("school,role", "школа, роль"),
             ("school,class", "школа, класс"),
+            ("class,role", "класс, роль"),
             ("role", "роль"),
         ]
         .into_iter()
         .map(|(v, t)| (v.to_string(), t.to_string()))
         .collect();
+        if !options.iter().any(|(v, _)| *v == group) {
+            // A grouping typed into the address (already checked).
+            options.push((group.clone(), group.clone()));
+        }
         out.push_str(&select("group", "Итоги по", options, Some(group.as_str())));
     }
     out.push_str("<button type=\"submit\">Показать</button></form>");

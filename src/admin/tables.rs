@@ -1,21 +1,109 @@
 //! Report tables written three ways: an HTML page for a person, a CSV file
 //! for Excel (UTF-8 with a byte order mark, `;` between fields, as Excel in
 //! a Russian locale expects) and JSON for scripts.
+//!
+//! People read Russian words where scripts read stable English codes: a
+//! column of codes carries the words shown for each code in HTML and CSV,
+//! while JSON keeps the code itself.
 
 use serde_json::Value;
 
 use crate::pages::escape;
+
+/// Where a column appears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    /// In the page, the CSV file and JSON.
+    Everywhere,
+    /// In JSON only (kept there for scripts that read it).
+    JsonOnly,
+    /// In the page and the CSV file only (JSON has the parts).
+    PeopleOnly,
+    /// In the CSV file and JSON, not in the page (long text the page
+    /// explains once above the table).
+    FilesOnly,
+}
 
 /// One column: its key in JSON, its header for people.
 #[derive(Debug, Clone)]
 pub struct Column {
     pub key: &'static str,
     pub header: &'static str,
+    pub shown: Shown,
+    /// For a column of codes: the words people read for a code (a code
+    /// without words is shown as it is).
+    pub words: Option<fn(&str) -> Option<&'static str>>,
 }
 
 impl Column {
     pub fn new(key: &'static str, header: &'static str) -> Self {
-        Self { key, header }
+        Self {
+            key,
+            header,
+            shown: Shown::Everywhere,
+            words: None,
+        }
+    }
+
+    /// A column of codes (`parent`, `never`): JSON has the code, people
+    /// read `words(code)`.
+    pub fn coded(
+        key: &'static str,
+        header: &'static str,
+        words: fn(&str) -> Option<&'static str>,
+    ) -> Self {
+        Self {
+            words: Some(words),
+            ..Self::new(key, header)
+        }
+    }
+
+    pub fn json_only(key: &'static str) -> Self {
+        Self {
+            shown: Shown::JsonOnly,
+            ..Self::new(key, "")
+        }
+    }
+
+    pub fn people_only(key: &'static str, header: &'static str) -> Self {
+        Self {
+            shown: Shown::PeopleOnly,
+            ..Self::new(key, header)
+        }
+    }
+
+    pub fn files_only(self) -> Self {
+        Self {
+            shown: Shown::FilesOnly,
+            ..self
+        }
+    }
+
+    fn in_json(&self) -> bool {
+        matches!(
+            self.shown,
+            Shown::Everywhere | Shown::JsonOnly | Shown::FilesOnly
+        )
+    }
+
+    fn in_csv(&self) -> bool {
+        matches!(
+            self.shown,
+            Shown::Everywhere | Shown::PeopleOnly | Shown::FilesOnly
+        )
+    }
+
+    fn on_page(&self) -> bool {
+        matches!(self.shown, Shown::Everywhere | Shown::PeopleOnly)
+    }
+
+    /// A cell as people read it: a code in words, a time in the region's
+    /// zone, a list comma separated.
+    fn show(&self, v: &Value) -> String {
+        match (self.words, v) {
+            (Some(words), Value::String(code)) => words(code).unwrap_or(code).to_string(),
+            _ => display(v, ','),
+        }
     }
 }
 
@@ -42,6 +130,7 @@ impl Table {
                 self.columns
                     .iter()
                     .zip(row)
+                    .filter(|(c, _)| c.in_json())
                     .map(|(c, v)| (c.key.to_string(), v.clone()))
                     .collect(),
             )
@@ -56,10 +145,14 @@ impl Table {
             .delimiter(b';')
             .terminator(csv::Terminator::CRLF)
             .from_writer(Vec::from(&b"\xef\xbb\xbf"[..]));
-        let mut result = w.write_record(self.columns.iter().map(|c| c.header));
+        let mut result =
+            w.write_record(self.columns.iter().filter(|c| c.in_csv()).map(|c| c.header));
         for row in self.rows.iter().chain(self.footer.iter()) {
             if result.is_ok() {
-                result = w.write_record(row.iter().map(|v| spreadsheet_safe(&display(v, ','))));
+                result = w.write_record(
+                    self.cells(row, Column::in_csv)
+                        .map(|(c, v)| spreadsheet_safe(&c.show(v))),
+                );
             }
         }
         if let Err(e) = result {
@@ -77,16 +170,16 @@ impl Table {
             return out;
         }
         out.push_str("<div class=\"scroll\"><table><thead><tr>");
-        for c in &self.columns {
+        for c in self.columns.iter().filter(|c| c.on_page()) {
             out.push_str(&format!("<th>{}</th>", escape(c.header)));
         }
         out.push_str("</tr></thead><tbody>");
         for row in self.rows.iter().take(HTML_ROW_LIMIT) {
-            out.push_str(&html_row(row, "td"));
+            out.push_str(&self.html_row(row, "td"));
         }
         out.push_str("</tbody>");
         if let Some(f) = &self.footer {
-            out.push_str(&format!("<tfoot>{}</tfoot>", html_row(f, "th")));
+            out.push_str(&format!("<tfoot>{}</tfoot>", self.html_row(f, "th")));
         }
         out.push_str("</table></div>");
         if self.rows.len() > HTML_ROW_LIMIT {
@@ -105,20 +198,37 @@ impl Table {
     }
 }
 
-fn html_row(row: &[Value], cell: &str) -> String {
-    let mut out = String::from("<tr>");
-    for v in row {
-        out.push_str(&format!("<{cell}>{}</{cell}>", escape(&display(v, ','))));
+impl Table {
+    /// The cells of a row in the columns `shown` picks, with their columns.
+    fn cells<'a>(
+        &'a self,
+        row: &'a [Value],
+        shown: fn(&Column) -> bool,
+    ) -> impl Iterator<Item = (&'a Column, &'a Value)> + 'a {
+        self.columns.iter().zip(row).filter(move |(c, _)| shown(c))
     }
-    out.push_str("</tr>");
-    out
+
+    fn html_row(&self, row: &[Value], cell: &str) -> String {
+        let mut out = String::from("<tr>");
+        for (c, v) in self.cells(row, Column::on_page) {
+            out.push_str(&format!("<{cell}>{}</{cell}>", escape(&c.show(v))));
+        }
+        out.push_str("</tr>");
+        out
+    }
 }
 
 /// A cell as people read it: times as `2024-09-01 11:05` in the region's
-/// zone, decimals with `decimal`, null as empty.
+/// zone, decimals with `decimal`, lists comma separated, null as empty.
 fn display(v: &Value, decimal: char) -> String {
     match v {
         Value::Null => String::new(),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| display(i, decimal))
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(", "),
         Value::String(s) => match chrono::DateTime::parse_from_rfc3339(s) {
             Ok(t) if s.len() >= 20 && s.as_bytes().get(10) == Some(&b'T') => {
                 t.format("%Y-%m-%d %H:%M").to_string()
@@ -194,5 +304,50 @@ mod tests {
         assert_eq!(rows[0]["name"], "Иванова");
         assert_eq!(rows[0]["share"], 12.5);
         assert!(rows[1]["at"].is_null());
+    }
+
+    #[test]
+    fn codes_read_as_words_for_people_and_each_column_goes_where_it_belongs() {
+        fn words(code: &str) -> Option<&'static str> {
+            (code == "parent").then_some("родитель")
+        }
+        let t = Table {
+            key: "t",
+            title: "Т",
+            columns: vec![
+                Column::coded("role", "Роль", words),
+                Column::json_only("role_text"),
+                Column::people_only("name", "ФИО"),
+                Column::new("advice", "Что сделать").files_only(),
+                Column::new("classes", "Классы детей"),
+            ],
+            rows: vec![vec![
+                json!("parent"),
+                json!("родитель"),
+                json!("Иванова Мария"),
+                json!("исправить"),
+                json!(["4Б", "9А"]),
+            ]],
+            footer: Some(vec![
+                json!("Всего"),
+                Value::Null,
+                Value::Null,
+                Value::Null,
+                json!([]),
+            ]),
+        };
+        let csv = String::from_utf8(t.to_csv()[3..].to_vec()).expect("utf-8");
+        let lines: Vec<&str> = csv.split("\r\n").collect();
+        assert_eq!(lines[0], "Роль;ФИО;Что сделать;Классы детей");
+        assert_eq!(lines[1], "родитель;Иванова Мария;исправить;4Б, 9А");
+        assert_eq!(lines[2], "Всего;;;", "a code without words stays as it is");
+        let html = t.to_html();
+        assert!(html.contains("<td>родитель</td><td>Иванова Мария</td><td>4Б, 9А</td>"));
+        assert!(!html.contains("исправить"), "{html}");
+        let json = t.to_json_rows();
+        assert_eq!(
+            json[0],
+            json!({"role": "parent", "role_text": "родитель", "advice": "исправить", "classes": ["4Б", "9А"]})
+        );
     }
 }

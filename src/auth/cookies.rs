@@ -16,24 +16,27 @@ pub fn cookie_value<'a>(header: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-/// A `Set-Cookie` value: HTTP-only, `SameSite=Lax`, `Secure` on HTTPS.
+/// A `Set-Cookie` value: HTTP-only, `SameSite=Lax`, `Secure` on HTTPS;
+/// kept `max_age`, or with `None` a browser-session cookie (gone when the
+/// browser closes: a school computer forgets the person).
 pub fn set_cookie(
     name: &str,
     value: String,
     path: &str,
-    max_age: Duration,
+    max_age: Option<Duration>,
     secure: bool,
 ) -> String {
-    Cookie::build((name.to_string(), value))
+    let mut c = Cookie::build((name.to_string(), value))
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(secure)
-        .path(path.to_string())
-        .max_age(cookie::time::Duration::seconds(
-            i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX),
-        ))
-        .build()
-        .to_string()
+        .path(path.to_string());
+    if let Some(age) = max_age {
+        c = c.max_age(cookie::time::Duration::seconds(
+            i64::try_from(age.as_secs()).unwrap_or(i64::MAX),
+        ));
+    }
+    c.build().to_string()
 }
 
 #[cfg(test)]
@@ -49,12 +52,17 @@ mod tests {
 
     #[test]
     fn set_cookies_are_http_only_and_lax() {
-        let c = set_cookie("s", "v".into(), "/", Duration::from_secs(60), true);
+        let c = set_cookie("s", "v".into(), "/", Some(Duration::from_secs(60)), true);
         assert!(c.starts_with("s=v"), "{c}");
+        let session = set_cookie("s", "v".into(), "/", None, false);
+        assert!(
+            !session.contains("Max-Age") && !session.contains("Expires"),
+            "{session}"
+        );
         for part in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/", "Max-Age=60"] {
             assert!(c.contains(part), "{part} in {c}");
         }
-        let gone = set_cookie("s", String::new(), "/x", Duration::ZERO, false);
+        let gone = set_cookie("s", String::new(), "/x", Some(Duration::ZERO), false);
         assert!(
             gone.contains("Max-Age=0") && !gone.contains("Secure"),
             "{gone}"

@@ -250,7 +250,7 @@ impl GateError {
             GateError::Store(_) => pages::service_unavailable(),
             GateError::Esia { kind, .. } => match kind {
                 EsiaKind::Unreachable => pages::esia_unavailable(),
-                EsiaKind::ConsentRefused => pages::consent_refused(),
+                EsiaKind::ConsentRefused => pages::consent_refused(&[], None),
                 EsiaKind::BadCode => pages::login_expired(),
                 EsiaKind::Refused { code } => pages::esia_refused(code),
                 EsiaKind::BadToken => pages::login_not_verified(),
@@ -346,7 +346,7 @@ impl Auth {
             }
             _ => {}
         }
-        let page = err.page(step);
+        let page = self.page_for(err, step);
         match step {
             Step::LoginStart | Step::Callback => {
                 m.logins.with_label_values(&[cause]).inc();

@@ -23,7 +23,7 @@ use crate::policy::routes::form_params;
 use crate::policy::slot::ActivePolicy;
 use crate::policy::{
     Action, BodyParams, Decision, Input, PolicyRole, RouteClass, RouteRequest, SessionKind,
-    evaluate,
+    TrustLevel, evaluate,
 };
 use crate::store::SessionRecord;
 use crate::telemetry::metrics;
@@ -39,6 +39,8 @@ pub struct DiaryRequest<'a> {
     /// A person on a page (gets pages and redirects), not a script (gets
     /// JSON and 401).
     pub navigation: bool,
+    /// Whether the answer is shown as a page (where snippets may go).
+    pub destination: Destination,
     /// The request's `Cookie` headers, joined.
     pub cookies: &'a str,
     pub request_id: &'a str,
@@ -62,20 +64,68 @@ pub trait BodySource: Send {
     async fn read(&mut self) -> Body;
 }
 
-/// What the response side inserts into the diary's HTML.
+/// What the response side inserts into the diary's HTML: only into pages
+/// a person opens, never into what a script or an image tag asks for.
 #[derive(Default)]
 pub struct Injection {
     pub banner: Option<Arc<str>>,
     pub esia_button: bool,
     pub button_after: Option<String>,
     /// The account bar (switch account or child, log out) for an ESIA
-    /// session with more than one account or with children.
-    pub account_bar: Option<String>,
+    /// session with more than one account or with children; built by the
+    /// response side only for an HTML answer.
+    pub account_bar: bool,
+    /// The request did not say how its answer is used
+    /// ([`Destination::Unknown`]): only an answer that starts like a whole
+    /// document gets anything.
+    pub only_whole_documents: bool,
 }
 
 impl Injection {
     pub fn any(&self) -> bool {
-        self.banner.is_some() || self.esia_button || self.account_bar.is_some()
+        self.banner.is_some() || self.esia_button || self.account_bar
+    }
+}
+
+/// How the browser uses the answer, as the request's fetch metadata tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// A page a person opens (a document, or a frame of a frameset).
+    Page,
+    /// A script's request (XHR, `fetch`), an image, a style sheet, an
+    /// iframe's widget: never a place for the banner or the button.
+    Subresource,
+    /// No fetch metadata (an old browser, a tool): decided from the answer.
+    Unknown,
+}
+
+/// From `Sec-Fetch-Mode`, `Sec-Fetch-Dest` and `X-Requested-With`. An
+/// HTML fragment a script loads (a diary's menu) comes as `cors` or
+/// `same-origin` with destination `empty`, or with `X-Requested-With` from
+/// jQuery-era code.
+pub fn destination(
+    sec_fetch_mode: Option<&str>,
+    sec_fetch_dest: Option<&str>,
+    requested_with: Option<&str>,
+) -> Destination {
+    fn given(v: Option<&str>) -> Option<&str> {
+        v.map(str::trim).filter(|v| !v.is_empty())
+    }
+    if given(requested_with).is_some() {
+        return Destination::Subresource;
+    }
+    match given(sec_fetch_mode) {
+        Some(mode) if mode.eq_ignore_ascii_case("navigate") => match given(sec_fetch_dest) {
+            None => Destination::Page,
+            Some(dest)
+                if dest.eq_ignore_ascii_case("document") || dest.eq_ignore_ascii_case("frame") =>
+            {
+                Destination::Page
+            }
+            Some(_) => Destination::Subresource,
+        },
+        Some(_) => Destination::Subresource,
+        None => Destination::Unknown,
     }
 }
 
@@ -95,6 +145,14 @@ pub struct Verdict {
     /// The diary's own «Выйти»: the gateway session has ended; its answer
     /// clears the gateway's cookie and goes through ESIA's logout.
     pub logging_out: bool,
+}
+
+/// Who is asking, as the decision's answer needs it: the diary login (for
+/// the audit line) and the kind of session (the confirmation page names
+/// the account's level).
+struct Asker<'a> {
+    login: Option<&'a LegacyLogin>,
+    session: SessionKind,
 }
 
 /// Navigation (a person on a page) or an API call (a script)? From
@@ -161,12 +219,24 @@ impl Auth {
             },
         };
         if verdict.answer.is_none() {
-            verdict.injection.account_bar = session.and_then(|s| self.account_bar(s));
+            // Without fetch metadata, a script's request (JSON only, or
+            // `X-Requested-With`) is no page either.
+            let destination = match req.destination {
+                Destination::Unknown if !req.navigation => Destination::Subresource,
+                d => d,
+            };
+            match destination {
+                Destination::Subresource => verdict.injection = Injection::default(),
+                d => {
+                    verdict.injection.account_bar = session.is_some_and(Self::has_account_bar);
+                    verdict.injection.only_whole_documents = d == Destination::Unknown;
+                }
+            }
         }
         verdict
     }
 
-    fn policy_date(&self, p: &ActivePolicy) -> NaiveDate {
+    pub(super) fn policy_date(&self, p: &ActivePolicy) -> NaiveDate {
         match &self.rehearsal {
             Some(d) => **d.load(),
             None => p.policy.local_date(self.now()),
@@ -225,7 +295,8 @@ impl Auth {
         let (mut kind, mut role, mut existing_user) = match session {
             Some(s) if s.active.is_some() => {
                 let role = s.active.as_ref().and_then(|l| self.role_of(l, date));
-                (SessionKind::Esia { trusted: s.trusted }, role, true)
+                let level = s.trust_level();
+                (SessionKind::Esia { level }, role, true)
             }
             _ => match self.diary_session(req.cookies, req.request_id).await {
                 DiarySession::Known(login) => {
@@ -273,8 +344,16 @@ impl Auth {
             match read {
                 Ok(login) => {
                     let login = login.map(LegacyLogin);
+                    // Logged in before: as the gateway saw it, or as the
+                    // diary's directory says (from the gateway's first day).
                     existing_user = match &login {
-                        Some(l) => self.store.has_logged_in(l).await.unwrap_or(false),
+                        Some(l) => {
+                            self.directory
+                                .load()
+                                .by_login(&l.0)
+                                .is_some_and(|a| a.logged_in_before)
+                                || self.store.has_logged_in(l).await.unwrap_or(false)
+                        }
                         None => false,
                     };
                     role = login.as_ref().and_then(|l| self.role_of(l, date));
@@ -336,7 +415,11 @@ impl Auth {
         m.policy_decisions
             .with_label_values(&[d.action.name(), route.name(), "enforce", role_label])
             .inc();
-        v.answer = self.act(&d, &route, req, who.as_ref(), p, &mut v.injection);
+        let asker = Asker {
+            login: who.as_ref(),
+            session: kind,
+        };
+        v.answer = self.act(&d, &route, req, &asker, p, &mut v.injection);
         v
     }
 
@@ -347,10 +430,11 @@ impl Auth {
         d: &Decision,
         route: &RouteClass,
         req: &DiaryRequest<'_>,
-        who: Option<&LegacyLogin>,
+        asker: &Asker<'_>,
         p: &ActivePolicy,
         injection: &mut Injection,
     ) -> Option<Reply> {
+        let who = asker.login;
         let blocked = |event: &str| {
             tracing::info!(target: "audit", event, request_id = %req.request_id,
                 action = d.action.name(), route = route.name(),
@@ -423,24 +507,39 @@ impl Auth {
             }
             Action::DenyPasswordLogin => {
                 blocked("policy_block");
-                // The form submission never reaches the diary; the person is
-                // sent to ESIA (the banner on the login page says why).
+                // The form submission never reaches the diary. A person
+                // reads why, with the button to log in through ESIA; a
+                // script gets the same as JSON.
                 Some(if navigation {
-                    Reply::redirect(pages::login_href("/"))
-                } else {
-                    Reply::page(pages::policy::password_login_closed(&pages::login_href(
-                        "/",
-                    )))
-                })
-            }
-            Action::ConfirmAccount => {
-                blocked("policy_block");
-                Some(if navigation {
-                    Reply::page(pages::policy::confirm_account())
+                    Reply::page(pages::policy::password_login_closed(
+                        &pages::login_href("/"),
+                        &p.policy.closed_page.alternatives,
+                    ))
                 } else {
                     Reply::json(
                         403,
-                        serde_json::json!({"error": "esia_account_not_confirmed"}),
+                        serde_json::json!({
+                            "error": "password_login_closed",
+                            "login": pages::login_href("/"),
+                        }),
+                    )
+                })
+            }
+            Action::ConfirmAccount { need } => {
+                blocked("policy_block");
+                let level = match asker.session {
+                    SessionKind::Esia { level } => level,
+                    _ => TrustLevel::Simplified,
+                };
+                Some(if navigation {
+                    Reply::page(self.confirm_page(Some(p), *need, level))
+                } else {
+                    Reply::json(
+                        403,
+                        serde_json::json!({
+                            "error": "esia_account_not_confirmed",
+                            "trust": need.as_str(),
+                        }),
                     )
                 })
             }

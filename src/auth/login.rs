@@ -121,20 +121,41 @@ impl Auth {
             .inc();
         tracing::info!(target: "audit", event = "match", request_id, oid = %person.oid,
             outcome = found.outcome.label(), accounts = found.own.len());
+        let level = person.level();
         let mut record = SessionRecord {
             oid: person.oid.clone(),
             trusted: person.trusted,
+            level: Some(level),
             display_name: format!("{} {}", person.first_name, person.last_name),
             created_at: self.now().timestamp(),
             return_to: Some(pending.return_to),
             csrf: random_id(),
             ..SessionRecord::default()
         };
+        // An account no role lets in today is told how to raise it (here,
+        // or on the linking page), never asked for a diary password first.
+        let mut confirm = if found.own.is_empty() {
+            self.confirm_first(level)
+        } else {
+            None
+        };
         if found.own.is_empty() {
             let why = Unmatched::of(&found.outcome);
             self.remember_failure(&person, &found.outcome).await;
             tracing::info!(request_id, oid = %person.oid, outcome = found.outcome.label(), "no diary account for the ESIA person");
             if self.checker.is_none() {
+                if let Some(page) = confirm.take() {
+                    metrics::get()
+                        .logins
+                        .with_label_values(&["below_trust"])
+                        .inc();
+                    tracing::info!(target: "audit", event = "login_result", request_id,
+                        outcome = "below_trust", oid = %person.oid, level = level.as_str());
+                    return Ok(Reply::Page {
+                        page,
+                        cookies: vec![self.expired_cookie(BINDING_COOKIE, GATE_PREFIX)],
+                    });
+                }
                 return Err(GateError::NoMatch(why));
             }
             record.unmatched_reason = Some(why.as_str().to_string());
@@ -152,18 +173,18 @@ impl Auth {
         self.save(&current).await?;
         let outcome = match (&current.record.active, current.record.accounts.len()) {
             (Some(_), _) => "success",
+            (None, 0) if confirm.is_some() => "below_trust",
             (None, 0) => "needs_link",
             (None, _) => "needs_choice",
         };
         metrics::get().logins.with_label_values(&[outcome]).inc();
         tracing::info!(target: "audit", event = "login_result", request_id, outcome,
-            oid = %person.oid, trusted = person.trusted,
+            oid = %person.oid, trusted = person.trusted, level = level.as_str(),
             login = %current.record.active.as_ref().map(|l| l.0.as_str()).unwrap_or("-"));
-        let ttl = Duration::from_secs(self.cfg.settings.session.ttl_seconds);
         Ok(Reply::Redirect {
             location: self.absolute(&self.next_step(&current.record)),
             cookies: vec![
-                self.cookie(&self.cfg.settings.session.cookie_name, current.id, "/", ttl),
+                self.session_cookie(current.id),
                 self.expired_cookie(BINDING_COOKIE, GATE_PREFIX),
             ],
         })

@@ -6,7 +6,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::Auth;
-use crate::identity::{Directory, LegacyLogin, MatchOutcome, Person, Role, match_person};
+use crate::identity::{
+    Directory, LegacyLogin, MatchOutcome, Person, Role, match_person, match_person_with,
+};
 use crate::store::{LinkKind, MatchFailure, StoreError};
 
 /// What the gateway found for a person who just came back from ESIA.
@@ -43,7 +45,9 @@ impl Unmatched {
             MatchOutcome::FioDiffers => Self::FioDiffers,
             MatchOutcome::SnilsNotInDiary => Self::SnilsNotInDiary,
             MatchOutcome::Nothing => Self::Nothing,
-            MatchOutcome::One(_) | MatchOutcome::Several(_) => Self::LinkedElsewhere,
+            MatchOutcome::One(_) | MatchOutcome::ByBirthDate(_) | MatchOutcome::Several(_) => {
+                Self::LinkedElsewhere
+            }
         }
     }
 
@@ -118,9 +122,12 @@ impl Auth {
     ) -> Result<Found, StoreError> {
         let links = self.store.links_of(&person.oid).await?;
         let dir = self.directory.load_full();
-        let outcome = match_person(&dir, person);
+        let rule = self.cfg.settings.directory.match_without_snils;
+        let outcome = match_person_with(&dir, person, rule);
         let matched: Vec<LegacyLogin> = match &outcome {
-            MatchOutcome::One(i) => dir.get(*i).map(|a| a.login.clone()).into_iter().collect(),
+            MatchOutcome::One(i) | MatchOutcome::ByBirthDate(i) => {
+                dir.get(*i).map(|a| a.login.clone()).into_iter().collect()
+            }
             MatchOutcome::Several(v) => v
                 .iter()
                 .filter_map(|i| dir.get(*i).map(|a| a.login.clone()))
@@ -153,14 +160,23 @@ impl Auth {
         })
     }
 
-    /// Keep a failed match for the school's report: who, when, why, and the
-    /// directory accounts involved — never the SNILS.
+    /// Keep a failed match for the school's report: who (the name ESIA
+    /// gave), when, why, and the directory accounts involved — never the
+    /// SNILS.
     pub async fn remember_failure(&self, person: &Person, outcome: &MatchOutcome) {
         let f = MatchFailure {
             at: self.now().timestamp(),
             reason: outcome.label().to_string(),
             oid: person.oid.clone(),
             logins: crate::identity::involved_logins(&self.directory.load(), person),
+            display_name: Some(
+                [&person.last_name, &person.first_name, &person.middle_name]
+                    .map(|s| s.trim())
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ),
         };
         if let Err(e) = self.store.record_match_failure(&f).await {
             tracing::error!(error = %e, "cannot record a failed match");

@@ -14,11 +14,12 @@
 //! children of an ESIA person, why nothing matched), `accounts` (choice,
 //! unlinking), `linking` (the diary password check and its limits),
 //! `children`, `password` (password sessions), `guard` (the policy on one
-//! diary request), `routes` (the gateway's own routes), and the pure
+//! diary request), `region` (the policy's words on the gateway's pages,
+//! and trust before linking), `routes` (the gateway's own routes), and the pure
 //! readers beside them (`cookies`, `diary_forms`, `return_to`,
-//! `diary_check`'s success rule). `tests/` drives the flows: without
-//! sockets where no network is needed, with the ESIA emulator and the
-//! sample diary on loopback where it is.
+//! `diary_check`'s success rule, `login_page`'s form fields). `tests/`
+//! drives the flows: without sockets where no network is needed, with the
+//! ESIA emulator and the sample diary on loopback where it is.
 
 pub mod accounts;
 pub mod children;
@@ -29,8 +30,10 @@ pub mod error;
 pub mod guard;
 pub mod linking;
 pub mod login;
+pub mod login_page;
 pub mod matching;
 pub mod password;
+pub mod region;
 pub mod reply;
 pub mod return_to;
 pub mod routes;
@@ -53,6 +56,7 @@ use crate::clock::{Clock, Rehearsal};
 use crate::config::Resolved;
 use crate::esia::EsiaClient;
 use crate::identity::Directory;
+use crate::policy::slot::PolicySlot;
 use crate::store::Store;
 
 /// What the flows need: settings, the store, the directory of diary
@@ -68,6 +72,9 @@ pub struct Auth {
     /// listener can move it).
     rehearsal: Option<Rehearsal>,
     clock: Clock,
+    /// The policy in force, for the region's words on the gateway's own
+    /// pages ([`Auth::with_policy`]).
+    policy: Option<PolicySlot>,
 }
 
 impl Auth {
@@ -93,6 +100,7 @@ impl Auth {
             checker,
             rehearsal,
             clock,
+            policy: None,
         }
     }
 
@@ -126,7 +134,15 @@ impl Auth {
 
     /// A `Set-Cookie` value for one of the gateway's cookies.
     fn cookie(&self, name: &str, value: String, path: &str, max_age: Duration) -> String {
-        cookies::set_cookie(name, value, path, max_age, self.cfg.secure_cookies)
+        cookies::set_cookie(name, value, path, Some(max_age), self.cfg.secure_cookies)
+    }
+
+    /// The session cookie: a browser-session cookie unless
+    /// `session.persistent` keeps it for the session's lifetime.
+    fn session_cookie(&self, id: String) -> String {
+        let s = &self.cfg.settings.session;
+        let keep = s.persistent.then(|| Duration::from_secs(s.ttl_seconds));
+        cookies::set_cookie(&s.cookie_name, id, "/", keep, self.cfg.secure_cookies)
     }
 
     /// A `Set-Cookie` value that removes a cookie.

@@ -73,9 +73,9 @@ impl Reply {
     }
 
     /// The page's title, for tests and logs.
-    pub fn title(&self) -> Option<&'static str> {
+    pub fn title(&self) -> Option<&str> {
         match self {
-            Reply::Page { page, .. } => Some(page.title),
+            Reply::Page { page, .. } => Some(&page.title),
             _ => None,
         }
     }

@@ -17,6 +17,8 @@ pub enum GateRoute {
     Callback,
     Logout,
     LoggedOut,
+    /// «Нет учётной записи в дневнике или не помню пароль»: who helps.
+    NoAccount,
     Accounts,
     AccountsSelect,
     AccountsUnlink,
@@ -41,6 +43,7 @@ impl GateRoute {
             "/callback" => Self::Callback,
             "/logout" => Self::Logout,
             "/logged-out" => Self::LoggedOut,
+            "/no-account" => Self::NoAccount,
             "/accounts" => Self::Accounts,
             "/accounts/select" => Self::AccountsSelect,
             "/accounts/unlink" => Self::AccountsUnlink,
@@ -57,7 +60,7 @@ impl GateRoute {
     pub fn reads_form(self) -> bool {
         !matches!(
             self,
-            Self::Login | Self::Callback | Self::LoggedOut | Self::Unknown
+            Self::Login | Self::Callback | Self::LoggedOut | Self::NoAccount | Self::Unknown
         )
     }
 
@@ -67,7 +70,7 @@ impl GateRoute {
             Self::Login => Step::LoginStart,
             Self::Callback => Step::Callback,
             Self::Logout => Step::Logout,
-            Self::LoggedOut | Self::Unknown => Step::Gate,
+            Self::LoggedOut | Self::NoAccount | Self::Unknown => Step::Gate,
             Self::Accounts | Self::AccountsSelect => Step::Accounts,
             Self::AccountsUnlink => Step::Unlink,
             Self::Link => Step::Link,
@@ -108,6 +111,7 @@ impl Auth {
             GateRoute::Login => return self.start_login(req.query, rid).await,
             GateRoute::Callback => return self.callback(req.query, req.cookies, rid).await,
             GateRoute::LoggedOut => return Reply::page(pages::logged_out()),
+            GateRoute::NoAccount => return Reply::page(pages::accounts::no_diary_account()),
             _ => {}
         }
         match self.manage(&req).await {
@@ -131,6 +135,15 @@ impl Auth {
                 Reply::redirect(pages::login_href("/"))
             });
         };
+        // Nobody is asked for a diary password whose ESIA account no role
+        // lets in today: the page says how to raise it instead.
+        if route == GateRoute::Link
+            && current.record.active.is_none()
+            && current.record.accounts.is_empty()
+            && let Some(page) = self.confirm_first(current.record.trust_level())
+        {
+            return Ok(Reply::page(page));
+        }
         if !req.post {
             return match route {
                 GateRoute::Logout => Ok(Reply::page(pages::logout_confirm(&current.record.csrf))),

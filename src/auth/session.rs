@@ -127,7 +127,10 @@ impl Auth {
         record.role = dir.by_login(&login.0).map(|a| a.role);
         record.active = Some(login.clone());
         record.child = None;
-        if record.role == Some(Role::Parent) && record.children.len() == 1 {
+        if self.cfg.settings.children.choose_at_login
+            && record.role == Some(Role::Parent)
+            && record.children.len() == 1
+        {
             record.child = record.children.first().cloned();
         }
         let r = LoginRecord {
@@ -151,7 +154,8 @@ impl Auth {
             None if record.accounts.is_empty() => format!("{GATE_PREFIX}/link"),
             None => format!("{GATE_PREFIX}/accounts"),
             Some(_)
-                if record.role == Some(Role::Parent)
+                if self.cfg.settings.children.choose_at_login
+                    && record.role == Some(Role::Parent)
                     && record.children.len() > 1
                     && record.child.is_none() =>
             {
@@ -173,14 +177,27 @@ impl Auth {
             .await?)
     }
 
+    /// Whether the diary's pages get the account bar: an ESIA session with
+    /// an account chosen, and more than one account or children. Cheap:
+    /// the bar itself is built only for an HTML page ([`Self::account_bar`]).
+    pub fn has_account_bar(s: &SessionRecord) -> bool {
+        s.active.is_some() && (s.accounts.len() > 1 || Self::shows_children(s))
+    }
+
+    /// Every parent finds the children page (to choose one, or attach one
+    /// the ESIA account does not list).
+    fn shows_children(s: &SessionRecord) -> bool {
+        !s.children.is_empty() || s.role == Some(Role::Parent)
+    }
+
     /// The bar inserted into the diary's pages for a person with several
     /// accounts or with children: who they are, and where to switch.
     pub fn account_bar(&self, s: &SessionRecord) -> Option<String> {
-        let accounts = s.accounts.len() > 1;
-        let children = !s.children.is_empty();
-        if s.active.is_none() || !(accounts || children) {
+        if !Self::has_account_bar(s) {
             return None;
         }
+        let accounts = s.accounts.len() > 1;
+        let children = Self::shows_children(s);
         let role = s.role.map(|r| r.russian()).unwrap_or("учётная запись");
         let child = s.child.as_ref().map(|c| {
             self.directory

@@ -19,6 +19,24 @@ pub struct Directory {
     /// A read-only query on the diary's PostgreSQL database.
     #[serde(default)]
     pub postgres: Option<Postgres>,
+    /// What to do for a person whose SNILS finds no diary account:
+    /// `"off"` (manual linking) or `"birth_date"`.
+    #[serde(default)]
+    pub match_without_snils: WithoutSnils,
+}
+
+/// What to do for a person whose SNILS finds no diary account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WithoutSnils {
+    /// Nothing more: manual linking (the seeds' way).
+    #[default]
+    Off,
+    /// Exactly one diary row without a SNILS (nor a broken one), with the
+    /// same normalised FIO and birth date. Only for a person whose ESIA
+    /// account has a SNILS — ESIA checked that account's name against it;
+    /// a simplified account's name is only what its owner typed.
+    BirthDate,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -46,6 +46,15 @@ pub struct DiaryLogin {
     /// The diary's login form action, absolute or a path on the upstream.
     #[serde(default = "default_path")]
     pub url: String,
+    /// The page that shows the login form, fetched first as a browser
+    /// does (its cookies and the form's hidden inputs go with the login);
+    /// absolute or a path on the upstream. Default: `url`.
+    #[serde(default)]
+    pub page_url: Option<String>,
+    /// Whether to fetch `page_url` first. Off only for a diary whose form
+    /// needs neither a cookie nor a hidden field from its page.
+    #[serde(default = "default_fetch_page")]
+    pub fetch_page: bool,
     #[serde(default = "default_login_field")]
     pub login_field: String,
     #[serde(default = "default_password_field")]
@@ -64,6 +73,9 @@ pub struct DiaryLogin {
 
 fn default_path() -> String {
     "/login".into()
+}
+fn default_fetch_page() -> bool {
+    true
 }
 fn default_login_field() -> String {
     "login".into()

@@ -11,6 +11,7 @@ use serde::Deserialize;
 pub mod admin;
 pub mod connections;
 mod esia;
+pub mod help;
 pub mod linking;
 pub mod net;
 pub mod policy;
@@ -67,9 +68,30 @@ pub struct Settings {
     /// Who may read the admin listener, and how reports show time.
     #[serde(default)]
     pub admin: admin::AdminSettings,
+    /// Parents' children: whether to ask which child at login.
+    #[serde(default)]
+    pub children: Children,
     /// Caps and deadlines of the public listener's connections.
     #[serde(default)]
     pub connections: connections::ConnectionSettings,
+    /// Who helps a person who is stuck: shown at the foot of every page of
+    /// the gateway.
+    #[serde(default)]
+    pub help: help::HelpSettings,
+}
+
+/// `[children]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Children {
+    /// Ask a parent with several children which one to open at login, and
+    /// name the chosen one in `X-Child-User` (and the assertion). Only for
+    /// a diary that reads that header: an unmodified diary would show the
+    /// parent's own page under the child's name. Off by default: a parent
+    /// opens their own account and reaches the children page from the bar
+    /// at the top of the diary's pages.
+    #[serde(default)]
+    pub choose_at_login: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -255,6 +277,11 @@ pub struct Session {
     /// A session unused this long ends (0: only `ttl_seconds` ends it).
     #[serde(default = "default_idle")]
     pub idle_seconds: u64,
+    /// Keep the session cookie across browser restarts (for its lifetime);
+    /// by default it is a browser-session cookie, so closing the browser
+    /// of a shared computer logs the person out.
+    #[serde(default)]
+    pub persistent: bool,
 }
 
 fn default_idle() -> u64 {
@@ -278,6 +305,7 @@ impl Default for Session {
             ttl_seconds: default_session_ttl(),
             login_ttl_seconds: default_login_ttl(),
             idle_seconds: default_idle(),
+            persistent: false,
         }
     }
 }

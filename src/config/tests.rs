@@ -111,3 +111,21 @@ fn bad_values_name_their_key() {
         assert!(e.to_string().contains(key), "{key}: {e}");
     }
 }
+
+#[test]
+fn the_diary_login_page_is_opened_first_unless_told_not_to() {
+    let with = |keys: &str| {
+        parse_str(&format!(
+            "{GOOD}[diary_login]\nsuccess = \"redirect:/grades\"\n{keys}"
+        ))
+    };
+    let r = with("").expect("valid");
+    let d = r.settings.diary_login.as_ref().expect("linking on");
+    assert!(d.fetch_page && d.page_url.is_none(), "{d:?}");
+    let r = with("page_url = \"/index.php?modfunc=login\"\nfetch_page = false\n").expect("valid");
+    let d = r.settings.diary_login.as_ref().expect("linking on");
+    assert_eq!(d.page_url.as_deref(), Some("/index.php?modfunc=login"));
+    assert!(!d.fetch_page);
+    let e = with("page_url = \"ftp://diary/login\"\n").expect_err("not http");
+    assert!(e.to_string().contains("diary_login.page_url"), "{e}");
+}

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use url::Url;
 
 use super::{
-    ConfigError, EsiaMode, GATE_PREFIX, Settings, admin, connections, directory, linking, net,
-    store,
+    ConfigError, EsiaMode, GATE_PREFIX, Settings, admin, connections, directory, help, linking,
+    net, store,
 };
 
 /// ESIA's token issuers for its own hosts; any other host must say.
@@ -289,6 +289,7 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
     directory::validate(&settings.directory).map_err(|(key, m)| bad(key, m))?;
     admin::validate(&settings.admin, settings.listen.admin).map_err(|(key, m)| bad(key, m))?;
     connections::validate(&settings.connections).map_err(|(key, m)| bad(key, m))?;
+    help::validate(&settings.help).map_err(|(key, m)| bad(key, m))?;
     if !matches!(settings.log.format.as_str(), "json" | "text") {
         return Err(bad("log.format", "must be \"json\" or \"text\"".into()));
     }
@@ -319,14 +320,17 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
         success_rule = Some(
             linking::SuccessRule::parse(&d.success).map_err(|m| bad("diary_login.success", m))?,
         );
-        let target = upstream_url
-            .join(&d.url)
-            .map_err(|e| bad("diary_login.url", format!("`{}`: {e}", d.url)))?;
-        if !matches!(target.scheme(), "http" | "https") {
-            return Err(bad(
-                "diary_login.url",
-                "must be an http(s) URL or a path".into(),
-            ));
+        for (key, value) in [
+            ("diary_login.url", Some(&d.url)),
+            ("diary_login.page_url", d.page_url.as_ref()),
+        ] {
+            let Some(value) = value else { continue };
+            let target = upstream_url
+                .join(value)
+                .map_err(|e| bad(key, format!("`{value}`: {e}")))?;
+            if !matches!(target.scheme(), "http" | "https") {
+                return Err(bad(key, "must be an http(s) URL or a path".into()));
+            }
         }
         if d.max_failures == 0 || d.window_seconds == 0 {
             return Err(bad(

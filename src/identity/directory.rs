@@ -69,6 +69,15 @@ pub struct Account {
     pub birth_date: Option<NaiveDate>,
     pub school: String,
     pub class: String,
+    /// The diary says the account has logged in before (an optional
+    /// `last_login` column, any non-empty value): for a policy's
+    /// `existing_users` from the gateway's first day, before it has seen
+    /// anyone log in.
+    pub logged_in_before: bool,
+    /// The diary logins of this person's children (a parent's row), from
+    /// the optional `children` column: how the reports find a parent's
+    /// classes, for parents who never logged in too.
+    pub children: Vec<LegacyLogin>,
 }
 
 /// A row that was skipped, and why. The reason never holds a SNILS.
@@ -100,6 +109,11 @@ pub const COLUMNS: [&str; 9] = [
     "school",
     "class",
 ];
+
+/// Columns a source may give besides [`COLUMNS`]: `last_login` (the
+/// diary saw the account log in) and `children` (the diary logins of a
+/// parent's children, separated by spaces, commas or semicolons).
+pub const OPTIONAL_COLUMNS: [&str; 2] = ["last_login", "children"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum DirectoryError {
@@ -339,6 +353,12 @@ fn parse_row(get: &dyn Fn(&str) -> String) -> Result<Account, String> {
         birth_date,
         school: get("school"),
         class: get("class"),
+        logged_in_before: !get("last_login").is_empty(),
+        children: get("children")
+            .split([' ', ',', ';', '\t'])
+            .filter(|l| !l.is_empty())
+            .map(|l| LegacyLogin(l.to_string()))
+            .collect(),
     })
 }
 
@@ -421,6 +441,39 @@ a,Иванов,Иван,,,student,2010-01-02 00:00:00,СШ №5,5А\n";
         assert_eq!(
             dir.by_login("a").and_then(|a| a.birth_date),
             NaiveDate::from_ymd_opt(2010, 1, 2)
+        );
+    }
+
+    #[test]
+    fn a_last_login_column_marks_the_accounts_the_diary_saw_log_in() {
+        let text = "login,last_name,first_name,middle_name,snils,role,birth_date,school,class,last_login\n\
+old,Старов,Иван,,,parent,,СШ №5,,2017-05-20\n\
+new,Новиков,Пётр,,,parent,,СШ №5,,\n";
+        let (dir, _) = Directory::parse_csv(text.as_bytes(), "t.csv").expect("parses");
+        assert!(dir.by_login("old").is_some_and(|a| a.logged_in_before));
+        assert!(dir.by_login("new").is_some_and(|a| !a.logged_in_before));
+        // Without the column nobody is marked.
+        let (dir, _) = Directory::parse_csv(CSV.as_bytes(), "t.csv").expect("parses");
+        assert!(dir.accounts().iter().all(|a| !a.logged_in_before));
+    }
+
+    #[test]
+    fn a_parent_row_may_list_the_childrens_logins() {
+        let text = "login;last_name;first_name;middle_name;snils;role;birth_date;school;class;children\n\
+petrov.parent;Петров;Сергей;;;parent;;СШ №5;;\"petrova.d, petrov.k\"\n\
+petrova.d;Петрова;Дарья;;;student;;СШ №5;7Б;\n\
+ivanova;Иванова;Мария;;;parent;;СШ №5;\n";
+        let (dir, problems) = Directory::parse_csv(text.as_bytes(), "t.csv").expect("parses");
+        assert!(problems.is_empty(), "{problems:?}");
+        let kids: Vec<&str> = dir
+            .by_login("petrov.parent")
+            .map(|a| a.children.iter().map(|l| l.0.as_str()).collect())
+            .unwrap_or_default();
+        assert_eq!(kids, vec!["petrova.d", "petrov.k"]);
+        // Without the column (or the cell), nobody has children listed.
+        assert!(
+            dir.by_login("ivanova")
+                .is_some_and(|a| a.children.is_empty())
         );
     }
 

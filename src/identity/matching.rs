@@ -1,8 +1,12 @@
-//! Matching an ESIA person to diary accounts: normalised FIO plus SNILS.
-//! A pure function of the directory and the person. An account whose SNILS
+//! Matching an ESIA person to diary accounts: normalised FIO plus SNILS,
+//! and, where a region opts in, FIO plus birth date for diary rows without
+//! a SNILS ([`WithoutSnils::BirthDate`]). A pure function of the directory,
+//! the person and that rule. An account whose SNILS
 //! in the diary failed its checksum has no SNILS here, so it is never
 //! matched by it: it shows up as [`MatchOutcome::SnilsNotInDiary`] and in
 //! [`Directory::invalid_snils_accounts`].
+
+pub use crate::config::directory::WithoutSnils;
 
 use super::names::NormalFio;
 use super::{Directory, LegacyLogin, Person};
@@ -12,6 +16,9 @@ use super::{Directory, LegacyLogin, Person};
 pub enum MatchOutcome {
     /// Exactly one account: the session opens.
     One(usize),
+    /// No account by SNILS, but exactly one row without a SNILS with the
+    /// same FIO and birth date (`match_without_snils = "birth_date"`).
+    ByBirthDate(usize),
     /// Several accounts of the same person (teacher and parent, two schools).
     Several(Vec<usize>),
     /// The SNILS is in the diary, but under another name.
@@ -29,6 +36,7 @@ impl MatchOutcome {
     pub fn label(&self) -> &'static str {
         match self {
             Self::One(_) => "one",
+            Self::ByBirthDate(_) => "birth_date",
             Self::Several(_) => "several",
             Self::FioDiffers => "fio_differs",
             Self::SnilsNotInDiary => "snils_not_in_diary",
@@ -39,12 +47,21 @@ impl MatchOutcome {
 
     /// Whether the session can open without a choice or a link.
     pub fn is_one(&self) -> bool {
-        matches!(self, Self::One(_))
+        matches!(self, Self::One(_) | Self::ByBirthDate(_))
+    }
+
+    /// The one account matched, by SNILS or by birth date.
+    pub fn single(&self) -> Option<usize> {
+        match self {
+            Self::One(i) | Self::ByBirthDate(i) => Some(*i),
+            _ => None,
+        }
     }
 
     /// Every label, for tests and dashboards.
-    pub const LABELS: [&'static str; 6] = [
+    pub const LABELS: [&'static str; 7] = [
         "one",
+        "birth_date",
         "several",
         "fio_differs",
         "snils_not_in_diary",
@@ -71,6 +88,31 @@ pub fn involved_logins(dir: &Directory, p: &Person) -> Vec<LegacyLogin> {
         .collect()
 }
 
+/// [`match_person`] with the region's rule for diary rows without a SNILS.
+pub fn match_person_with(dir: &Directory, p: &Person, rule: WithoutSnils) -> MatchOutcome {
+    let outcome = match_person(dir, p);
+    match (rule, &outcome, p.birth_date) {
+        (WithoutSnils::BirthDate, MatchOutcome::SnilsNotInDiary, Some(born)) => {
+            let fio = NormalFio::new(&p.last_name, &p.first_name, &p.middle_name);
+            let rows: Vec<usize> = dir
+                .with_fio(&fio)
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    dir.get(i).is_some_and(|a| {
+                        a.snils.is_none() && a.snils_problem.is_none() && a.birth_date == Some(born)
+                    })
+                })
+                .collect();
+            match rows.as_slice() {
+                [one] => MatchOutcome::ByBirthDate(*one),
+                _ => outcome,
+            }
+        }
+        _ => outcome,
+    }
+}
+
 pub fn match_person(dir: &Directory, p: &Person) -> MatchOutcome {
     let fio = NormalFio::new(&p.last_name, &p.first_name, &p.middle_name);
     let Some(snils) = &p.snils else {
@@ -88,6 +130,69 @@ pub fn match_person(dir: &Directory, p: &Person) -> MatchOutcome {
         0 if !dir.with_fio(&fio).is_empty() => MatchOutcome::SnilsNotInDiary,
         0 => MatchOutcome::Nothing,
         _ => MatchOutcome::Several(hits),
+    }
+}
+
+#[cfg(test)]
+mod birth_date_tests {
+    use super::*;
+    use crate::identity::{EsiaOid, Snils};
+    use chrono::NaiveDate;
+
+    const CSV: &str = "login,last_name,first_name,middle_name,snils,role,birth_date,school,class\n\
+semenova,Семёнова,Анна,Ивановна,,parent,1984-05-06,СШ №5,\n\
+semenova.old,Семёнова,Анна,Ивановна,,parent,1950-01-01,СШ №2,\n\
+kozlov,Козлов,Олег,,12345678900,parent,1980-01-01,СШ №5,\n\
+kozlov.2,Козлов,Олег,,,parent,1980-01-01,СШ №6,\n\
+twin.a,Белова,Ольга,,,parent,1990-02-02,СШ №1,\n\
+twin.b,Белова,Ольга,,,parent,1990-02-02,СШ №3,\n";
+
+    fn person(last: &str, first: &str, middle: &str, born: &str, snils: bool) -> Person {
+        Person {
+            oid: EsiaOid("7".into()),
+            last_name: last.into(),
+            first_name: first.into(),
+            middle_name: middle.into(),
+            birth_date: NaiveDate::parse_from_str(born, "%Y-%m-%d").ok(),
+            snils: snils.then(|| Snils::parse("112-233-445 95").expect("snils")),
+            trusted: true,
+            children: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_diary_row_without_snils_matches_by_fio_and_birth_date_only_when_asked() {
+        let (dir, _) = Directory::parse_csv(CSV.as_bytes(), "t").expect("csv");
+        let anna = person("СЕМЁНОВА", "анна", "Ивановна", "1984-05-06", true);
+        // Off by default: the seeds' way, manual linking.
+        assert_eq!(match_person(&dir, &anna), MatchOutcome::SnilsNotInDiary);
+        let m = match_person_with(&dir, &anna, WithoutSnils::BirthDate);
+        let login = m
+            .single()
+            .and_then(|i| dir.get(i))
+            .map(|a| a.login.0.as_str());
+        assert_eq!(login, Some("semenova"));
+        assert_eq!(m.label(), "birth_date");
+        // Another birth date, two rows alike, or no SNILS at ESIA: no match.
+        for p in [
+            person("Семёнова", "Анна", "Ивановна", "1984-05-07", true),
+            person("Белова", "Ольга", "", "1990-02-02", true),
+            person("Семёнова", "Анна", "Ивановна", "1984-05-06", false),
+        ] {
+            assert!(
+                !match_person_with(&dir, &p, WithoutSnils::BirthDate).is_one(),
+                "{p:?}"
+            );
+        }
+        // A row that has a SNILS (another person's, or mistyped) is never
+        // matched by birth date; the row without one is.
+        let oleg = person("Козлов", "Олег", "", "1980-01-01", true);
+        let m = match_person_with(&dir, &oleg, WithoutSnils::BirthDate);
+        let login = m
+            .single()
+            .and_then(|i| dir.get(i))
+            .map(|a| a.login.0.as_str());
+        assert_eq!(login, Some("kozlov.2"));
     }
 }
 
@@ -226,6 +331,7 @@ orlova,Орлова,Анна,,112-233-445 96,parent,,СШ №5,\n";
     fn every_outcome_has_its_own_bounded_label() {
         let outcomes = [
             MatchOutcome::One(0),
+            MatchOutcome::ByBirthDate(0),
             MatchOutcome::Several(vec![0, 1]),
             MatchOutcome::FioDiffers,
             MatchOutcome::SnilsNotInDiary,
@@ -234,7 +340,7 @@ orlova,Орлова,Анна,,112-233-445 96,parent,,СШ №5,\n";
         ];
         let labels: Vec<&str> = outcomes.iter().map(MatchOutcome::label).collect();
         assert_eq!(labels, MatchOutcome::LABELS);
-        assert!(outcomes[0].is_one() && !outcomes[1].is_one());
+        assert!(outcomes[0].is_one() && outcomes[1].is_one() && !outcomes[2].is_one());
     }
 
     #[test]

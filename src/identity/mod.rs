@@ -9,11 +9,13 @@ pub mod snils;
 pub mod source;
 
 pub use directory::{Account, Directory, Role};
-pub use matching::{MatchOutcome, involved_logins, match_person};
+pub use matching::{MatchOutcome, WithoutSnils, involved_logins, match_person, match_person_with};
 pub use snils::Snils;
 pub use source::{DirectorySource, Refresh, SourceError};
 
 use chrono::NaiveDate;
+
+use crate::policy::TrustLevel;
 
 /// ESIA's object id of a person: a number, kept as its decimal string.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -49,4 +51,13 @@ pub struct Person {
     /// Children attached to the person's ESIA account (parents only; asked
     /// with the `kid_*` scopes).
     pub children: Vec<Person>,
+}
+
+impl Person {
+    /// The account's level: confirmed when ESIA says `trusted`; standard
+    /// when it holds a SNILS (ESIA hands one out only once checked, and
+    /// sends no other sign of a standard account); simplified otherwise.
+    pub fn level(&self) -> TrustLevel {
+        TrustLevel::of(self.trusted, self.snils.is_some())
+    }
 }

@@ -74,12 +74,17 @@ pub fn choose_account(accounts: &[AccountView], csrf: &str, can_link: bool) -> P
     }
     Page {
         status: 200,
-        title: "Выбор учётной записи",
-        paragraphs: vec![
-            "С вашими данными из Госуслуг связано несколько учётных записей дневника. Выберите, \
-в какую войти. Сменить её можно в любой момент на этой странице, не входя заново."
+        title: "Выбор учётной записи".into(),
+        paragraphs: vec![match accounts.len() {
+            0 => "С вашими данными из Госуслуг пока не связана ни одна учётная запись дневника."
                 .into(),
-        ],
+            1 => "С вашими данными из Госуслуг связана одна учётная запись дневника. Нажмите на \
+неё, чтобы войти."
+                .into(),
+            _ => "С вашими данными из Госуслуг связано несколько учётных записей дневника. \
+Выберите, в какую войти. Сменить её можно в любой момент на этой странице, не входя заново."
+                .into(),
+        }],
         extra,
         actions: vec![],
     }
@@ -111,13 +116,40 @@ pub fn link_form(reason: Option<&str>, error: Option<&str>, csrf: &str) -> Page 
     );
     Page {
         status: if error.is_some() { 400 } else { 200 },
-        title: "Привязка учётной записи дневника",
+        title: "Привязка учётной записи дневника".into(),
         paragraphs,
         extra,
-        actions: vec![(
-            "/".into(),
-            "Не помню пароль — обращусь к администратору школы",
-        )],
+        actions: vec![
+            (
+                format!("{GATE_PREFIX}/no-account"),
+                "Нет учётной записи в дневнике или не помню пароль",
+            ),
+            (format!("{GATE_PREFIX}/logout"), "Выйти"),
+        ],
+    }
+}
+
+/// For someone who has no diary account, or forgot its password: the
+/// school creates accounts and resets passwords; who to ask, and a way out.
+pub fn no_diary_account() -> Page {
+    Page {
+        status: 200,
+        title: "Нет учётной записи в дневнике".into(),
+        paragraphs: vec![
+            "Учётные записи электронного дневника создаёт школа: логин и пароль выдаёт классный \
+руководитель или администратор дневника в школе. Он же восстанавливает забытый пароль."
+                .into(),
+            "Попросите в школе логин и пароль (или новый пароль), затем войдите через Госуслуги \
+ещё раз и привяжите учётную запись — это нужно сделать один раз. Если ваши ФИО и СНИЛС в \
+дневнике совпадут с Госуслугами, привязка не понадобится: школа может проверить их в \
+отчёте о входах."
+                .into(),
+        ],
+        extra: String::new(),
+        actions: vec![
+            (format!("{GATE_PREFIX}/link"), "У меня есть логин и пароль"),
+            (format!("{GATE_PREFIX}/logout"), "Выйти"),
+        ],
     }
 }
 
@@ -125,7 +157,7 @@ pub fn link_form(reason: Option<&str>, error: Option<&str>, csrf: &str) -> Page 
 pub fn rate_limited(minutes: u64) -> Page {
     Page {
         status: 429,
-        title: "Слишком много неудачных попыток",
+        title: "Слишком много неудачных попыток".into(),
         paragraphs: vec![
             format!(
                 "Для защиты вашей учётной записи проверка логина и пароля временно остановлена. \
@@ -144,7 +176,7 @@ pub fn rate_limited(minutes: u64) -> Page {
 pub fn already_linked() -> Page {
     Page {
         status: 409,
-        title: "Эта учётная запись уже привязана",
+        title: "Эта учётная запись уже привязана".into(),
         paragraphs: vec![
             "Учётная запись дневника с этим логином уже связана с другой учётной записью \
 Госуслуг, поэтому мы не можем привязать её к вашей."
@@ -163,7 +195,7 @@ pub fn already_linked() -> Page {
 pub fn diary_login_unavailable(retry: &str) -> Page {
     Page {
         status: 503,
-        title: "Не удалось проверить пароль",
+        title: "Не удалось проверить пароль".into(),
         paragraphs: vec![
             "Дневник сейчас не отвечает, поэтому мы не смогли проверить логин и пароль. Ничего \
 не изменилось."
@@ -179,7 +211,7 @@ pub fn diary_login_unavailable(retry: &str) -> Page {
 pub fn linking_disabled() -> Page {
     Page {
         status: 403,
-        title: "Не нашли вашу учётную запись в дневнике",
+        title: "Не нашли вашу учётную запись в дневнике".into(),
         paragraphs: vec![
             "Попросите администратора дневника в вашей школе проверить, что в вашем профиле \
 фамилия, имя, отчество и СНИЛС записаны так же, как в Госуслугах."
@@ -220,7 +252,7 @@ pub fn children(kids: &[AccountView], csrf: &str, error: Option<&str>, can_attac
     }
     Page {
         status: if error.is_some() { 400 } else { 200 },
-        title: "Выбор ребёнка",
+        title: "Выбор ребёнка".into(),
         paragraphs: vec![
             "Выберите, чей дневник открыть. Дети, привязанные в Госуслугах, появляются здесь \
 сами; остальных можно привязать по логину и паролю из дневника."
@@ -235,7 +267,7 @@ pub fn children(kids: &[AccountView], csrf: &str, error: Option<&str>, can_attac
 pub fn form_expired() -> Page {
     Page {
         status: 403,
-        title: "Страница устарела",
+        title: "Страница устарела".into(),
         paragraphs: vec!["Обновите страницу и повторите действие.".into()],
         extra: String::new(),
         actions: vec![(format!("{GATE_PREFIX}/accounts"), "Мои учётные записи")],

@@ -2,14 +2,22 @@
 //! happened and what to do, never a technical detail (those go to the log).
 
 pub mod accounts;
+pub mod frame;
 pub mod policy;
+pub mod preview;
+
+use std::borrow::Cow;
 
 use crate::config::GATE_PREFIX;
 
-/// One page: a heading, what happened, what to do, and buttons.
+pub use frame::Frame;
+
+/// One page: a heading, what happened, what to do, and buttons. Around it
+/// ([`Frame`]): who helps, and on a fault the request code.
 pub struct Page {
     pub status: u16,
-    pub title: &'static str,
+    /// The heading: a text of the gateway's own, or the region's.
+    pub title: Cow<'static, str>,
     pub paragraphs: Vec<String>,
     /// Trusted HTML built by this module (forms, lists), after the text.
     pub extra: String,
@@ -31,70 +39,6 @@ pub fn escape(s: &str) -> String {
     out
 }
 
-const STYLE: &str = "body{margin:0;font:16px/1.5 -apple-system,'Segoe UI',Roboto,Arial,sans-serif;\
-background:#f2f5f9;color:#0b1f33}main{max-width:560px;margin:0 auto;padding:24px 16px}\
-.card{background:#fff;border-radius:12px;padding:24px;box-shadow:0 2px 8px rgba(11,31,51,.08)}\
-h1{font-size:22px;line-height:1.3;margin:0 0 16px}p{margin:0 0 12px}\
-.actions{margin-top:20px;display:flex;flex-direction:column;gap:10px}\
-a.btn{display:block;text-align:center;padding:12px 16px;border-radius:8px;text-decoration:none;\
-background:#0d4cd3;color:#fff;font-weight:600}a.btn.secondary{background:#e4ecfd;color:#0d4cd3}\
-footer{margin-top:16px;font-size:13px;color:#66727f;text-align:center}\
-form.choice{margin:0 0 10px}form.choice button{width:100%;text-align:left;padding:14px 16px;\
-border:1px solid #c9d4e3;border-radius:10px;background:#fff;font:inherit;color:inherit;cursor:pointer}\
-form.choice button:hover{border-color:#0d4cd3}form.choice b{display:block;font-size:17px}\
-form.choice small{color:#66727f}.row{display:flex;gap:8px;align-items:stretch}.row form{margin:0}\
-.row .choice{flex:1}button.link{background:none;border:0;color:#b3261e;font:inherit;padding:14px 4px;cursor:pointer}\
-label{display:block;margin:12px 0 4px;font-weight:600}input[type=text],input[type=password]{width:100%;\
-box-sizing:border-box;padding:12px;border:1px solid #c9d4e3;border-radius:8px;font:inherit}\
-button.primary{margin-top:16px;width:100%;padding:12px 16px;border:0;border-radius:8px;background:#0d4cd3;\
-color:#fff;font:inherit;font-weight:600;cursor:pointer}.error{background:#fdecea;color:#b3261e;\
-border-radius:8px;padding:10px 12px;margin:0 0 12px}h2{font-size:18px;margin:20px 0 10px}";
-
-impl Page {
-    pub fn render(&self, request_id: &str) -> String {
-        let mut body = String::new();
-        for p in &self.paragraphs {
-            body.push_str("<p>");
-            body.push_str(p);
-            body.push_str("</p>");
-        }
-        let mut actions = String::new();
-        for (i, (href, label)) in self.actions.iter().enumerate() {
-            // A page with its own form keeps one primary button: the form's.
-            let form_primary = self.extra.contains("class=\"primary\"");
-            let class = if i == 0 && !form_primary {
-                "btn"
-            } else {
-                "btn secondary"
-            };
-            actions.push_str(&format!(
-                "<a class=\"{class}\" href=\"{}\">{}</a>",
-                escape(href),
-                escape(label)
-            ));
-        }
-        // Only a page about a problem asks the person to quote its code;
-        // «Вы вышли» or a choice of accounts is not a problem.
-        let footer = if self.status >= 400 {
-            format!(
-                "<footer>Код обращения: {}. Назовите его в поддержке, если проблема повторится.</footer>",
-                escape(request_id)
-            )
-        } else {
-            String::new()
-        };
-        format!(
-            "<!doctype html><html lang=\"ru\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-<title>{title}</title><style>{STYLE}</style></head><body><main><div class=\"card\">\
-<h1>{title}</h1>{body}{extra}<div class=\"actions\">{actions}</div></div>\
-{footer}</main></body></html>",
-            title = escape(self.title),
-            extra = self.extra,
-        )
-    }
-}
-
 /// The bar inserted at the top of the diary's pages for a person with
 /// several accounts or children: who they are, and where to switch.
 pub fn account_bar(
@@ -113,7 +57,7 @@ pub fn account_bar(
     }
     if children {
         links.push(format!(
-            "<a href=\"{GATE_PREFIX}/children\" style=\"color:#fff\">Выбрать ребёнка</a>"
+            "<a href=\"{GATE_PREFIX}/children\" style=\"color:#fff\">Дети</a>"
         ));
     }
     // Logging out changes state: a form with the session's token, so that
@@ -149,23 +93,46 @@ fn home() -> (String, &'static str) {
     ("/".to_string(), "На главную страницу дневника")
 }
 
+/// The region's ways to get grades without ESIA, as a list under a
+/// heading; without any, a sentence true everywhere: the class teacher
+/// knows how the school tells marks.
+pub fn alternatives_block(alternatives: &[String]) -> String {
+    if alternatives.is_empty() {
+        return "<p>Если вы не хотите пользоваться Госуслугами, спросите классного руководителя, \
+как ещё школа сообщает об оценках.</p>"
+            .to_string();
+    }
+    // The policy's texts were sanitised when the file was loaded.
+    let mut html = String::from("<h2>Если вы не пользуетесь Госуслугами</h2><ul>");
+    for a in alternatives {
+        html.push_str("<li>");
+        html.push_str(a);
+        html.push_str("</li>");
+    }
+    html.push_str("</ul>");
+    html
+}
+
 /// The user pressed «Отказать» on ESIA's consent screen (ESIA-007004).
-pub fn consent_refused() -> Page {
+/// `alternatives` are the region's ways to get grades without ESIA;
+/// `diary_login` the diary's own login page when someone may still use it
+/// (never "/": without a session that leads straight back to ESIA).
+pub fn consent_refused(alternatives: &[String], diary_login: Option<&str>) -> Page {
+    let mut actions = vec![(login_href("/"), "Войти через Госуслуги ещё раз")];
+    if let Some(href) = diary_login {
+        actions.push((href.to_string(), "Войти по логину и паролю дневника"));
+    }
     Page {
         status: 403,
-        title: "Вы не дали согласие на передачу данных",
+        title: "Вы не дали согласие на передачу данных".into(),
         paragraphs: vec![
-            "Чтобы открыть электронный дневник, ему нужны ваши фамилия, имя, отчество и СНИЛС из \
-Госуслуг: по ним мы находим вашу учётную запись в дневнике. Без согласия вход через Госуслуги \
-невозможен."
+            "Электронному дневнику нужны ваши фамилия, имя, отчество и СНИЛС из Госуслуг: по \
+ним он находит вашу учётную запись. Без согласия вход через Госуслуги невозможен."
                 .into(),
-            "Если передумаете, войдите ещё раз и нажмите «Предоставить». Если вы не хотите \
-пользоваться Госуслугами, школа по-прежнему сообщает оценки в бумажном дневнике и по \
-электронной почте: обратитесь к классному руководителю."
-                .into(),
+            "Если передумаете, войдите ещё раз и нажмите «Предоставить».".into(),
         ],
-        extra: String::new(),
-        actions: vec![login_again("/"), home()],
+        extra: alternatives_block(alternatives),
+        actions,
     }
 }
 
@@ -173,7 +140,7 @@ pub fn consent_refused() -> Page {
 pub fn login_expired() -> Page {
     Page {
         status: 400,
-        title: "Вход не завершён",
+        title: "Вход не завершён".into(),
         paragraphs: vec![
             "Эта ссылка входа устарела или была открыта в другом браузере. Так бывает, если \
 вход длился дольше 10 минут, страницу открыли повторно или из закладки."
@@ -189,7 +156,7 @@ pub fn login_expired() -> Page {
 pub fn esia_refused(code: &str) -> Page {
     Page {
         status: 502,
-        title: "Госуслуги не подтвердили вход",
+        title: "Госуслуги не подтвердили вход".into(),
         paragraphs: vec![
             format!(
                 "Госуслуги вернули ошибку {}. Попробуйте войти ещё раз через несколько минут.",
@@ -200,7 +167,7 @@ pub fn esia_refused(code: &str) -> Page {
                 .into(),
         ],
         extra: String::new(),
-        actions: vec![login_again("/"), home()],
+        actions: vec![login_again("/")],
     }
 }
 
@@ -208,7 +175,7 @@ pub fn esia_refused(code: &str) -> Page {
 pub fn esia_unavailable() -> Page {
     Page {
         status: 503,
-        title: "Госуслуги сейчас не отвечают",
+        title: "Госуслуги сейчас не отвечают".into(),
         paragraphs: vec![
             "Мы не смогли связаться с Госуслугами, чтобы завершить вход. Обычно это временно."
                 .into(),
@@ -224,7 +191,7 @@ pub fn esia_unavailable() -> Page {
 pub fn service_unavailable() -> Page {
     Page {
         status: 503,
-        title: "Сервис входа временно не работает",
+        title: "Сервис входа временно не работает".into(),
         paragraphs: vec![
             "У сервиса входа в электронный дневник технический сбой: мы не смогли сохранить или \
 прочитать данные о входе. Госуслуги и сам дневник здесь ни при чём, ваши данные не потеряны."
@@ -242,7 +209,7 @@ pub fn service_unavailable() -> Page {
 pub fn form_unreadable() -> Page {
     Page {
         status: 400,
-        title: "Форма не дошла",
+        title: "Форма не дошла".into(),
         paragraphs: vec![
             "Мы не смогли прочитать отправленную форму: она пришла не полностью или слишком \
 большой. Ничего не изменилось."
@@ -258,7 +225,7 @@ pub fn form_unreadable() -> Page {
 pub fn login_not_verified() -> Page {
     Page {
         status: 502,
-        title: "Не удалось проверить вход",
+        title: "Не удалось проверить вход".into(),
         paragraphs: vec![
             "Ответ Госуслуг не прошёл проверку безопасности, поэтому мы не открыли дневник.".into(),
             "Попробуйте войти ещё раз. Если ошибка повторяется, сообщите в поддержку код \
@@ -274,7 +241,7 @@ pub fn login_not_verified() -> Page {
 pub fn no_snils() -> Page {
     Page {
         status: 403,
-        title: "В Госуслугах нет подтверждённого СНИЛС",
+        title: "В Госуслугах нет подтверждённого СНИЛС".into(),
         paragraphs: vec![
             "Учётную запись в дневнике мы находим по ФИО и СНИЛС. В вашей учётной записи \
 Госуслуг СНИЛС не указан или ещё не проверен."
@@ -284,7 +251,7 @@ pub fn no_snils() -> Page {
                 .into(),
         ],
         extra: String::new(),
-        actions: vec![login_again("/"), home()],
+        actions: vec![login_again("/")],
     }
 }
 
@@ -292,7 +259,7 @@ pub fn no_snils() -> Page {
 pub fn no_match(reason: &str) -> Page {
     Page {
         status: 403,
-        title: "Не нашли вашу учётную запись в дневнике",
+        title: "Не нашли вашу учётную запись в дневнике".into(),
         paragraphs: vec![
             escape(reason),
             "Попросите администратора дневника в вашей школе проверить, что в вашем профиле \
@@ -301,33 +268,14 @@ pub fn no_match(reason: &str) -> Page {
                 .into(),
         ],
         extra: String::new(),
-        actions: vec![login_again("/"), home()],
-    }
-}
-
-/// Several accounts: the choice page comes with the identity issue.
-pub fn several_accounts(n: usize) -> Page {
-    Page {
-        status: 409,
-        title: "Найдено несколько учётных записей",
-        paragraphs: vec![
-            format!(
-                "С вашими ФИО и СНИЛС в дневнике {n} учётных записи (например, учителя и \
-родителя). Выбор учётной записи скоро появится здесь."
-            ),
-            "Пока войдите в нужную учётную запись по логину и паролю дневника или попросите \
-администратора школы помочь."
-                .into(),
-        ],
-        extra: String::new(),
-        actions: vec![home()],
+        actions: vec![login_again("/")],
     }
 }
 
 pub fn diary_unavailable() -> Page {
     Page {
         status: 502,
-        title: "Электронный дневник сейчас недоступен",
+        title: "Электронный дневник сейчас недоступен".into(),
         paragraphs: vec![
             "Вход выполнен, но сам дневник не отвечает. Обычно это временно: идут технические \
 работы или большая нагрузка."
@@ -342,7 +290,7 @@ pub fn diary_unavailable() -> Page {
 pub fn internal_error() -> Page {
     Page {
         status: 500,
-        title: "Что-то пошло не так",
+        title: "Что-то пошло не так".into(),
         paragraphs: vec![
             "Мы не смогли обработать запрос. Ваши данные не потеряны.".into(),
             "Попробуйте ещё раз через минуту; если не получится — сообщите в поддержку код \
@@ -357,7 +305,7 @@ pub fn internal_error() -> Page {
 pub fn not_found() -> Page {
     Page {
         status: 404,
-        title: "Страница не найдена",
+        title: "Страница не найдена".into(),
         paragraphs: vec!["Такой страницы нет. Проверьте адрес или вернитесь на главную.".into()],
         extra: String::new(),
         actions: vec![home()],
@@ -369,7 +317,7 @@ pub fn not_found() -> Page {
 pub fn logout_confirm(csrf: &str) -> Page {
     Page {
         status: 200,
-        title: "Выйти из дневника?",
+        title: "Выйти из дневника?".into(),
         paragraphs: vec![
             "Вы выйдете из электронного дневника и из Госуслуг на этом устройстве. На чужом или \
 школьном компьютере выходите всегда."
@@ -387,7 +335,7 @@ name=\"csrf\" value=\"{}\"><button class=\"primary\" type=\"submit\">Выйти<
 pub fn logged_out() -> Page {
     Page {
         status: 200,
-        title: "Вы вышли из дневника",
+        title: "Вы вышли из дневника".into(),
         paragraphs: vec![
             "Сеанс завершён. Чтобы снова открыть дневник, войдите через Госуслуги.".into(),
         ],
@@ -399,6 +347,7 @@ pub fn logged_out() -> Page {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::help::HelpSettings;
 
     #[test]
     fn pages_are_russian_phone_friendly_and_escaped() {
@@ -406,6 +355,61 @@ mod tests {
         assert!(html.contains("lang=\"ru\""));
         assert!(html.contains("width=device-width"));
         assert!(!html.contains("<script>x"));
-        assert!(html.contains("rid-1"));
+    }
+
+    #[test]
+    fn only_a_fault_asks_to_quote_its_code() {
+        for fault in [internal_error(), login_expired(), service_unavailable()] {
+            let html = fault.render("rid-1");
+            assert!(html.contains("Код обращения: rid-1"), "{}", fault.title);
+        }
+        for fine in [
+            logged_out(),
+            consent_refused(&[], None),
+            no_match("нет"),
+            accounts::link_form(None, Some("Неверный логин или пароль"), "t"),
+            accounts::choose_account(&[], "t", true),
+        ] {
+            let html = fine.render("rid-1");
+            assert!(!html.contains("Код обращения"), "{}", fine.title);
+        }
+    }
+
+    #[test]
+    fn every_page_names_who_helps() {
+        let none = logged_out().render("r");
+        assert!(
+            none.contains("администратор дневника в вашей школе"),
+            "{none}"
+        );
+        assert!(none.contains("href=\"tel:88001007010\""), "{none}");
+        assert!(none.contains("https://www.gosuslugi.ru/help"), "{none}");
+        let help = HelpSettings {
+            organisation: Some("Поддержка АСИОУ <b>".into()),
+            phones: vec!["8 980 707 73 07".into()],
+            email: Some("asiou7@yandex.ru".into()),
+            hours: Some("пн–пт 9–18".into()),
+            url: Some("http://forum.asiou.ru/".into()),
+            ..HelpSettings::default()
+        };
+        let html = not_found().render_in(&Frame {
+            request_id: "r",
+            help: &help,
+        });
+        assert!(html.contains("<b>Поддержка АСИОУ &lt;b&gt;</b>"), "{html}");
+        assert!(html.contains("href=\"tel:89807077307\""), "{html}");
+        assert!(html.contains("href=\"mailto:asiou7@yandex.ru\""), "{html}");
+        assert!(html.contains(">forum.asiou.ru</a>"), "{html}");
+        assert!(!html.contains("администратор дневника в вашей школе"));
+    }
+
+    #[test]
+    fn a_refused_consent_never_sends_home_to_esia() {
+        let page = consent_refused(&[], None);
+        assert!(page.actions.iter().all(|(href, _)| href != "/"));
+        let with_diary = consent_refused(&["<b>Бумажный дневник</b>".into()], Some("/login"));
+        assert!(with_diary.actions.iter().any(|(href, _)| href == "/login"));
+        let html = with_diary.render("r");
+        assert!(html.contains("<li><b>Бумажный дневник</b></li>"), "{html}");
     }
 }

@@ -1,83 +1,87 @@
 //! Pages the region's policy shows instead of the diary's: closed grades
 //! for password sessions, a password login that is no longer possible, and
-//! an ESIA account that must be confirmed first.
+//! an ESIA account below the level a stage wants — each in the region's
+//! words where the region has its own.
 
-use super::{Page, escape};
-use crate::policy::ClosedPage;
+use super::{Page, alternatives_block, escape};
+use crate::config::GATE_PREFIX;
+use crate::policy::{ClosedPage, ConfirmPage, Trust, TrustLevel};
 
 /// Grades closed to a password session (Yaroslavl: «вход в личный кабинет
-/// будет возможен, но доступ к текущей успеваемости будет закрыт»).
+/// будет возможен, но доступ к текущей успеваемости будет закрыт»). The
+/// region's title and message say it once; the button to log in comes
+/// right after them, above the alternatives, so a phone shows it at once.
 pub fn grades_closed(p: &ClosedPage, login_href: &str) -> Page {
     // The policy's texts were sanitised when the file was loaded.
-    let mut extra = String::new();
+    let mut extra = format!(
+        "<div class=\"actions\"><a class=\"btn\" href=\"{}\">Войти через Госуслуги</a></div>",
+        escape(login_href)
+    );
     if !p.alternatives.is_empty() {
-        extra.push_str("<h2>Если вы не пользуетесь Госуслугами</h2><ul>");
-        for a in &p.alternatives {
+        extra.push_str(&alternatives_block(&p.alternatives));
+    }
+    Page {
+        status: 403,
+        title: p.title.clone().into(),
+        paragraphs: vec![p.message.clone()],
+        extra,
+        actions: vec![("/".into(), "На главную страницу дневника")],
+    }
+}
+
+/// The diary's login form is closed for this account; `alternatives` are
+/// the region's ways to get grades without ESIA.
+pub fn password_login_closed(login_href: &str, alternatives: &[String]) -> Page {
+    Page {
+        status: 403,
+        title: "Вход по логину и паролю закрыт".into(),
+        paragraphs: vec![
+            "Для этой учётной записи вход в электронный дневник теперь возможен только через \
+Госуслуги (ЕСИА). Нажмите «Войти через Госуслуги»: учётная запись дневника найдётся сама или \
+привяжется один раз по логину и паролю."
+                .into(),
+            "Если учётной записи на Госуслугах нет, её можно создать на gosuslugi.ru.".into(),
+        ],
+        extra: alternatives_block(alternatives),
+        actions: vec![(login_href.to_string(), "Войти через Госуслуги")],
+    }
+}
+
+/// An ESIA account of `level` below the level a stage wants (`need`), in
+/// the region's words (`p`, the policy's `[confirm.LEVEL]`).
+pub fn confirm_account(p: &ConfirmPage, need: Trust, level: TrustLevel) -> Page {
+    let wanted = match need {
+        Trust::Confirmed => "подтверждённой",
+        Trust::Standard | Trust::Any => "стандартной",
+    };
+    // The policy's texts were sanitised when the file was loaded.
+    let mut extra = String::new();
+    if !p.ways.is_empty() {
+        extra.push_str("<h2>Как это сделать</h2><ul>");
+        for w in &p.ways {
             extra.push_str("<li>");
-            extra.push_str(a);
+            extra.push_str(w);
             extra.push_str("</li>");
         }
         extra.push_str("</ul>");
     }
+    for n in &p.notes {
+        extra.push_str("<p>");
+        extra.push_str(n);
+        extra.push_str("</p>");
+    }
+    extra.push_str(&format!(
+        "<p>Когда учётная запись станет {wanted}, выйдите и войдите в дневник снова.</p>"
+    ));
     Page {
         status: 403,
-        title: "Оценки доступны после входа через Госуслуги",
+        title: p.title.clone().into(),
         paragraphs: vec![
-            format!("<b>{}</b>", escape(&p.title)),
             p.message.clone(),
-            "Войдите через Госуслуги: учётная запись дневника найдётся сама или привяжется один \
-раз по логину и паролю."
-                .into(),
+            format!("Сейчас у вас <b>{}</b> учётная запись.", level.russian()),
         ],
         extra,
-        actions: vec![
-            (login_href.to_string(), "Войти через Госуслуги"),
-            ("/".into(), "На главную страницу дневника"),
-        ],
-    }
-}
-
-/// The diary's login form is closed for this account.
-pub fn password_login_closed(login_href: &str) -> Page {
-    Page {
-        status: 403,
-        title: "Вход по логину и паролю закрыт",
-        paragraphs: vec![
-            "В вашем регионе вход в электронный дневник для этой учётной записи теперь возможен \
-только через Госуслуги (ЕСИА)."
-                .into(),
-            "Нажмите «Войти через Госуслуги». Если учётной записи на Госуслугах нет, её можно \
-создать на gosuslugi.ru; до тех пор школа сообщает оценки в бумажном дневнике и по \
-электронной почте."
-                .into(),
-        ],
-        extra: String::new(),
-        actions: vec![
-            (login_href.to_string(), "Войти через Госуслуги"),
-            ("/".into(), "На главную страницу дневника"),
-        ],
-    }
-}
-
-/// An ESIA account below the trust the stage wants (Arkhangelsk 2024).
-pub fn confirm_account() -> Page {
-    Page {
-        status: 403,
-        title: "Нужна подтверждённая учётная запись Госуслуг",
-        paragraphs: vec![
-            "С 1 июля 2024 года электронный дневник открывается только с подтверждённой \
-учётной записью Госуслуг. Ваша учётная запись пока не подтверждена."
-                .into(),
-            "Подтвердить её можно за один визит или онлайн:".into(),
-        ],
-        extra: "<ul><li>в МФЦ или другом центре обслуживания — с паспортом и СНИЛС;</li>\
-<li>в мобильном приложении или интернет-банке вашего банка (Сбербанк, Т-Банк, ВТБ и другие);</li>\
-<li>на gosuslugi.ru — заказав код подтверждения письмом Почтой России или с электронной подписью.</li></ul>\
-<p>Учётную запись ребёнка младше 14 лет создаёт и подтверждает родитель в своём профиле \
-на Госуслугах, в разделе «Дети».</p>\
-<p>После подтверждения выйдите и войдите в дневник снова.</p>"
-            .into(),
-        actions: vec![("/esia-gate/logout".into(), "Выйти и войти снова")],
+        actions: vec![(format!("{GATE_PREFIX}/logout"), "Выйти и войти снова")],
     }
 }
 
@@ -86,7 +90,7 @@ pub fn confirm_account() -> Page {
 pub fn form_refused(too_large: bool) -> Page {
     Page {
         status: if too_large { 413 } else { 400 },
-        title: "Форма не отправлена",
+        title: "Форма не отправлена".into(),
         paragraphs: vec![
             if too_large {
                 "Форма оказалась слишком большой, и мы не передали её в дневник.".into()

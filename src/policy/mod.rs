@@ -9,11 +9,16 @@ pub mod load;
 pub mod model;
 pub mod routes;
 pub mod slot;
+pub mod texts;
+pub mod trust;
 
-pub use eval::{Action, Decision, Input, Outcome, Reason, SessionKind, decide, evaluate};
+pub use eval::{
+    Action, Decision, Input, Outcome, Reason, SessionKind, decide, evaluate, least_trust,
+};
 pub use explain::main_policy;
 pub use load::{PolicyError, Problem, load, parse};
 pub use model::{
-    ClosedPage, PasswordLogin, Policy, PolicyRole, Rewrite, RouteClass, Stage, Trust, Visibility,
+    ClosedPage, ConfirmPage, ConfirmTexts, PasswordLogin, Policy, PolicyRole, Rewrite, RouteClass,
+    Stage, Trust, TrustLevel, Visibility,
 };
 pub use routes::{BodyParams, RouteRequest};

@@ -13,6 +13,8 @@ use chrono_tz::Tz;
 
 pub use super::routes::{PathPattern, QueryRule, RouteRule};
 use super::routes::{RouteRequest, canonical_name, canonical_path, form_params};
+pub use super::texts::{ConfirmPage, ConfirmTexts};
+pub use super::trust::{Trust, TrustLevel};
 
 /// One region's policy.
 #[derive(Debug, Clone)]
@@ -37,6 +39,8 @@ pub struct Policy {
     pub closed_page: Arc<ClosedPage>,
     /// Bodies for `rewrite`, by route class name.
     pub rewrites: BTreeMap<String, Arc<Rewrite>>,
+    /// What an ESIA account below a stage's trust is told, per level wanted.
+    pub confirm: ConfirmTexts,
 }
 
 impl Policy {
@@ -387,25 +391,6 @@ impl Visibility {
             Self::Show => "show",
             Self::Hide => "hide",
             Self::Rewrite => "rewrite",
-        }
-    }
-}
-
-/// The least ESIA account level a stage lets in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Trust {
-    /// Any ESIA account (simplified, standard or confirmed).
-    Any,
-    /// Only confirmed accounts (`trusted`, Arkhangelsk 2024).
-    Confirmed,
-}
-
-impl Trust {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Any => "any",
-            Self::Confirmed => "confirmed",
         }
     }
 }

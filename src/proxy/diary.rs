@@ -8,7 +8,7 @@ use pingora::proxy::Session;
 use super::{Ctx, Gateway};
 use crate::auth::Reply;
 use crate::auth::diary_forms::FormProblem;
-use crate::auth::guard::{Body, BodySource, DiaryRequest, is_navigation};
+use crate::auth::guard::{Body, BodySource, DiaryRequest, destination, is_navigation};
 
 /// Largest body the gateway reads (a login form, or a form whose
 /// parameters route a query-routed diary): what Pingora's retry buffer
@@ -65,14 +65,16 @@ impl Gateway {
         }
         let req = session.req_header();
         let text = |n: http::HeaderName| req.headers.get(n).and_then(|v| v.to_str().ok());
+        let named = |n: &str| req.headers.get(n).and_then(|v| v.to_str().ok());
         let navigation = is_navigation(
-            req.headers
-                .get("sec-fetch-mode")
-                .and_then(|v| v.to_str().ok()),
+            named("sec-fetch-mode"),
             text(http::header::ACCEPT),
-            req.headers
-                .get("x-requested-with")
-                .and_then(|v| v.to_str().ok()),
+            named("x-requested-with"),
+        );
+        let destination = destination(
+            named("sec-fetch-mode"),
+            named("sec-fetch-dest"),
+            named("x-requested-with"),
         );
         let method = req.method.as_str().to_string();
         let path = req.uri.path().to_string();
@@ -91,6 +93,7 @@ impl Gateway {
             target: &target,
             content_type: content_type.as_deref(),
             navigation,
+            destination,
             cookies: &ctx.cookies,
             request_id: &ctx.request_id,
         };

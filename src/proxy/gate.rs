@@ -24,7 +24,7 @@ impl Gateway {
                 status: 200,
                 body: self.assertion.jwks().to_string(),
             };
-            return write_reply(session, jwks, &ctx.request_id).await;
+            return write_reply(session, jwks, &ctx.request_id, &self.cfg.settings.help).await;
         }
         let query = req.uri.query().map(str::to_string);
         let post = req.method == http::Method::POST;
@@ -47,6 +47,6 @@ impl Gateway {
                 form,
             })
             .await;
-        write_reply(session, reply, &ctx.request_id).await
+        write_reply(session, reply, &ctx.request_id, &self.cfg.settings.help).await
     }
 }

@@ -150,7 +150,8 @@ impl Gateway {
             (None, _) => upstream.sni.clone(),
         };
         let keepalive = connections::keepalive(&cfg.settings.connections);
-        let auth = Auth::new(cfg.clone(), esia, store, directory, clock);
+        let auth =
+            Auth::new(cfg.clone(), esia, store, directory, clock).with_policy(policy.clone());
         Self {
             keepalive,
             cfg,
@@ -273,7 +274,7 @@ impl ProxyHttp for Gateway {
         match self.diary_request(session, ctx).await {
             None => Ok(false),
             Some(reply) => {
-                write_reply(session, reply, &ctx.request_id).await?;
+                write_reply(session, reply, &ctx.request_id, &self.cfg.settings.help).await?;
                 Ok(true)
             }
         }
@@ -358,18 +359,11 @@ impl ProxyHttp for Gateway {
                 .learn_password_session(attempt, &ctx.cookies, &answer, &ctx.request_id)
                 .await;
         }
-        if ctx.injection.any() && resp.status.as_u16() == 200 {
-            let content_type = header_text(resp, http::header::CONTENT_TYPE);
-            let content_encoding = header_text(resp, http::header::CONTENT_ENCODING);
-            if content_type.is_some()
-                && inject::wants_injection(content_type.as_deref(), content_encoding.as_deref())
-            {
-                // The new length is known only at the end: the answer goes
-                // out chunked (HTTP/1.1) or framed (HTTP/2) instead.
-                resp.remove_header(&http::header::CONTENT_LENGTH);
-                resp.remove_header(&http::header::ETAG);
-                ctx.body = Some(BodyEdit::new(content_type, content_encoding));
-            }
+        if ctx.injection.any()
+            && resp.status.as_u16() == 200
+            && session.req_header().method != http::Method::HEAD
+        {
+            self.start_page_edit(resp, ctx)?;
         }
         Ok(())
     }
@@ -381,7 +375,7 @@ impl ProxyHttp for Gateway {
         end_of_stream: bool,
         ctx: &mut Ctx,
     ) -> Result<Option<Duration>> {
-        page_edit::edit_body(ctx, body, end_of_stream);
+        page_edit::edit_body(ctx, body, end_of_stream)?;
         Ok(None)
     }
 
@@ -403,13 +397,28 @@ impl ProxyHttp for Gateway {
             .upstream_errors
             .with_label_values(&[kind])
             .inc();
+        if session.response_written().is_some() {
+            // Part of the diary's answer is out: cut it off (the connection
+            // closes) rather than append an error page to it.
+            return FailToProxy {
+                error_code: 0,
+                can_reuse_downstream: false,
+            };
+        }
         let page = if kind == "upstream" {
             pages::diary_unavailable()
         } else {
             pages::internal_error()
         };
         let status = page.status;
-        if let Err(we) = write_reply(session, Reply::page(page), &ctx.request_id).await {
+        if let Err(we) = write_reply(
+            session,
+            Reply::page(page),
+            &ctx.request_id,
+            &self.cfg.settings.help,
+        )
+        .await
+        {
             tracing::debug!(request_id = %ctx.request_id, error = %we, "could not write the error page");
         }
         FailToProxy {

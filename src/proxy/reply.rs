@@ -7,8 +7,17 @@ use pingora::prelude::*;
 use pingora::proxy::Session;
 
 use crate::auth::Reply;
+use crate::config::help::HelpSettings;
+use crate::pages::Frame;
 
-pub async fn write_reply(session: &mut Session, reply: Reply, request_id: &str) -> Result<()> {
+/// `help` is who helps a person who is stuck (`[help]`): the foot of every
+/// page.
+pub async fn write_reply(
+    session: &mut Session,
+    reply: Reply,
+    request_id: &str,
+    help: &HelpSettings,
+) -> Result<()> {
     let (status, content_type, body, location, cookies) = match reply {
         Reply::Redirect { location, cookies } => (
             302,
@@ -20,7 +29,7 @@ pub async fn write_reply(session: &mut Session, reply: Reply, request_id: &str) 
         Reply::Page { page, cookies } => (
             page.status,
             "text/html; charset=utf-8".to_string(),
-            Bytes::from(page.render(request_id)),
+            Bytes::from(page.render_in(&Frame { request_id, help })),
             None,
             cookies,
         ),

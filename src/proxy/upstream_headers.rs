@@ -1,13 +1,14 @@
 //! What the diary hears: identity headers and client claims stripped in
 //! every spelling, the forwarding headers the gateway determined, the
-//! public `Host`, no gateway cookie, and for a gateway session the person's
-//! identity with its signed assertion.
+//! public `Host`, no gateway cookie, for a gateway session the person's
+//! identity with its signed assertion, and, when the page may get the
+//! gateway's content, only the content codings the gateway reads.
 
 use pingora::http::RequestHeader;
 use pingora::prelude::*;
 
 use super::headers::{header_key, strip_cookies};
-use super::{Ctx, Gateway};
+use super::{Ctx, Gateway, inject};
 use crate::auth::cookies::BINDING_COOKIE;
 
 impl Gateway {
@@ -38,6 +39,18 @@ impl Gateway {
             upstream.insert_header(http::header::COOKIE, kept)?;
         }
         upstream.insert_header("X-Request-Id", ctx.request_id.as_str())?;
+        if ctx.injection.any() {
+            // A page that may get the banner or the button must come in a
+            // coding the gateway can decode (brotli and zstd would pass
+            // without them); any other request asks as the browser asked.
+            let browser = upstream
+                .headers
+                .get(http::header::ACCEPT_ENCODING)
+                .and_then(|v| v.to_str().ok());
+            if let Some(narrowed) = inject::accept_encoding_for_diary(browser) {
+                upstream.insert_header(http::header::ACCEPT_ENCODING, narrowed)?;
+            }
+        }
         if let Some(s) = &ctx.session
             && let (Some(login), Some(role)) = (&s.active, s.role)
         {

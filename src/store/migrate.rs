@@ -111,6 +111,7 @@ mod tests {
                 reason: "fio_differs".into(),
                 oid: EsiaOid(format!("{}", 2_000_000 + i)),
                 logins: vec![LegacyLogin("смирнов.д".into())],
+                display_name: None,
             }));
         }
         v

@@ -27,6 +27,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use crate::identity::{EsiaOid, LegacyLogin, Role};
+use crate::policy::TrustLevel;
 
 /// A gateway session: someone who came through ESIA. `active` is the diary
 /// account in use; `None` while the person still has to choose or link.
@@ -61,6 +62,10 @@ pub struct SessionRecord {
     /// since the login), kept to the minute; for the idle timeout.
     #[serde(default)]
     pub last_seen: i64,
+    /// The ESIA account's level at login. Absent in sessions stored before
+    /// the gateway told levels apart: read through [`Self::trust_level`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<TrustLevel>,
 }
 
 /// What a request finds of its session's idleness.
@@ -76,6 +81,18 @@ pub enum Idle {
 }
 
 impl SessionRecord {
+    /// The account's level: as stored, else (a session from before levels)
+    /// confirmed when `trusted`, otherwise the least — a stage wanting a
+    /// standard account then asks the person to log in again rather than
+    /// letting a simplified one through.
+    pub fn trust_level(&self) -> TrustLevel {
+        self.level.unwrap_or(if self.trusted {
+            TrustLevel::Confirmed
+        } else {
+            TrustLevel::Simplified
+        })
+    }
+
     /// The session's idleness at `now` under an idle timeout of
     /// `idle_seconds` (0: no idle timeout).
     pub fn idle(&self, now: i64, idle_seconds: u64) -> Idle {
@@ -161,7 +178,8 @@ pub struct LastLogins {
 }
 
 /// An ESIA login that found no single account, kept for the school's
-/// report. Only the directory side is named; never the SNILS.
+/// report: the directory accounts involved and the name ESIA gave; never
+/// the SNILS.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct MatchFailure {
     /// Unix seconds.
@@ -171,6 +189,11 @@ pub struct MatchFailure {
     pub oid: EsiaOid,
     /// Directory accounts involved (same SNILS or same FIO), if any.
     pub logins: Vec<LegacyLogin>,
+    /// The person's name as ESIA gave it (last, first, middle name), so
+    /// that the school knows whom a row is about. Never a SNILS. Absent in
+    /// records written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
 }
 
 /// The answer to [`Store::rate_reserve`].
@@ -373,6 +396,26 @@ pub fn open_blocking(
 mod idle_tests {
     use super::*;
 
+    #[test]
+    fn a_session_stored_before_levels_reads_as_its_trusted_flag_says() {
+        let old = r#"{"oid":"1","trusted":false,"accounts":[],"active":null,"role":null,
+            "child":null,"display_name":"x","created_at":1}"#;
+        let r: SessionRecord = serde_json::from_str(old).expect("old session");
+        assert_eq!(r.level, None);
+        assert_eq!(r.trust_level(), TrustLevel::Simplified);
+        let confirmed = old.replace("\"trusted\":false", "\"trusted\":true");
+        let r: SessionRecord = serde_json::from_str(&confirmed).expect("old session");
+        assert_eq!(r.trust_level(), TrustLevel::Confirmed);
+        let new = SessionRecord {
+            level: Some(TrustLevel::Standard),
+            ..SessionRecord::default()
+        };
+        let json = serde_json::to_string(&new).expect("json");
+        assert!(json.contains("\"level\":\"standard\""), "{json}");
+        let back: SessionRecord = serde_json::from_str(&json).expect("back");
+        assert_eq!(back.trust_level(), TrustLevel::Standard);
+    }
+
     fn seen(created_at: i64, last_seen: i64) -> SessionRecord {
         SessionRecord {
             created_at,
@@ -401,5 +444,14 @@ mod idle_tests {
         assert_eq!(seen(1000, 0).idle(1001, 4), Idle::Touch);
         // A clock that went back is not idleness.
         assert_eq!(seen(1000, 0).idle(900, idle), Idle::Fresh);
+    }
+
+    #[test]
+    fn a_failed_match_kept_before_names_were_kept_still_reads() {
+        let old = r#"{"at":5,"reason":"nothing","oid":"1","logins":[]}"#;
+        let f: MatchFailure = serde_json::from_str(old).expect("an old record");
+        assert_eq!(f.display_name, None);
+        let unnamed = serde_json::to_string(&f).expect("json");
+        assert_eq!(unnamed, old, "written as before when there is no name");
     }
 }

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
+
 use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -42,6 +44,9 @@ pub struct Options {
     /// ASP.NET on IIS) or `DiaryMode::Php` (like a PHP diary); see
     /// `src/dev/diary_mode.rs` for what each one accepts.
     pub diary_mode: diary::DiaryMode,
+    /// Any other change to the sample diary's settings (e.g. its
+    /// `login_token`), made before it starts.
+    pub diary_setup: fn(&mut diary::DiaryConfig),
     /// `RUST_LOG` of the gateway processes.
     pub rust_log: &'static str,
     /// Another diary address for the gateway (`[upstream] url`), e.g. a
@@ -62,6 +67,7 @@ impl Default for Options {
             peers: 0,
             config_replace: Vec::new(),
             diary_mode: diary::DiaryMode::Normal,
+            diary_setup: |_| {},
             rust_log: "info",
             upstream_url: None,
             gateway_binary: None,
@@ -268,6 +274,7 @@ impl Stack {
         }
         p.emulator.code_ttl_seconds = opts.code_ttl_seconds;
         p.diary.mode = opts.diary_mode;
+        (opts.diary_setup)(&mut p.diary);
         let mut tasks = Vec::new();
         // The emulator runs on a runtime of its own, so that stopping it
         // (an ESIA outage) ends its open connections too.
@@ -654,6 +661,8 @@ pub mod persons {
     pub const KUZNETSOVA: &str = "1000004";
     /// Смирнов: staff, spelled differently in the diary.
     pub const SMIRNOV: &str = "1000005";
+    /// Морозова: a standard (not confirmed) account, one parent account.
+    pub const MOROZOVA: &str = "1000006";
 }
 
 /// A real `redis-server` on a free loopback port, killed when dropped.

@@ -62,12 +62,22 @@ pub(super) fn grades_for(login: &str) -> Vec<(&'static str, Vec<u8>)> {
         .collect()
 }
 
+/// Whose grades: the child a parent chose at the gateway (`X-Child-User`,
+/// trusted with the other identity headers), else the visitor's own.
+fn whose<'a>(v: &'a super::visitor::Visitor, headers: &'a HeaderMap) -> &'a str {
+    match header_str(headers, "x-child-user") {
+        Some(child) if v.via == "esia" => child,
+        _ => &v.login,
+    }
+}
+
 pub(super) async fn grades(State(d): State<Shared>, headers: HeaderMap) -> Response {
     let Some(v) = visitor(&d, &headers) else {
         return found("/login");
     };
-    let name = d.display_name(&v.login);
-    let rows: String = grades_for(&v.login)
+    let login = whose(&v, &headers).to_string();
+    let name = d.display_name(&login);
+    let rows: String = grades_for(&login)
         .iter()
         .map(|(subject, marks)| {
             let marks: String = marks
@@ -86,7 +96,7 @@ pub(super) async fn grades(State(d): State<Shared>, headers: HeaderMap) -> Respo
     let gate_cookie = presence(cookies(&headers).iter().any(|(n, _)| n == GATE_COOKIE));
     let class = d
         .accounts
-        .get(&v.login)
+        .get(&login)
         .filter(|a| !a.class.is_empty())
         .map(|a| format!("<p class=\"note\">Класс {}</p>\n", esc(&a.class)))
         .unwrap_or_default();
@@ -108,7 +118,7 @@ pub(super) async fn grades(State(d): State<Shared>, headers: HeaderMap) -> Respo
     );
     respond(
         StatusCode::OK,
-        page("Дневник — оценки", Some(&name), &inner),
+        page("Дневник — оценки", Some(&d.display_name(&v.login)), &inner),
     )
 }
 
@@ -123,7 +133,7 @@ pub(super) async fn api_grades(State(d): State<Shared>, headers: HeaderMap) -> R
     let Some(v) = visitor(&d, &headers) else {
         return json_response(StatusCode::UNAUTHORIZED, json!({"error": "unauthorized"}));
     };
-    let grades: Vec<Value> = grades_for(&v.login)
+    let grades: Vec<Value> = grades_for(whose(&v, &headers))
         .into_iter()
         .map(|(subject, marks)| json!({"subject": subject, "marks": marks}))
         .collect();

@@ -5,10 +5,17 @@
 //! be reachable through the gateway. Its `mode` makes it read requests the
 //! way an ASP.NET or a PHP diary does (see [`DiaryMode`]).
 //!
+//! Its login can be made as demanding as real diaries are (RosarioSIS and
+//! other PHP systems): with `login_token` the form is accepted only with
+//! the pre-session cookie and the CSRF token its page handed out, and with
+//! `relative_redirect` a successful login answers with a relative
+//! `Location`, as PHP's `header('Location: …')` usually does.
+//!
 //! For tests: `GET /__diary/stats` counts login form submissions, and
 //! `POST /__diary/login-delay?ms=N` makes every later submission wait `N`
 //! ms before it is answered (so that guesses sent together are all in
-//! flight at once).
+//! flight at once). `POST /__diary/release?hold=NAME` lets the end of a
+//! held `/legacy/large?hold=NAME` go (see `legacy_pages`).
 //!
 //! Here: the settings, the state and the router; the handlers are in
 //! `pages`, `login`, `grades` and `test_hooks`, who is asking in
@@ -46,6 +53,8 @@ use test_hooks::{health, set_login_delay, stats};
 
 /// The diary's session cookie.
 pub const SESSION_COOKIE: &str = "DIARYSESSID";
+/// The cookie of a login page's pre-session (with `login_token`).
+pub const PRE_SESSION_COOKIE: &str = "DIARYPRE";
 /// The gateway's own cookie; the diary reports whether it leaked through.
 pub const GATE_COOKIE: &str = "esia_gate_session";
 
@@ -64,6 +73,16 @@ pub struct DiaryConfig {
     /// [`DiaryMode`].
     #[serde(default)]
     pub mode: DiaryMode,
+    /// The login form needs what its page hands out: `GET /login` sets a
+    /// pre-session cookie (`DIARYPRE`) and writes a hidden `csrf` input; a
+    /// `POST /login` without both, matching, answers exactly as a wrong
+    /// password does.
+    #[serde(default)]
+    pub login_token: bool,
+    /// A successful login redirects to `grades?welcome=1` (relative)
+    /// instead of `/grades`.
+    #[serde(default)]
+    pub relative_redirect: bool,
 }
 
 impl DiaryConfig {
@@ -92,6 +111,10 @@ struct AccountInfo {
 
 struct Diary {
     mode: DiaryMode,
+    login_token: bool,
+    relative_redirect: bool,
+    /// Pre-session id (`DIARYPRE`) → the CSRF token its login page showed.
+    pre_sessions: Mutex<HashMap<String, String>>,
     users: HashMap<String, User>,
     accounts: HashMap<String, AccountInfo>,
     /// Session id → login.
@@ -118,6 +141,9 @@ pub fn router(cfg: DiaryConfig) -> anyhow::Result<Router> {
     };
     let state: Shared = Arc::new(Diary {
         mode: cfg.mode,
+        login_token: cfg.login_token,
+        relative_redirect: cfg.relative_redirect,
+        pre_sessions: Mutex::new(HashMap::new()),
         users,
         accounts,
         sessions: Mutex::new(HashMap::new()),
@@ -138,6 +164,14 @@ pub fn router(cfg: DiaryConfig) -> anyhow::Result<Router> {
             "/legacy/no-body-close",
             get(super::legacy_pages::no_body_close),
         )
+        .route("/legacy/brotli", get(super::legacy_pages::brotli))
+        .route(
+            "/legacy/brotli-always",
+            get(super::legacy_pages::brotli_always),
+        )
+        .route("/legacy/fragment", get(super::legacy_pages::fragment))
+        .route("/legacy/large", get(super::legacy_pages::large))
+        .route("/__diary/release", post(super::legacy_pages::release))
         .route("/__diary/health", get(health))
         .route("/__diary/stats", get(stats))
         .route("/__diary/login-delay", post(set_login_delay));

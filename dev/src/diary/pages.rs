@@ -126,7 +126,7 @@ pub(super) async fn index_php(
     match page.as_str() {
         "grades" => grades(State(d), headers).await,
         "api_grades" => api_grades(State(d), headers).await,
-        "login" => login_form().await,
+        "login" => login_form(State(d), headers).await,
         "logout" => logout(State(d), headers).await,
         _ => not_found(State(d), headers).await,
     }

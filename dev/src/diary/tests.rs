@@ -37,6 +37,10 @@ fn cookie_header_is_split() {
 }
 
 async fn start() -> (String, tempfile::TempDir) {
+    start_with(|_| {}).await
+}
+
+async fn start_with(tweak: fn(&mut DiaryConfig)) -> (String, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     super::super::fixtures::write_demo_fixtures(dir.path()).expect("fixtures");
     let cfg = DiaryConfig {
@@ -44,7 +48,11 @@ async fn start() -> (String, tempfile::TempDir) {
         users: dir.path().join(super::super::fixtures::DIARY_USERS_FILE),
         accounts: Some(dir.path().join(super::super::fixtures::ACCOUNTS_FILE)),
         mode: DiaryMode::Normal,
+        login_token: false,
+        relative_redirect: false,
     };
+    let mut cfg = cfg;
+    tweak(&mut cfg);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -208,4 +216,83 @@ async fn password_login_headers_and_echo() {
         .await
         .expect("grades");
     assert_eq!(r.status(), 302);
+}
+
+#[tokio::test]
+async fn a_login_that_needs_its_pages_cookie_and_token() {
+    let (base, _dir) = start_with(|c| {
+        c.login_token = true;
+        c.relative_redirect = true;
+    })
+    .await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let post = |cookie: Option<String>, form: Vec<(&'static str, String)>| {
+        let mut req = http.post(format!("{base}/login")).form(&form);
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        req.send()
+    };
+    let right = |token: &str| {
+        vec![
+            ("csrf", token.to_string()),
+            ("login", "ivanova.m".to_string()),
+            ("password", "demo".to_string()),
+        ]
+    };
+    let page = http
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .expect("page");
+    let cookie = page.headers()[header::SET_COOKIE]
+        .to_str()
+        .expect("cookie")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_string();
+    assert!(cookie.starts_with("DIARYPRE="), "{cookie}");
+    let html = page.text().await.expect("text");
+    let token = html
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .expect("the form's token")
+        .to_string();
+
+    // The right password without the cookie, without the token, or with
+    // another token: the same answer as a wrong password.
+    let wrong = post(
+        Some(cookie.clone()),
+        vec![
+            ("csrf", token.clone()),
+            ("login", "ivanova.m".into()),
+            ("password", "nope".into()),
+        ],
+    )
+    .await
+    .expect("wrong");
+    assert_eq!(wrong.status(), 200);
+    for (cookie, form) in [
+        (None, right(&token)),
+        (Some(cookie.clone()), right("forged")),
+        (Some(cookie.clone()), right("")[1..].to_vec()),
+    ] {
+        let r = post(cookie, form).await.expect("login");
+        assert_eq!(r.status(), 200);
+        assert!(
+            r.text()
+                .await
+                .expect("text")
+                .contains("Неверный логин или пароль")
+        );
+    }
+    // With both: in, redirected relative to the form.
+    let r = post(Some(cookie), right(&token)).await.expect("login");
+    assert_eq!(r.status(), 302);
+    assert_eq!(r.headers()[header::LOCATION], "grades?welcome=1");
 }

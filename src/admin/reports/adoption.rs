@@ -6,54 +6,39 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde_json::Value;
 
-use super::{Clock, Filter, Report, account_columns, account_values};
+use super::{Clock, Families, Filter, Report, StateFilter, account_columns, account_values, words};
 use crate::admin::tables::{Column, Table};
-use crate::identity::{Directory, Role};
+use crate::identity::{Account, Directory, Role};
 use crate::store::LastLogins;
 
-/// The adoption state of one account.
-fn adoption_state(l: Option<&LastLogins>) -> &'static str {
-    match l {
-        Some(l) if l.last_esia.is_some() => "esia",
-        Some(l) if l.last_password.is_some() => "password_only",
-        _ => "never",
-    }
+/// Where one account stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adoption {
+    /// Has come in through ESIA.
+    Esia,
+    /// Only ever by the diary's password.
+    PasswordOnly,
+    /// Not seen logging in at all.
+    Never,
 }
 
-fn state_russian(state: &str) -> &'static str {
-    match state {
-        "esia" => "входил через Госуслуги",
-        "password_only" => "только по паролю",
-        _ => "не входил",
-    }
-}
-
-/// The dimensions the totals are grouped by, from `group=school,class`.
-pub fn parse_group(query: Option<&str>) -> Result<Vec<&'static str>, String> {
-    let Some(raw) = url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
-        .find(|(k, _)| k == "group")
-        .map(|(_, v)| v.into_owned())
-        .filter(|v| !v.trim().is_empty())
-    else {
-        return Ok(vec!["school", "class", "role"]);
-    };
-    let mut dims = Vec::new();
-    for d in raw.split(',').map(str::trim).filter(|d| !d.is_empty()) {
-        let d = match d {
-            "school" => "school",
-            "class" => "class",
-            "role" => "role",
-            other => {
-                return Err(format!(
-                    "group `{other}`: use school, class and role, comma separated"
-                ));
-            }
-        };
-        if !dims.contains(&d) {
-            dims.push(d);
+impl Adoption {
+    fn of(l: Option<&LastLogins>) -> Self {
+        match l {
+            Some(l) if l.last_esia.is_some() => Self::Esia,
+            Some(l) if l.last_password.is_some() => Self::PasswordOnly,
+            _ => Self::Never,
         }
     }
-    Ok(dims)
+
+    /// The stable code (JSON, metric label).
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Esia => "esia",
+            Self::PasswordOnly => "password_only",
+            Self::Never => "never",
+        }
+    }
 }
 
 #[derive(Default, Clone, Copy)]
@@ -65,12 +50,12 @@ struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, state: &str) {
+    fn add(&mut self, state: Adoption) {
         self.accounts += 1;
         match state {
-            "esia" => self.esia += 1,
-            "password_only" => self.password_only += 1,
-            _ => self.never += 1,
+            Adoption::Esia => self.esia += 1,
+            Adoption::PasswordOnly => self.password_only += 1,
+            Adoption::Never => self.never += 1,
         }
     }
 
@@ -91,6 +76,23 @@ impl Counts {
     }
 }
 
+/// An account's key in the totals. A parent has no class of their own:
+/// under a class filter they count in that class (they are there through
+/// a child), else under no class.
+fn group_key(a: &Account, group: &[&'static str], filter: &Filter) -> Vec<String> {
+    group
+        .iter()
+        .map(|d| match *d {
+            "school" => a.school.trim().to_string(),
+            "class" => match (&filter.class, a.class.trim()) {
+                (Some(c), "") => c.clone(),
+                (_, own) => own.to_string(),
+            },
+            _ => a.role.as_str().to_string(),
+        })
+        .collect()
+}
+
 /// ESIA adoption: every directory account with its last ESIA and last
 /// password login, and totals grouped by `group` (school, class, role).
 pub fn adoption(
@@ -102,21 +104,37 @@ pub fn adoption(
 ) -> Report {
     let by_login: HashMap<&str, &LastLogins> =
         last.iter().map(|l| (l.login.0.as_str(), l)).collect();
+    let families = Families::new(dir);
     let mut columns = account_columns();
     columns.extend([
         Column::new("snils", "СНИЛС"),
         Column::new("last_esia_login", "Последний вход через Госуслуги"),
         Column::new("last_password_login", "Последний вход по паролю"),
-        Column::new("state", "Код состояния"),
-        Column::new("state_text", "Состояние"),
+        Column::coded("state", "Состояние", words::state),
+        Column::json_only("state_text"),
     ]);
     let mut rows = Vec::new();
     let mut groups: BTreeMap<Vec<String>, Counts> = BTreeMap::new();
     let mut total = Counts::default();
-    for a in dir.accounts().iter().filter(|a| filter.matches(a)) {
+    for a in dir
+        .accounts()
+        .iter()
+        .filter(|a| filter.matches(a, &families))
+    {
         let l = by_login.get(a.login.0.as_str()).copied();
-        let state = adoption_state(l);
-        let mut row = account_values(a);
+        let state = Adoption::of(l);
+        // The totals count every account of the school, class and role,
+        // so that their shares keep their meaning; the state filter only
+        // narrows the list.
+        groups
+            .entry(group_key(a, group, filter))
+            .or_default()
+            .add(state);
+        total.add(state);
+        if filter.state.is_some_and(|s| !s.admits(state)) {
+            continue;
+        }
+        let mut row = account_values(a, &families);
         row.extend([
             a.snils
                 .as_ref()
@@ -125,34 +143,24 @@ pub fn adoption(
                 .map_or(Value::Null, |t| clock.time(t)),
             l.and_then(|l| l.last_password)
                 .map_or(Value::Null, |t| clock.time(t)),
-            Value::String(state.into()),
-            Value::String(state_russian(state).into()),
+            Value::String(state.code().into()),
+            words::state(state.code()).map_or(Value::Null, |w| Value::String(w.into())),
         ]);
         rows.push(row);
-        let key: Vec<String> = group
-            .iter()
-            .map(|d| match *d {
-                "school" => a.school.trim().to_string(),
-                "class" => a.class.trim().to_string(),
-                _ => a.role.as_str().to_string(),
-            })
-            .collect();
-        groups.entry(key).or_default().add(state);
-        total.add(state);
     }
     let mut total_columns: Vec<Column> = group
         .iter()
         .map(|d| match *d {
             "school" => Column::new("school", "Школа"),
             "class" => Column::new("class", "Класс"),
-            _ => Column::new("role", "Роль"),
+            _ => Column::coded("role", "Роль", words::role),
         })
         .collect();
     total_columns.extend([
         Column::new("accounts", "Учётных записей"),
         Column::new("esia", "Входили через Госуслуги"),
         Column::new("password_only", "Только по паролю"),
-        Column::new("never", "Не входили"),
+        Column::new("never", "Ещё не входили"),
         Column::new("esia_percent", "Доля Госуслуг, %"),
     ]);
     let mut total_rows: Vec<Vec<Value>> = groups
@@ -179,14 +187,28 @@ pub fn adoption(
     if group.is_empty() {
         total_rows = vec![total.values()];
     }
+    let mut notes = vec![
+        "Каждая учётная запись дневника с датой последнего входа через Госуслуги и по паролю; \
+         выше — итоги по школам, классам и ролям. У родителя — классы его детей (по справочнику \
+         учётных записей); фильтр по классу показывает и родителей учеников этого класса."
+            .to_string(),
+    ];
+    if let Some(s) = filter.state {
+        let also = if s == StateFilter::NotEsia {
+            " (входят только по паролю или ещё не входили)"
+        } else {
+            ""
+        };
+        notes.push(format!(
+            "В списке — только «{}»{also}; итоги — по всем выбранным учётным записям.",
+            words::state(s.code()).unwrap_or(s.code())
+        ));
+    }
     Report {
         name: "adoption",
         title: "Вход через Госуслуги: кто уже перешёл",
-        notes: vec![
-            "Каждая учётная запись дневника с датой последнего входа через Госуслуги и по паролю; \
-             ниже — итоги по школам, классам и ролям."
-                .into(),
-        ],
+        notes,
+        guide: Vec::new(),
         filter: filter.clone(),
         generated_at: clock.time(clock.now.timestamp()),
         tables: vec![
@@ -215,13 +237,13 @@ pub fn adoption_counts(dir: &Directory, last: &[LastLogins]) -> Vec<(Role, &'sta
         last.iter().map(|l| (l.login.0.as_str(), l)).collect();
     let mut counts: BTreeMap<(&'static str, &'static str), i64> = BTreeMap::new();
     for role in [Role::Staff, Role::Parent, Role::Student] {
-        for state in ["esia", "password_only", "never"] {
-            counts.insert((role.as_str(), state), 0);
+        for state in [Adoption::Esia, Adoption::PasswordOnly, Adoption::Never] {
+            counts.insert((role.as_str(), state.code()), 0);
         }
     }
     for a in dir.accounts() {
-        let state = adoption_state(by_login.get(a.login.0.as_str()).copied());
-        *counts.entry((a.role.as_str(), state)).or_default() += 1;
+        let state = Adoption::of(by_login.get(a.login.0.as_str()).copied());
+        *counts.entry((a.role.as_str(), state.code())).or_default() += 1;
     }
     counts
         .into_iter()

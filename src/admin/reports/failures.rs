@@ -1,29 +1,22 @@
-//! The failed-matches report: ESIA logins that found no account, with the
-//! reason in words for the school and the directory accounts involved.
+//! The failed-matches report: ESIA logins that found no account, whom
+//! each is about (the name ESIA gave), the reason in words with where its
+//! fix is, and the directory accounts involved.
 
 use serde_json::Value;
 
-use super::{Clock, Filter, Report, account_columns, account_values};
+use super::{Clock, Families, Filter, Report, account_columns, account_values, no_account, words};
 use crate::admin::tables::{Column, Table};
 use crate::identity::{Account, Directory};
 use crate::store::MatchFailure;
 
-/// What a failed match means for the school, by its outcome label.
-pub fn reason_russian(reason: &str) -> &'static str {
-    match reason {
-        "fio_differs" => {
-            "СНИЛС есть в дневнике, но ФИО записано иначе, чем на Госуслугах: проверьте ФИО"
-        }
-        "snils_not_in_diary" => {
-            "Человек с таким ФИО есть в дневнике, но без этого СНИЛС: внесите или исправьте СНИЛС"
-        }
-        "no_snils_from_esia" => {
-            "Госуслуги не передали СНИЛС (упрощённая учётная запись или нет согласия)"
-        }
-        "nothing" => "В дневнике нет ни такого ФИО, ни такого СНИЛС",
-        "several" => "Подходит несколько учётных записей",
-        _ => "Другая причина",
-    }
+/// The diary's name of an account, for the page next to ESIA's.
+fn diary_name(a: &Account) -> String {
+    [&a.last_name, &a.first_name, &a.middle_name]
+        .map(|s| s.trim())
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// ESIA logins of the last `days` days that found no account, with the
@@ -37,37 +30,61 @@ pub fn match_failures(
     days: u32,
     clock: &Clock,
 ) -> Report {
+    let families = Families::new(dir);
+    // Whom and why first, the two names side by side; what to do is
+    // written once per reason above the table, and in every row of the
+    // CSV file and JSON.
     let mut columns = vec![
         Column::new("time", "Когда"),
-        Column::new("reason", "Код причины"),
-        Column::new("reason_text", "Причина"),
+        Column::new("esia_name", "ФИО на Госуслугах"),
+        Column::coded("reason", "Причина", words::reason_short),
+        Column::coded("fix_at", "Где исправить", words::fix_at),
+        Column::new("reason_text", "Что сделать").files_only(),
+        Column::people_only("diary_name", "ФИО в дневнике"),
     ];
-    columns.extend(account_columns());
+    // The diary's name is one column for people; JSON keeps its parts.
+    columns.extend(account_columns().into_iter().map(|c| match c.key {
+        "last_name" | "first_name" | "middle_name" => Column::json_only(c.key),
+        "login" => Column::new("login", "Логин в дневнике"),
+        _ => c,
+    }));
     columns.push(Column::new("snils", "СНИЛС в дневнике"));
-    let empty_account = || -> Vec<Value> { vec![Value::Null; 8] };
+    let mut seen_reasons: Vec<words::Reason> = Vec::new();
     let mut sorted: Vec<&MatchFailure> = failures.iter().collect();
     sorted.sort_by_key(|f| std::cmp::Reverse(f.at));
     let mut rows = Vec::new();
     for f in sorted {
-        let head = || {
+        let reason = words::reason(&f.reason);
+        let head = |diary: Option<&Account>| {
             vec![
                 clock.time(f.at),
+                f.display_name
+                    .as_ref()
+                    .map_or(Value::Null, |n| Value::String(n.clone())),
                 Value::String(f.reason.clone()),
-                Value::String(reason_russian(&f.reason).into()),
+                reason.map_or(Value::Null, |r| Value::String(r.fix.into())),
+                reason.map_or(Value::Null, |r| Value::String(r.advice.into())),
+                diary.map_or(Value::Null, |a| Value::String(diary_name(a))),
             ]
         };
-        let accounts: Vec<&Account> = f.logins.iter().filter_map(|l| dir.by_login(&l.0)).collect();
-        if accounts.is_empty() {
-            if filter.is_empty() {
-                let mut row = head();
-                row.extend(empty_account());
-                rows.push(row);
-            }
-            continue;
+        let shown_before = rows.len();
+        let accounts: Vec<&Account> = f
+            .logins
+            .iter()
+            .filter_map(|l| families.account(&l.0))
+            .collect();
+        if accounts.is_empty() && filter.is_empty() {
+            let mut row = head(None);
+            row.extend(no_account());
+            row.push(Value::Null);
+            rows.push(row);
         }
-        for a in accounts.into_iter().filter(|a| filter.matches(a)) {
-            let mut row = head();
-            row.extend(account_values(a));
+        for a in accounts
+            .into_iter()
+            .filter(|a| filter.matches(a, &families))
+        {
+            let mut row = head(Some(a));
+            row.extend(account_values(a, &families));
             row.push(
                 a.snils
                     .as_ref()
@@ -75,15 +92,36 @@ pub fn match_failures(
             );
             rows.push(row);
         }
+        if rows.len() > shown_before
+            && let Some(r) = reason
+            && !seen_reasons.contains(&r)
+        {
+            seen_reasons.push(r);
+        }
     }
+    let notes = vec![
+        format!(
+            "Входы через Госуслуги за последние {days} дн., для которых не нашлась учётная \
+             запись: кто входил (ФИО, как его передали Госуслуги), почему не нашлось и \
+             учётные записи дневника, которых это касается."
+        ),
+        "Где исправлять, сказано в каждой строке: одно исправляет школа в записи дневника, \
+         другое — сам человек в своём профиле на Госуслугах; что сделать — под таблицей. \
+         После исправления человек при следующем входе попадёт в свою учётную запись."
+            .into(),
+    ];
+    let guide = seen_reasons
+        .into_iter()
+        .map(|r| {
+            let at = words::fix_at(r.fix).unwrap_or(r.fix);
+            (format!("{} — {at}", r.short), r.advice.to_string())
+        })
+        .collect();
     Report {
         name: "match-failures",
         title: "Неудачные сопоставления с Госуслугами",
-        notes: vec![format!(
-            "Входы через Госуслуги за последние {days} дн., для которых не нашлась учётная запись, \
-             и учётные записи дневника, которых это касается. Исправьте данные в дневнике — \
-             при следующем входе человек попадёт в свою учётную запись."
-        )],
+        notes,
+        guide,
         filter: filter.clone(),
         generated_at: clock.time(clock.now.timestamp()),
         tables: vec![Table {

@@ -4,71 +4,107 @@
 //! why. Pure functions of their inputs; [`super::tables`] writes them as
 //! HTML, CSV or JSON.
 //!
-//! Only the directory side is ever shown: diary logins, names, role,
-//! school and class. Never an ESIA oid, never more of a SNILS than its last
-//! two digits.
+//! The directory side is shown (diary logins, names, role, school, class,
+//! a parent's children's classes) and, for a failed match, the name ESIA
+//! gave so that the school knows whom it is about. Never an ESIA oid,
+//! never more of a SNILS than its last two digits.
 //!
-//! Here: what every report shares (the filter, the clock, the report, the
-//! account columns); each report is built in its own file: `adoption`,
-//! `snils`, `failures`.
+//! A parent's classes are those of the children the directory lists for
+//! them (its optional `children` column): known for every parent, also
+//! those who never logged in, without asking ESIA. A class filter covers
+//! the parents of the class's students.
+//!
+//! Here: what every report shares (the filter, the family index, the
+//! clock, the report, the account columns); the query is read in `query`,
+//! the words for codes are in `words`, and each report is built in its
+//! own file: `adoption`, `snils`, `failures`.
 
 mod adoption;
 mod failures;
+pub mod query;
 mod snils;
 #[cfg(test)]
 mod tests;
+pub mod words;
+
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, TimeZone as _, Utc};
 use chrono_tz::Tz;
 use serde_json::{Value, json};
 
 use super::tables::{Column, Table};
-use crate::identity::{Account, Role};
+use crate::identity::{Account, Directory, Role};
 
-pub use adoption::{adoption, adoption_counts, parse_group};
-pub use failures::{match_failures, reason_russian};
+pub use adoption::{Adoption, adoption, adoption_counts};
+pub use failures::match_failures;
+pub use query::{BadParameter, Query};
 pub use snils::invalid_snils;
 
-/// Which accounts a report covers: exact school, class and role, any when
-/// absent.
+/// The adoption filter (`state=`): one state, or everyone not yet on ESIA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateFilter {
+    Esia,
+    PasswordOnly,
+    Never,
+    /// «ещё не перешли»: by password only, or never logged in.
+    NotEsia,
+}
+
+impl StateFilter {
+    pub const ALL: [StateFilter; 4] = [
+        StateFilter::Esia,
+        StateFilter::NotEsia,
+        StateFilter::PasswordOnly,
+        StateFilter::Never,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Esia => "esia",
+            Self::PasswordOnly => "password_only",
+            Self::Never => "never",
+            Self::NotEsia => "not_esia",
+        }
+    }
+
+    pub fn admits(self, state: Adoption) -> bool {
+        match self {
+            Self::Esia => state == Adoption::Esia,
+            Self::PasswordOnly => state == Adoption::PasswordOnly,
+            Self::Never => state == Adoption::Never,
+            Self::NotEsia => state != Adoption::Esia,
+        }
+    }
+}
+
+/// Which accounts a report covers: school, class and role (any when
+/// absent), and for the adoption report the state. A school or class
+/// covers a parent through the children the directory lists for them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     pub school: Option<String>,
     pub class: Option<String>,
     pub role: Option<Role>,
+    pub state: Option<StateFilter>,
 }
 
 impl Filter {
-    /// From a query string (`school=…&class=…&role=parent`); empty values
-    /// mean any. An unknown role is an error naming it.
-    pub fn from_query(query: Option<&str>) -> Result<Self, String> {
-        let mut f = Filter::default();
-        for (k, v) in url::form_urlencoded::parse(query.unwrap_or("").as_bytes()) {
-            let v = v.trim().to_string();
-            if v.is_empty() {
-                continue;
-            }
-            match k.as_ref() {
-                "school" => f.school = Some(v),
-                "class" => f.class = Some(v),
-                "role" => {
-                    f.role = Some(Role::parse(&v).ok_or_else(|| {
-                        format!("role `{v}` is not one of staff, parent, student")
-                    })?);
-                }
-                _ => {}
-            }
-        }
-        Ok(f)
-    }
-
     pub fn is_empty(&self) -> bool {
         *self == Filter::default()
     }
 
-    pub fn matches(&self, a: &Account) -> bool {
-        self.school.as_ref().is_none_or(|s| a.school.trim() == s)
-            && self.class.as_ref().is_none_or(|c| a.class.trim() == c)
+    /// Whether `a` is covered by school, class and role (the state is the
+    /// adoption report's to check).
+    pub fn matches(&self, a: &Account, families: &Families) -> bool {
+        let kids = families.children(a);
+        let school = |s: &String| {
+            query::same(&a.school, s) || kids.iter().any(|k| query::same(&k.school, s))
+        };
+        let class =
+            |c: &String| query::same(&a.class, c) || kids.iter().any(|k| query::same(&k.class, c));
+        self.school.as_ref().is_none_or(school)
+            && self.class.as_ref().is_none_or(class)
             && self.role.is_none_or(|r| a.role == r)
     }
 
@@ -77,7 +113,49 @@ impl Filter {
             "school": self.school,
             "class": self.class,
             "role": self.role.map(Role::as_str),
+            "state": self.state.map(StateFilter::code),
         })
+    }
+}
+
+/// The directory by login, and each parent's children in it.
+pub struct Families<'a> {
+    by_login: HashMap<&'a str, &'a Account>,
+}
+
+impl<'a> Families<'a> {
+    pub fn new(dir: &'a Directory) -> Self {
+        Self {
+            by_login: dir
+                .accounts()
+                .iter()
+                .map(|a| (a.login.0.as_str(), a))
+                .collect(),
+        }
+    }
+
+    pub fn account(&self, login: &str) -> Option<&'a Account> {
+        self.by_login.get(login).copied()
+    }
+
+    /// The student accounts the directory lists as `a`'s children.
+    pub fn children(&self, a: &Account) -> Vec<&'a Account> {
+        a.children
+            .iter()
+            .filter_map(|l| self.account(&l.0))
+            .filter(|k| k.role == Role::Student)
+            .collect()
+    }
+
+    /// The classes of `a`'s children, sorted, each once.
+    pub fn children_classes(&self, a: &Account) -> Vec<String> {
+        let classes: BTreeSet<String> = self
+            .children(a)
+            .into_iter()
+            .map(|k| k.class.trim().to_string())
+            .filter(|c| !c.is_empty())
+            .collect();
+        classes.into_iter().collect()
     }
 }
 
@@ -104,6 +182,8 @@ pub struct Report {
     pub name: &'static str,
     pub title: &'static str,
     pub notes: Vec<String>,
+    /// What to do, shown after the tables: a term and its explanation.
+    pub guide: Vec<(String, String)>,
     pub filter: Filter,
     pub generated_at: Value,
     pub tables: Vec<Table>,
@@ -123,19 +203,22 @@ impl Report {
     }
 }
 
+/// The directory account's columns: login, name, role (a code, read in
+/// words), school, class and the classes of a parent's children.
 fn account_columns() -> Vec<Column> {
     vec![
         Column::new("login", "Логин"),
         Column::new("last_name", "Фамилия"),
         Column::new("first_name", "Имя"),
         Column::new("middle_name", "Отчество"),
-        Column::new("role", "Роль"),
+        Column::coded("role", "Роль", words::role),
         Column::new("school", "Школа"),
         Column::new("class", "Класс"),
+        Column::new("children_classes", "Классы детей"),
     ]
 }
 
-fn account_values(a: &Account) -> Vec<Value> {
+fn account_values(a: &Account, families: &Families) -> Vec<Value> {
     vec![
         Value::String(a.login.0.clone()),
         Value::String(a.last_name.clone()),
@@ -144,5 +227,17 @@ fn account_values(a: &Account) -> Vec<Value> {
         Value::String(a.role.as_str().into()),
         Value::String(a.school.clone()),
         Value::String(a.class.clone()),
+        Value::Array(
+            families
+                .children_classes(a)
+                .into_iter()
+                .map(Value::String)
+                .collect(),
+        ),
     ]
+}
+
+/// As many empty cells as [`account_columns`] has.
+fn no_account() -> Vec<Value> {
+    vec![Value::Null; account_columns().len()]
 }

@@ -4,42 +4,58 @@
 
 use serde_json::Value;
 
-use super::{Clock, Filter, Report, account_columns, account_values};
+use super::{Clock, Families, Filter, Report, account_columns, account_values};
 use crate::admin::tables::{Column, Table};
 use crate::identity::snils::SnilsError;
 use crate::identity::{Account, Directory};
 
-fn snils_problem(a: &Account) -> (&'static str, &'static str) {
+fn snils_problem(a: &Account) -> &'static str {
     match &a.snils_problem {
-        None => ("missing", "СНИЛС не указан"),
-        Some(SnilsError::Length) => ("length", "в СНИЛС не 11 цифр"),
-        Some(SnilsError::Characters) => ("characters", "в СНИЛС есть посторонние символы"),
-        Some(SnilsError::Checksum) => ("checksum", "СНИЛС не проходит проверку контрольного числа"),
+        None => "missing",
+        Some(SnilsError::Length) => "length",
+        Some(SnilsError::Characters) => "characters",
+        Some(SnilsError::Checksum) => "checksum",
     }
+}
+
+/// A problem's code as people read it.
+fn problem_words(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "missing" => "СНИЛС не указан",
+        "length" => "в СНИЛС не 11 цифр",
+        "characters" => "в СНИЛС есть посторонние символы",
+        "checksum" => "СНИЛС не проходит проверку контрольного числа",
+        _ => return None,
+    })
 }
 
 /// Accounts whose SNILS is missing or fails its check: they cannot be
 /// matched automatically.
 pub fn invalid_snils(dir: &Directory, filter: &Filter, clock: &Clock) -> Report {
+    let families = Families::new(dir);
     let mut columns = account_columns();
     columns.extend([
-        Column::new("problem", "Код проблемы"),
-        Column::new("problem_text", "Что не так"),
+        Column::coded("problem", "Что не так", problem_words),
+        Column::json_only("problem_text"),
     ]);
     let rows = dir
         .invalid_snils_accounts()
         .into_iter()
-        .filter(|a| filter.matches(a))
+        .filter(|a| filter.matches(a, &families))
         .map(|a| {
-            let (code, text) = snils_problem(a);
-            let mut row = account_values(a);
-            row.extend([Value::String(code.into()), Value::String(text.into())]);
+            let code = snils_problem(a);
+            let mut row = account_values(a, &families);
+            row.extend([
+                Value::String(code.into()),
+                problem_words(code).map_or(Value::Null, |t| Value::String(t.into())),
+            ]);
             row
         })
         .collect();
     Report {
         name: "snils",
         title: "Учётные записи без действительного СНИЛС",
+        guide: Vec::new(),
         notes: vec![
             "Этих людей нельзя сопоставить с Госуслугами автоматически: внесите или исправьте СНИЛС \
              в профиле дневника. До исправления они могут привязать учётную запись по логину и паролю."

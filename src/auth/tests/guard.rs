@@ -45,6 +45,11 @@ fn get<'a>(target: &'a str, navigation: bool, cookies: &'a str) -> DiaryRequest<
         target,
         content_type: None,
         navigation,
+        destination: if navigation {
+            Destination::Page
+        } else {
+            Destination::Subresource
+        },
         cookies,
         request_id: "rid",
     }
@@ -88,6 +93,34 @@ fn a_navigation_is_told_from_a_script() {
     assert!(is_navigation(None, None, None));
 }
 
+#[test]
+fn only_a_page_a_person_opens_gets_the_gateways_content() {
+    use Destination::*;
+    let cases = [
+        ((Some("navigate"), Some("document"), None), Page),
+        ((Some("navigate"), Some("frame"), None), Page),
+        ((Some("navigate"), None, None), Page),
+        ((Some("navigate"), Some("iframe"), None), Subresource),
+        ((Some("cors"), Some("empty"), None), Subresource),
+        ((Some("same-origin"), Some("empty"), None), Subresource),
+        ((Some("no-cors"), Some("image"), None), Subresource),
+        ((None, None, Some("XMLHttpRequest")), Subresource),
+        (
+            (Some("navigate"), Some("document"), Some("XMLHttpRequest")),
+            Subresource,
+        ),
+        ((None, None, None), Unknown),
+        ((Some(""), None, None), Unknown),
+    ];
+    for ((mode, dest, xrw), expected) in cases {
+        assert_eq!(
+            destination(mode, dest, xrw),
+            expected,
+            "{mode:?} {dest:?} {xrw:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn without_a_policy_every_diary_route_needs_a_gateway_session() {
     let kit = Kit::new("");
@@ -127,7 +160,14 @@ async fn without_a_policy_every_diary_route_needs_a_gateway_session() {
         .guard(&get("/grades", true, ""), Some(&chosen), None, &mut body)
         .await;
     assert!(v.answer.is_none());
-    assert!(v.injection.account_bar.is_some());
+    assert!(v.injection.account_bar);
+    // Not for the page's scripts, images and fragments.
+    let xhr = kit
+        .auth
+        .guard(&get("/menu", false, ""), Some(&chosen), None, &mut body)
+        .await;
+    assert!(xhr.answer.is_none());
+    assert!(!xhr.injection.any());
     assert_eq!(body.1, 0, "no body was read");
 }
 
@@ -214,7 +254,7 @@ async fn a_plain_password_login_is_passed_on_and_watched() {
 }
 
 #[tokio::test]
-async fn after_the_cut_over_a_password_login_goes_to_esia() {
+async fn after_the_cut_over_a_password_login_is_told_to_use_esia() {
     let kit = Kit::new(ARKHANGELSK_IN_MAY);
     kit.auth
         .rehearsal()
@@ -226,8 +266,20 @@ async fn after_the_cut_over_a_password_login_goes_to_esia() {
         .auth
         .guard(&login_post(true), None, Some(&p), &mut body)
         .await;
-    assert_eq!(
-        v.answer.as_ref().and_then(Reply::location),
-        Some("/esia-gate/login?return_to=%2F")
-    );
+    match &v.answer {
+        Some(Reply::Page { page, .. }) => {
+            assert_eq!(page.status, 403);
+            assert_eq!(page.title, "Вход по логину и паролю закрыт");
+            assert!(
+                page.actions
+                    .iter()
+                    .any(|(href, _)| href == "/esia-gate/login?return_to=%2F"),
+                "the button to ESIA"
+            );
+        }
+        other => panic!(
+            "not the closed page: {:?}",
+            other.as_ref().and_then(Reply::location)
+        ),
+    }
 }

@@ -15,7 +15,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::SourceError;
 use crate::config::directory::check_url;
-use crate::identity::directory::{COLUMNS, Directory, DirectoryBuilder};
+use crate::identity::directory::{COLUMNS, Directory, DirectoryBuilder, OPTIONAL_COLUMNS};
 
 pub(super) enum Conn {
     Url(String),
@@ -141,6 +141,7 @@ fn from_messages(messages: Vec<SimpleQueryMessage>) -> Directory {
             SimpleQueryMessage::RowDescription(cols) => {
                 index = COLUMNS
                     .iter()
+                    .chain(OPTIONAL_COLUMNS.iter())
                     .filter_map(|&want| {
                         cols.iter()
                             .position(|c| c.name().trim().eq_ignore_ascii_case(want))

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
-use crate::policy::model::{ClosedPage, Visibility};
+use crate::policy::model::{ClosedPage, Trust, Visibility};
 
 /// What the gateway does with the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,10 +36,10 @@ pub enum Action {
     /// answer with the page that explains that this account logs in through
     /// ESIA, with the ESIA button.
     DenyPasswordLogin,
-    /// An ESIA account below the stage's trust: the page that explains how
-    /// to confirm the account (and for children, how a parent attaches a
-    /// child account).
-    ConfirmAccount,
+    /// An ESIA account below the stage's trust (`need`): the page that
+    /// explains how to raise the account to that level, in the region's
+    /// words.
+    ConfirmAccount { need: Trust },
 }
 
 impl Action {
@@ -52,7 +52,7 @@ impl Action {
             Self::Login => "login",
             Self::Relogin { .. } => "relogin",
             Self::DenyPasswordLogin => "deny_password_login",
-            Self::ConfirmAccount => "confirm_account",
+            Self::ConfirmAccount { .. } => "confirm_account",
         }
     }
 }
@@ -66,8 +66,9 @@ pub enum Reason {
     PublicRoute,
     /// An ESIA session whose account meets the stage's trust.
     EsiaSession,
-    /// An ESIA session whose account is not confirmed, in a stage that
-    /// wants confirmed accounts.
+    /// An ESIA session whose account is below the level the stage wants
+    /// (simplified where standard is wanted, not confirmed where confirmed
+    /// is).
     EsiaBelowTrust,
     /// The stage denies password login; the password session goes to ESIA.
     PasswordSessionDenied,
@@ -134,7 +135,7 @@ impl fmt::Display for Reason {
             Self::PublicRoute => f.write_str("the route is public: never gated"),
             Self::EsiaSession => f.write_str("an ESIA session whose account meets the stage's trust"),
             Self::EsiaBelowTrust => f.write_str(
-                "the stage lets in confirmed ESIA accounts only and this one is not confirmed",
+                "the stage lets in ESIA accounts of a higher level than this one (see `trust`)",
             ),
             Self::PasswordSessionDenied => {
                 f.write_str("the stage denies password login, so a password session is sent to ESIA")

@@ -12,7 +12,9 @@ mod tests;
 
 use chrono::NaiveDate;
 
-use super::model::{PasswordLogin, Policy, PolicyRole, RouteClass, Stage, Trust, Visibility};
+use super::model::{
+    PasswordLogin, Policy, PolicyRole, RouteClass, Stage, Trust, TrustLevel, Visibility,
+};
 
 pub use decision::{Action, Decision, Outcome, Reason};
 
@@ -35,8 +37,8 @@ pub struct Input {
 /// How the request is authenticated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SessionKind {
-    /// A gateway session opened through ESIA; `trusted` = confirmed account.
-    Esia { trusted: bool },
+    /// A gateway session opened through ESIA, with the account's level.
+    Esia { level: TrustLevel },
     /// The diary's own cookie, from a login the gateway saw at the diary's
     /// login form.
     Password,
@@ -126,12 +128,28 @@ fn for_role(
     }
 }
 
+/// The least trust some role is let in with on `date` by the stages that
+/// enforce (`any` for a role no stage names yet). An ESIA person below it
+/// cannot use any diary account, whatever its role: such a person is told
+/// how to raise the account before being asked to link one by password.
+pub fn least_trust(policy: &Policy, date: NaiveDate) -> Trust {
+    PolicyRole::ALL
+        .into_iter()
+        .map(|r| {
+            policy
+                .stage_for(Some(r), date, |s| s.enforce)
+                .map_or(Trust::Any, |s| s.trust)
+        })
+        .min()
+        .unwrap_or(Trust::Any)
+}
+
 /// How far a decision keeps a request from the diary, to pick the strictest.
 fn strictness(a: &Action) -> u8 {
     match a {
         Action::Show => 0,
         Action::Rewrite { .. } => 1,
-        Action::Hide { .. } | Action::ConfirmAccount => 2,
+        Action::Hide { .. } | Action::ConfirmAccount { .. } => 2,
         Action::Login | Action::Relogin { .. } | Action::DenyPasswordLogin => 3,
     }
 }
@@ -231,28 +249,31 @@ fn in_stage(policy: &Policy, stage: &Stage, input: &Input, button: bool) -> Deci
         inject_esia_button: false,
         reason,
     };
-    // The banner goes into pages, never API answers or form posts.
-    let page_route = !matches!(
-        input.route,
-        RouteClass::GradesApi | RouteClass::LoginSubmit { .. }
-    );
+    // The banner goes into pages, never API answers. A login form's answer
+    // is a page when the login failed (the form again, with its error):
+    // it gets the banner and the button, as the login page does.
+    let page_route = !matches!(input.route, RouteClass::GradesApi);
+    let not_esia = !matches!(input.session, SessionKind::Esia { .. });
     match (&input.route, input.session) {
         (RouteClass::Public, _) => show(Reason::PublicRoute, false, false),
         // A login form submission is a password login attempt by the account
         // in the login field, whatever session the browser already has.
         (RouteClass::LoginSubmit { .. }, _) => match stage.password_login {
-            PasswordLogin::Allowed => show(Reason::PasswordLoginAllowed, false, false),
+            PasswordLogin::Allowed => show(Reason::PasswordLoginAllowed, not_esia, not_esia),
             PasswordLogin::ExistingUsers if input.existing_user => {
-                show(Reason::ExistingUserPasswordLogin, false, false)
+                show(Reason::ExistingUserPasswordLogin, not_esia, not_esia)
             }
             PasswordLogin::ExistingUsers => {
                 other(Action::DenyPasswordLogin, Reason::NewUserMustUseEsia)
             }
             PasswordLogin::Denied => other(Action::DenyPasswordLogin, Reason::PasswordLoginDenied),
         },
-        (_, SessionKind::Esia { trusted }) => {
-            if stage.trust == Trust::Confirmed && !trusted {
-                other(Action::ConfirmAccount, Reason::EsiaBelowTrust)
+        (_, SessionKind::Esia { level }) => {
+            if !stage.trust.admits(level) {
+                other(
+                    Action::ConfirmAccount { need: stage.trust },
+                    Reason::EsiaBelowTrust,
+                )
             } else {
                 show(Reason::EsiaSession, false, false)
             }

@@ -7,7 +7,7 @@ use std::fmt::Write as _;
 use chrono::NaiveDate;
 
 use crate::policy::eval::{Action, Decision, Input, SessionKind, evaluate};
-use crate::policy::model::{Policy, PolicyRole};
+use crate::policy::model::{Policy, PolicyRole, TrustLevel};
 
 /// What the policy does with one request, in words: the decision, the stage
 /// that made it and why, what the user gets, and a shadow stage's decision
@@ -41,8 +41,11 @@ pub fn explain(
         route
     );
     let session_text = match session {
-        SessionKind::Esia { trusted: true } => "ESIA session, confirmed account",
-        SessionKind::Esia { trusted: false } => "ESIA session, account not confirmed",
+        SessionKind::Esia { level } => match level {
+            TrustLevel::Confirmed => "ESIA session, confirmed account",
+            TrustLevel::Standard => "ESIA session, standard account (not confirmed)",
+            TrustLevel::Simplified => "ESIA session, simplified account",
+        },
         SessionKind::Password => "password session",
         SessionKind::Unattributed => {
             "unattributed diary cookie (the gateway did not see its login)"
@@ -113,8 +116,10 @@ fn answer_text(d: &Decision) -> String {
             "the login form is not passed to the diary: a page says to log in through ESIA"
                 .to_string()
         }
-        Action::ConfirmAccount => {
-            "a page explains how to confirm the ESIA account; not passed to the diary".to_string()
-        }
+        Action::ConfirmAccount { need } => format!(
+            "a page explains how to raise the ESIA account to {} (the policy's [confirm.{}] texts); not passed to the diary",
+            need.as_str(),
+            need.as_str()
+        ),
     }
 }

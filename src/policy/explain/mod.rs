@@ -19,7 +19,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use super::eval::SessionKind;
 use super::load::load;
-use super::model::PolicyRole;
+use super::model::{PolicyRole, TrustLevel};
 
 pub use answer::explain;
 pub use timeline::{stage_summary, timeline};
@@ -59,8 +59,9 @@ pub struct ExplainArgs {
     /// The kind of session.
     #[arg(long, value_enum)]
     pub session: SessionArg,
-    /// The ESIA account's level (for --session esia).
-    #[arg(long, value_enum, default_value_t = TrustArg::Any)]
+    /// The ESIA account's level (for --session esia): simplified, standard
+    /// or confirmed (`any` reads as simplified: the least ESIA gives).
+    #[arg(long, value_enum, default_value_t = TrustArg::Simplified)]
     pub trust: TrustArg,
     /// The request path, with its query string when the diary routes by it
     /// (`/Modules.php?modname=Grades/StudentGrades.php`).
@@ -85,9 +86,22 @@ pub enum SessionArg {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TrustArg {
-    /// Not confirmed (simplified or standard).
-    Any,
+    /// A simplified account (also `any`: the least any ESIA account has).
+    #[value(alias = "any")]
+    Simplified,
+    /// A standard account: documents and SNILS checked.
+    Standard,
     Confirmed,
+}
+
+impl TrustArg {
+    pub fn level(self) -> TrustLevel {
+        match self {
+            Self::Simplified => TrustLevel::Simplified,
+            Self::Standard => TrustLevel::Standard,
+            Self::Confirmed => TrustLevel::Confirmed,
+        }
+    }
 }
 
 #[derive(Debug, Parser)]
@@ -143,7 +157,7 @@ pub fn run(cmd: &PolicyCommand) -> Result<String, String> {
             let role = parse_role(&a.role, a.birth_date, a.date)?;
             let session = match a.session {
                 SessionArg::Esia => SessionKind::Esia {
-                    trusted: a.trust == TrustArg::Confirmed,
+                    level: a.trust.level(),
                 },
                 SessionArg::Password => SessionKind::Password,
                 SessionArg::Unattributed => SessionKind::Unattributed,

@@ -224,3 +224,35 @@ fn every_shipped_policy_checks() {
         assert!(out.contains(&format!("OK ({name}")), "{out}");
     }
 }
+
+#[test]
+fn explain_tells_the_three_levels_apart() {
+    let ask = |trust: &str| {
+        cli(&[
+            "explain",
+            &policy_path("dnevnik-poo"),
+            "--date",
+            "2018-01-02",
+            "--role",
+            "parent",
+            "--session",
+            "esia",
+            "--trust",
+            trust,
+            "--path",
+            "/grades",
+        ])
+        .unwrap()
+    };
+    let simplified = ask("simplified");
+    assert!(
+        simplified.contains("decision: confirm_account"),
+        "{simplified}"
+    );
+    assert!(simplified.contains("simplified account"), "{simplified}");
+    assert!(simplified.contains("[confirm.standard]"), "{simplified}");
+    assert_eq!(ask("any"), simplified, "`any` reads as the least level");
+    let standard = ask("standard");
+    assert!(standard.contains("decision: show"), "{standard}");
+    assert!(ask("confirmed").contains("decision: show"));
+}

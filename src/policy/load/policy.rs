@@ -8,10 +8,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::Checker;
-use super::raw::{RawClosed, RawPolicy, RawRewrite};
+use super::raw::{RawClosed, RawConfirm, RawConfirmTexts, RawPolicy, RawRewrite};
 use super::sanitise::sanitise;
 use crate::policy::model::Rewrite as RewriteBody;
-use crate::policy::model::{ClosedPage, Policy};
+use crate::policy::model::{ClosedPage, ConfirmPage, ConfirmTexts, Policy};
 
 impl Checker<'_> {
     pub(super) fn policy(&mut self, raw: RawPolicy) -> Policy {
@@ -41,6 +41,7 @@ impl Checker<'_> {
             }
         });
         let closed_page = Arc::new(self.closed(raw.closed_grades));
+        let confirm = self.confirm_texts(raw.confirm);
 
         // Custom classes are the names used by routes that are not built in;
         // each must be used by some stage, so that a typo in a built-in name
@@ -89,6 +90,55 @@ impl Checker<'_> {
             stages,
             closed_page,
             rewrites,
+            confirm,
+        }
+    }
+
+    fn confirm_texts(&mut self, raw: Option<RawConfirmTexts>) -> ConfirmTexts {
+        let mut texts = ConfirmTexts::default();
+        let Some(raw) = raw else { return texts };
+        if let Some(s) = raw.standard {
+            texts.standard = Arc::new(self.confirm_page(s, ConfirmPage::default_standard()));
+        }
+        if let Some(c) = raw.confirmed {
+            texts.confirmed = Arc::new(self.confirm_page(c, ConfirmPage::default_confirmed()));
+        }
+        texts
+    }
+
+    /// One `[confirm.LEVEL]` table over the defaults: what it names
+    /// replaces the default wholly (`ways = []` leaves no list).
+    fn confirm_page(&mut self, raw: RawConfirm, mut page: ConfirmPage) -> ConfirmPage {
+        if let Some(t) = raw.title {
+            if t.get_ref().trim().is_empty() {
+                self.problem(t.span(), "`title` must not be empty");
+            } else {
+                page.title = t.get_ref().trim().to_string();
+            }
+        }
+        if let Some(clean) = raw.message.and_then(|m| self.html(&m, "`message`")) {
+            page.message = clean;
+        }
+        if let Some(ways) = raw.ways {
+            page.ways = ways.iter().filter_map(|w| self.html(w, "a way")).collect();
+        }
+        if let Some(notes) = raw.notes {
+            page.notes = notes
+                .iter()
+                .filter_map(|n| self.html(n, "a note"))
+                .collect();
+        }
+        page
+    }
+
+    /// A region's HTML text, sanitised; empty once sanitised is an error.
+    fn html(&mut self, v: &toml::Spanned<String>, what: &str) -> Option<String> {
+        let clean = sanitise(v.get_ref());
+        if clean.trim().is_empty() {
+            self.problem(v.span(), format!("{what} is empty once sanitised"));
+            None
+        } else {
+            Some(clean.trim().to_string())
         }
     }
 

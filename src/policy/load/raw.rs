@@ -19,6 +19,7 @@ pub(super) struct RawPolicy {
     pub(super) case_insensitive_paths: bool,
     pub(super) esia_button_after: Option<Spanned<String>>,
     pub(super) closed_grades: Option<RawClosed>,
+    pub(super) confirm: Option<RawConfirmTexts>,
     #[serde(default)]
     pub(super) rewrite: BTreeMap<String, Spanned<RawRewrite>>,
     #[serde(default)]
@@ -38,6 +39,23 @@ pub(super) struct RawClosed {
     pub(super) message: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) alternatives: Vec<Spanned<String>>,
+}
+
+/// `[confirm.standard]` and `[confirm.confirmed]`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfirmTexts {
+    pub(super) standard: Option<RawConfirm>,
+    pub(super) confirmed: Option<RawConfirm>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawConfirm {
+    pub(super) title: Option<Spanned<String>>,
+    pub(super) message: Option<Spanned<String>>,
+    pub(super) ways: Option<Vec<Spanned<String>>>,
+    pub(super) notes: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Deserialize)]

@@ -209,3 +209,53 @@ fn line_and_column_count_characters() {
     assert_eq!(line_col("a\nбв=1", 6), (2, 3));
     assert_eq!(line_col("", 10), (1, 1));
 }
+
+#[test]
+fn the_confirmation_texts_are_the_regions_over_neutral_defaults() {
+    use crate::policy::model::{ConfirmPage, Trust};
+    let p = parse("p.toml", MINIMAL).unwrap();
+    assert_eq!(
+        *p.confirm.for_trust(Trust::Confirmed),
+        ConfirmPage::default_confirmed()
+    );
+    let src = format!(
+        "{MINIMAL}\n[confirm.confirmed]\nmessage = \"С <b>1 июля</b> <script>x</script>только подтверждённые\"\n\
+         notes = [\"Ребёнку — детская учётная запись\"]\n"
+    );
+    let p = parse("p.toml", &src).unwrap();
+    let c = p.confirm.for_trust(Trust::Confirmed);
+    assert_eq!(c.message, "С <b>1 июля</b> только подтверждённые");
+    assert_eq!(c.title, ConfirmPage::default_confirmed().title);
+    assert_eq!(c.ways, ConfirmPage::default_confirmed().ways);
+    assert_eq!(
+        c.notes,
+        vec!["Ребёнку — детская учётная запись".to_string()]
+    );
+    assert_eq!(
+        *p.confirm.for_trust(Trust::Standard),
+        ConfirmPage::default_standard()
+    );
+    let e = problems(&format!(
+        "{MINIMAL}\n[confirm.standard]\nways = [\"<script>x</script>\"]\n"
+    ));
+    assert!(e.contains("a way is empty once sanitised"), "{e}");
+    let e = problems(&format!("{MINIMAL}\n[confirm.simplified]\ntitle = \"x\"\n"));
+    assert!(e.contains("unknown field `simplified`"), "{e}");
+    let e = problems(&format!("{MINIMAL}\n[confirm.standard]\ndates = []\n"));
+    assert!(e.contains("unknown field `dates`"), "{e}");
+}
+
+#[test]
+fn a_stage_may_want_a_standard_account() {
+    let src = MINIMAL.replace(
+        "grades_html = \"hide\"",
+        "grades_html = \"hide\"\ntrust = \"standard\"",
+    );
+    let p = parse("p.toml", &src).unwrap();
+    assert_eq!(p.stages[0].trust, crate::policy::Trust::Standard);
+    let e = problems(&MINIMAL.replace(
+        "grades_html = \"hide\"",
+        "grades_html = \"hide\"\ntrust = \"simplified\"",
+    ));
+    assert!(e.contains("unknown variant `simplified`"), "{e}");
+}

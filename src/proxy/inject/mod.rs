@@ -1,72 +1,61 @@
-//! Inserting the gateway's HTML (the policy banner, the «Войти через
-//! госуслуги» button) into a whole diary response body without breaking it:
-//! gzip and deflate are decoded and encoded again the same way, the snippet
-//! is written in the page's own charset (windows-1251, koi8-r, …) with
-//! numeric character references for what that charset lacks, and pages
-//! without `<body>` or `</body>` still get it in a sensible place. Anything
-//! that is not plainly HTML, or is compressed in a way not handled here, is
-//! left alone: an unchanged page is always better than a broken one. Pure:
-//! the glue buffers the body, calls [`inject_html`] and sends the result
-//! with a fixed `Content-Length`.
+//! Inserting the gateway's HTML (the policy banner, the account bar, the
+//! «Войти через госуслуги» button) into a diary page in one streaming pass:
+//! the body is decoded once as it arrives (gzip, deflate, brotli), rewritten
+//! by lol_html, and encoded once, each piece sent on as soon as it is ready;
+//! no page is held whole. gzip and deflate pages go back the same way;
+//! brotli ones (which the gateway does not ask for, see
+//! [`accept_encoding_for_diary`]) go back plain. Snippets are written in the
+//! page's own charset (windows-1251, koi8-r, …) with numeric character
+//! references for what it lacks. Anything that is not plainly HTML, or is
+//! coded in a way not handled here, is left alone: an unchanged page is
+//! always better than a broken one.
 //!
-//! Here: the entry point and its answer; the body's coding is handled in
-//! `coding`, the charset in `charset`, the place in `splice`, and the
-//! snippets themselves are built in `snippets`.
+//! Here: which answers can be changed ([`Page`]) and what goes in
+//! ([`Snippets`]); the coding is handled in `coding`, the charset in
+//! `charset`, the places in `place`, the flow in `stream`, and the snippets
+//! themselves are built in `snippets`.
 
 mod charset;
 mod coding;
+mod place;
 mod snippets;
-mod splice;
-#[cfg(test)]
-mod tests;
+mod stream;
 
-use encoding_rs::{UTF_16BE, UTF_16LE};
+use encoding_rs::Encoding;
 
-use charset::{charset_of, encode_snippet, inject_utf16};
-use coding::{decode, encode, parse_coding};
-use splice::splice;
+use coding::{Coding, Decoder, parse_coding};
 
+pub use coding::accept_encoding_for_diary;
 pub use snippets::{banner_snippet, esia_button_snippet};
+pub use stream::PageStream;
 
-/// Bodies larger than this once decoded are left alone.
-pub const MAX_DECODED_BODY: usize = 16 * 1024 * 1024;
-
-/// Where the snippet goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Place<'a> {
-    /// Right after the `<body …>` start tag (the banner).
-    AfterBodyOpen,
-    /// Right before `</body>` (the button when there is no better place).
-    BeforeBodyClose,
-    /// Right after the first occurrence of this marker (ASCII case ignored),
-    /// e.g. `</form>` on the login page; before `</body>` when it is absent.
-    After(&'a str),
+/// What goes into a page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Snippets {
+    /// Right after `<body>` opens (the banner, then the account bar).
+    pub top: Option<String>,
+    /// The «Войти через госуслуги» button…
+    pub button: Option<String>,
+    /// …right after the first occurrence of this marker (the policy's
+    /// `esia_button_after`), else before `</body>`.
+    pub button_after: Option<String>,
+    /// The request did not say how the answer is used (no fetch metadata):
+    /// only an answer that starts like a whole document gets anything.
+    pub only_whole_documents: bool,
 }
 
-/// The result of [`inject_html`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Injected {
-    /// The new body, encoded like the old one (send it with its length).
-    Changed { body: Vec<u8> },
-    /// Send the original body as it was.
-    Unchanged(Skipped),
-}
-
-/// Why a body was left alone.
+/// Why an answer is left alone.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Skipped {
-    Empty,
-    /// Not `text/html` (JSON, images, XHTML, …).
+    /// Not `text/html` (JSON, images, CSS, XHTML, no Content-Type).
     NotHtml,
-    /// A content coding not handled here (`br`, `zstd`, several codings).
+    /// A content coding not handled here (`zstd`, several codings, …).
     UnsupportedEncoding(String),
-    /// A frameset page: a `<div>` would break it.
-    Frameset,
-    /// Larger than [`MAX_DECODED_BODY`] once decoded.
-    TooLarge,
+    /// A charset the rewriter cannot read (UTF-16).
+    UnreadableCharset(String),
 }
 
-/// A body that claims an encoding it does not have.
+/// A body that breaks its declared coding.
 #[derive(Debug, thiserror::Error)]
 pub enum InjectError {
     #[error("the body is not valid {encoding}: {source}")]
@@ -81,13 +70,45 @@ pub enum InjectError {
         #[source]
         source: std::io::Error,
     },
+    #[error("a deflate body of unknown kind")]
+    UnknownDeflate,
 }
 
-/// Whether a response with these headers can get a snippet, so the glue
-/// buffers only bodies [`inject_html`] may change. A missing Content-Type
-/// counts (the body is sniffed).
-pub fn wants_injection(content_type: Option<&str>, content_encoding: Option<&str>) -> bool {
-    content_type.is_none_or(is_html_type) && parse_coding(content_encoding).is_ok()
+/// An answer that can be changed: how it comes and how it goes back.
+#[derive(Debug, Clone, Copy)]
+pub struct Page {
+    coding: Coding,
+    charset: Option<&'static Encoding>,
+}
+
+impl Page {
+    /// From the answer's `Content-Type` and `Content-Encoding`.
+    pub fn of(content_type: Option<&str>, content_encoding: Option<&str>) -> Result<Self, Skipped> {
+        if !content_type.is_some_and(is_html_type) {
+            return Err(Skipped::NotHtml);
+        }
+        let coding = parse_coding(content_encoding).map_err(Skipped::UnsupportedEncoding)?;
+        let charset = charset::header_charset(content_type);
+        if let Some(enc) = charset.filter(|e| !e.is_ascii_compatible()) {
+            return Err(Skipped::UnreadableCharset(enc.name().to_string()));
+        }
+        Ok(Self { coding, charset })
+    }
+
+    /// The page goes to the browser plain: its `Content-Encoding` goes.
+    pub fn sent_plain(&self) -> bool {
+        self.coding == Coding::Brotli
+    }
+
+    /// Start changing the page.
+    pub fn stream(self, snippets: Snippets) -> PageStream {
+        PageStream::new(
+            Decoder::new(self.coding),
+            self.charset,
+            snippets,
+            !self.sent_plain(),
+        )
+    }
 }
 
 fn is_html_type(content_type: &str) -> bool {
@@ -95,74 +116,5 @@ fn is_html_type(content_type: &str) -> bool {
     essence.eq_ignore_ascii_case("text/html")
 }
 
-/// Insert `snippet` (UTF-8 HTML) into an HTML response body at `place`.
-///
-/// `content_type` and `content_encoding` are the response's header values.
-/// The body must be whole (the glue reassembles chunked bodies). On `Err`
-/// the body is corrupt for its declared coding: send the original.
-pub fn inject_html(
-    body: &[u8],
-    content_type: Option<&str>,
-    content_encoding: Option<&str>,
-    snippet: &str,
-    place: Place<'_>,
-) -> Result<Injected, InjectError> {
-    if body.is_empty() {
-        return Ok(Injected::Unchanged(Skipped::Empty));
-    }
-    if content_type.is_some_and(|ct| !is_html_type(ct)) {
-        return Ok(Injected::Unchanged(Skipped::NotHtml));
-    }
-    let coding = match parse_coding(content_encoding) {
-        Ok(c) => c,
-        Err(other) => return Ok(Injected::Unchanged(Skipped::UnsupportedEncoding(other))),
-    };
-    let Some((coding, html)) = decode(body, coding)? else {
-        return Ok(Injected::Unchanged(Skipped::TooLarge));
-    };
-    if content_type.is_none() && !looks_like_html(&html) {
-        return Ok(Injected::Unchanged(Skipped::NotHtml));
-    }
-    let charset = charset_of(&html, content_type);
-    let changed = if charset == Some(UTF_16LE) || charset == Some(UTF_16BE) {
-        inject_utf16(&html, charset.unwrap_or(UTF_16LE), snippet, place)
-    } else {
-        let encoded = encode_snippet(snippet, charset);
-        splice(&html, &encoded, place)
-    };
-    match changed {
-        Some(new_html) => Ok(Injected::Changed {
-            body: encode(&new_html, coding)?,
-        }),
-        None => Ok(Injected::Unchanged(Skipped::Frameset)),
-    }
-}
-
-/// For bodies without a Content-Type: HTML is what starts like HTML.
-fn looks_like_html(b: &[u8]) -> bool {
-    let b = strip_bom(b);
-    let start = b
-        .iter()
-        .position(|c| !c.is_ascii_whitespace())
-        .unwrap_or(b.len());
-    let head = &b[start..b.len().min(start + 512)];
-    ["<!doctype html", "<html", "<head", "<body", "<!--"]
-        .iter()
-        .any(|p| starts_with_ignore_case(head, p.as_bytes()))
-        || (head.first() == Some(&b'<') && find_ignore_case(head, b"<body").is_some())
-}
-
-fn strip_bom(b: &[u8]) -> &[u8] {
-    b.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(b)
-}
-
-fn starts_with_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
-    hay.len() >= needle.len() && hay[..needle.len()].eq_ignore_ascii_case(needle)
-}
-
-fn find_ignore_case(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    if needle.is_empty() || hay.len() < needle.len() {
-        return None;
-    }
-    (0..=hay.len() - needle.len()).find(|&i| hay[i..i + needle.len()].eq_ignore_ascii_case(needle))
-}
+#[cfg(test)]
+mod tests;

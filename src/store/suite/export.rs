@@ -36,6 +36,7 @@ fn sample_records() -> Vec<DurableRecord> {
             reason: "fio_differs".into(),
             oid: oid("6000003"),
             logins: vec![login("c")],
+            display_name: Some("Орлова Анна".into()),
         }),
     ]
 }

@@ -63,6 +63,7 @@ pub async fn match_failures_are_kept_by_time(store: &dyn Store) {
         reason: reason.into(),
         oid: oid("5000001"),
         logins: vec![login("smirnov.d")],
+        display_name: Some("Смирнов Дмитрий Сергеевич".into()),
     };
     for x in [
         f(1000, "fio_differs"),
@@ -75,6 +76,12 @@ pub async fn match_failures_are_kept_by_time(store: &dyn Store) {
     let since = store.match_failures_since(2000).await.expect("since");
     assert_eq!(since.len(), 3, "{since:?}");
     assert!(since.iter().all(|x| x.at >= 2000));
+    assert!(
+        since
+            .iter()
+            .all(|x| x.display_name.as_deref() == Some("Смирнов Дмитрий Сергеевич")),
+        "the name ESIA gave is kept: {since:?}"
+    );
     assert_eq!(
         store.match_failures_since(3001).await.expect("since"),
         Vec::new()

@@ -14,6 +14,7 @@ const YAROSLAVL: &str = include_str!("../../../../policies/yaroslavl-2019.toml")
 const IRKUTSK: &str = include_str!("../../../../policies/irkutsk-2018.toml");
 const VORONEZH: &str = include_str!("../../../../policies/voronezh-2017.toml");
 const ARKHANGELSK: &str = include_str!("../../../../policies/arkhangelsk-2024.toml");
+const DNEVNIK_POO: &str = include_str!("../../../../policies/dnevnik-poo.toml");
 
 fn policy(src: &str) -> Policy {
     match parse("shipped.toml", src) {
@@ -48,8 +49,16 @@ fn ask(
 }
 
 const PARENT: Option<PolicyRole> = Some(PolicyRole::Parent);
-const ESIA: SessionKind = SessionKind::Esia { trusted: true };
-const ESIA_UNCONFIRMED: SessionKind = SessionKind::Esia { trusted: false };
+const ESIA: SessionKind = SessionKind::Esia {
+    level: TrustLevel::Confirmed,
+};
+/// A standard account: documents and SNILS checked, not confirmed.
+const ESIA_UNCONFIRMED: SessionKind = SessionKind::Esia {
+    level: TrustLevel::Standard,
+};
+const ESIA_SIMPLIFIED: SessionKind = SessionKind::Esia {
+    level: TrustLevel::Simplified,
+};
 
 const SHADOW: &str = r#"
 name = "shadow"

@@ -290,7 +290,13 @@ fn arkhangelsk_from_2024_07_01_an_unconfirmed_account_is_asked_to_confirm() {
             Some(role),
             true,
         );
-        assert_eq!(dec.action, Action::ConfirmAccount, "{role}");
+        assert_eq!(
+            dec.action,
+            Action::ConfirmAccount {
+                need: Trust::Confirmed
+            },
+            "{role}"
+        );
         assert_eq!(dec.reason, Reason::EsiaBelowTrust);
         let ok = ask(&p, "2024-07-01", "GET", "/grades", ESIA, Some(role), true);
         assert_eq!(ok.action, Action::Show, "{role}");
@@ -386,4 +392,115 @@ fn voronezh_from_2017_09_29_the_diary_is_reached_only_through_esia() {
     assert_eq!(anon.action, Action::Login);
     let esia = ask(&p, "2017-09-29", "GET", "/grades", ESIA, PARENT, true);
     assert_eq!(esia.action, Action::Show);
+}
+
+#[test]
+fn dnevnik_poo_from_2018_01_01_at_least_a_standard_account() {
+    let p = policy(DNEVNIK_POO);
+    for role in PolicyRole::ALL {
+        let simplified = ask(
+            &p,
+            "2018-01-01",
+            "GET",
+            "/grades",
+            ESIA_SIMPLIFIED,
+            Some(role),
+            true,
+        );
+        assert_eq!(
+            simplified.action,
+            Action::ConfirmAccount {
+                need: Trust::Standard
+            },
+            "{role}"
+        );
+        for enough in [ESIA_UNCONFIRMED, ESIA] {
+            let dec = ask(&p, "2018-01-01", "GET", "/grades", enough, Some(role), true);
+            assert_eq!(dec.action, Action::Show, "{role} {enough:?}");
+        }
+        let pw = ask(
+            &p,
+            "2018-01-01",
+            "POST",
+            "/login",
+            SessionKind::Anonymous,
+            Some(role),
+            true,
+        );
+        assert_eq!(pw.action, Action::DenyPasswordLogin, "{role}");
+    }
+    // The day before, a simplified account and a password still get in,
+    // the password with the banner.
+    let before = ask(
+        &p,
+        "2017-12-31",
+        "GET",
+        "/grades",
+        ESIA_SIMPLIFIED,
+        PARENT,
+        true,
+    );
+    assert_eq!(before.action, Action::Show);
+    let pw = ask(
+        &p,
+        "2017-12-31",
+        "GET",
+        "/grades",
+        SessionKind::Password,
+        PARENT,
+        true,
+    );
+    assert!(pw.banner.as_deref().unwrap_or("").contains("стандартная"));
+    assert_eq!(least_trust(&p, d("2017-12-31")), Trust::Any);
+    assert_eq!(least_trust(&p, d("2018-01-01")), Trust::Standard);
+}
+
+#[test]
+fn the_least_trust_of_every_role_is_the_weakest_stage_in_force() {
+    // Voronezh lets any account in for children under 14: an adult's
+    // simplified account may still be a child's, so nobody is refused
+    // before linking there; Arkhangelsk wants confirmed accounts of all.
+    assert_eq!(least_trust(&policy(VORONEZH), d("2017-10-02")), Trust::Any);
+    assert_eq!(
+        least_trust(&policy(ARKHANGELSK), d("2024-07-01")),
+        Trust::Confirmed
+    );
+    assert_eq!(
+        least_trust(&policy(ARKHANGELSK), d("2024-06-30")),
+        Trust::Any
+    );
+}
+
+#[test]
+fn each_shipped_policy_speaks_of_its_own_dates_on_the_confirmation_page() {
+    let voronezh = policy(VORONEZH);
+    let v = voronezh.confirm.for_trust(Trust::Confirmed);
+    assert!(v.message.contains("29 сентября 2017"), "{}", v.message);
+    let all = |p: &crate::policy::ConfirmPage| {
+        format!("{} {} {}", p.message, p.ways.join(" "), p.notes.join(" "))
+    };
+    assert!(!all(v).contains("2024"));
+    assert!(!all(v).contains("Т-Банк"));
+    let arkhangelsk = policy(ARKHANGELSK);
+    let a = arkhangelsk.confirm.for_trust(Trust::Confirmed);
+    assert!(a.message.contains("1 июля 2024"), "{}", a.message);
+    let poo = policy(DNEVNIK_POO);
+    let s = poo.confirm.for_trust(Trust::Standard);
+    assert!(all(s).contains("от 15 минут до 5 дней"), "{}", all(s));
+    // Without a region's own words: no date, no bank.
+    let none = crate::policy::ConfirmTexts::default();
+    for page in [
+        none.for_trust(Trust::Standard),
+        none.for_trust(Trust::Confirmed),
+    ] {
+        let text = all(page);
+        assert!(
+            !text.chars().any(|c| c.is_ascii_digit()),
+            "no dates: {text}"
+        );
+        for bank in ["Сбер", "Т-Банк", "Тинькофф", "ВТБ", "Почта Банк"]
+        {
+            assert!(!text.contains(bank), "{text}");
+        }
+    }
 }

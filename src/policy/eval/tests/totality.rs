@@ -18,8 +18,9 @@ fn role_strategy() -> impl Strategy<Value = Option<PolicyRole>> {
 
 fn session_strategy() -> impl Strategy<Value = SessionKind> {
     prop_oneof![
-        Just(SessionKind::Esia { trusted: true }),
-        Just(SessionKind::Esia { trusted: false }),
+        Just(ESIA),
+        Just(ESIA_UNCONFIRMED),
+        Just(ESIA_SIMPLIFIED),
         Just(SessionKind::Password),
         Just(SessionKind::Anonymous),
     ]
@@ -53,14 +54,14 @@ proptest! {
     /// decision is consistent with the stage it names.
     #[test]
     fn the_evaluator_is_total(
-        which in 0usize..5,
+        which in 0usize..6,
         role in role_strategy(),
         session in session_strategy(),
         route in route_strategy(),
         date in date_strategy(),
         existing_user in any::<bool>(),
     ) {
-        let src = [YAROSLAVL, IRKUTSK, VORONEZH, ARKHANGELSK, SHADOW][which];
+        let src = [YAROSLAVL, IRKUTSK, VORONEZH, ARKHANGELSK, DNEVNIK_POO, SHADOW][which];
         let p = policy(src);
         let input = Input { date, route: route.clone(), session, role, existing_user };
         let once = decide(&p, &input);
@@ -92,8 +93,20 @@ proptest! {
         if route == RouteClass::Public {
             prop_assert_eq!(&once.action, &Action::Show);
         }
-        if once.action == Action::ConfirmAccount {
-            prop_assert_eq!(session, SessionKind::Esia { trusted: false });
+        if let Action::ConfirmAccount { need } = &once.action {
+            match session {
+                SessionKind::Esia { level } => prop_assert!(!need.admits(level)),
+                other => prop_assert!(false, "confirm_account for {:?}", other),
+            }
+        }
+        // Below the least trust of every role, no role is let in.
+        if let SessionKind::Esia { level } = session
+            && !least_trust(&p, date).admits(level)
+            && route != RouteClass::Public
+            && !matches!(route, RouteClass::LoginSubmit { .. })
+        {
+            let confirm = matches!(out.enforced.action, Action::ConfirmAccount { .. });
+            prop_assert!(confirm, "{:?}", out.enforced);
         }
     }
 }
@@ -111,6 +124,11 @@ fn every_combination_on_the_seeds_dates_gets_a_decision() {
         "2019-01-01",
         "2024-06-30",
         "2024-07-01",
+        // «Дневник-ПОО»: the federal letter of 26.04.2017, the 2018 goal.
+        "2017-04-25",
+        "2017-04-26",
+        "2017-12-31",
+        "2018-01-01",
     ];
     let routes = [
         RouteClass::GradesHtml,
@@ -130,11 +148,12 @@ fn every_combination_on_the_seeds_dates_gets_a_decision() {
     let sessions = [
         ESIA,
         ESIA_UNCONFIRMED,
+        ESIA_SIMPLIFIED,
         SessionKind::Password,
         SessionKind::Anonymous,
     ];
     let mut count = 0;
-    for src in [YAROSLAVL, IRKUTSK, VORONEZH, ARKHANGELSK] {
+    for src in [YAROSLAVL, IRKUTSK, VORONEZH, ARKHANGELSK, DNEVNIK_POO] {
         let p = policy(src);
         for date in dates {
             for route in &routes {
@@ -156,5 +175,5 @@ fn every_combination_on_the_seeds_dates_gets_a_decision() {
             }
         }
     }
-    assert_eq!(count, 4 * 10 * 6 * 5 * 4 * 2);
+    assert_eq!(count, 5 * 14 * 6 * 5 * 5 * 2);
 }
