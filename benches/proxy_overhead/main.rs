@@ -327,18 +327,21 @@ fn main() {
         let url = stack.url(GZIP_PATH);
         let gz = ("Accept-Encoding", "gzip".to_string());
         let accept = ("Accept", "text/html".to_string());
+        // A person opening the page, as a browser says it.
+        let mode = ("Sec-Fetch-Mode", "navigate".to_string());
+        let dest = ("Sec-Fetch-Dest", "document".to_string());
         let pages = [
             Target {
                 name: "banner inserted",
                 url: url.clone(),
                 pids: vec![stack.gateway.id()],
-                headers: vec![accept.clone(), gz.clone()],
+                headers: vec![accept.clone(), gz.clone(), mode.clone(), dest.clone()],
             },
             Target {
                 name: "plain",
                 url: url.clone(),
                 pids: vec![stack.gateway.id()],
-                headers: vec![accept, gz, ("Cookie", cookie)],
+                headers: vec![accept, gz, mode, dest, ("Cookie", cookie)],
             },
         ];
         for (t, banner) in pages.iter().zip([true, false]) {

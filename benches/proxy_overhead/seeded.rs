@@ -12,6 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use esia_gate::identity::{EsiaOid, LegacyLogin, Role};
+use esia_gate::policy::trust::TrustLevel;
 use esia_gate::store::{SessionRecord, random_id};
 
 pub const CONFIG_VAR: &str = "ESIA_GATE_BENCH_SEEDED_CONFIG";
@@ -38,6 +39,11 @@ fn record(i: usize, now: i64) -> SessionRecord {
         csrf: random_id(),
         unmatched_reason: None,
         last_seen: now,
+        level: Some(if i % 3 != 0 {
+            TrustLevel::Confirmed
+        } else {
+            TrustLevel::Standard
+        }),
     }
 }
 
