@@ -14,7 +14,9 @@ fn at_info_the_log_crate_stops_debug_records_itself() {
         tracing::level_filters::LevelFilter::current(),
         tracing::level_filters::LevelFilter::INFO
     );
-    assert!(!log::log_enabled!(target: "pingora_core::protocols::http::v1::client", log::Level::Debug));
+    assert!(
+        !log::log_enabled!(target: "pingora_core::protocols::http::v1::client", log::Level::Debug)
+    );
     assert!(!log::log_enabled!(target: "pingora_proxy", log::Level::Trace));
     assert!(log::log_enabled!(target: "pingora_core::server", log::Level::Info));
 }

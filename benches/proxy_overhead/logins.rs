@@ -38,7 +38,10 @@ pub fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
 /// One login of `oid`; returns the session cookie (`name=value`).
 pub async fn login_once(http: &reqwest::Client, urls: &Urls, oid: &str) -> String {
     let start = http
-        .get(format!("{}/esia-gate/login?return_to=%2Fgrades", urls.gateway))
+        .get(format!(
+            "{}/esia-gate/login?return_to=%2Fgrades",
+            urls.gateway
+        ))
         .header("Accept", "text/html")
         .send()
         .await

@@ -103,7 +103,10 @@ fn load_average() -> String {
 
 async fn wait_for(url: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !reqwest::get(url).await.is_ok_and(|r| r.status().is_success()) {
+    while !reqwest::get(url)
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
         assert!(Instant::now() < deadline, "{url} did not answer");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -189,10 +192,15 @@ fn main() {
     let only_proxy = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "proxy");
     let hold = std::env::var("BENCH_ONLY").is_ok_and(|v| v == "hold");
     let wrk = wrk::binary().expect("wrk is not installed (scripts/bench installs it)");
-    let nginx_bin = procs::nginx_binary().expect("nginx is not installed (scripts/bench installs nginx-light)");
+    let nginx_bin =
+        procs::nginx_binary().expect("nginx is not installed (scripts/bench installs nginx-light)");
     let tmp = tempfile::tempdir().expect("tmp");
     let site = tmp.path();
-    std::fs::write(site.join("page.html"), procs::page("Оценки за четверть", 4096)).expect("page");
+    std::fs::write(
+        site.join("page.html"),
+        procs::page("Оценки за четверть", 4096),
+    )
+    .expect("page");
     let big = procs::page("Ведомость успеваемости", 50 * 1024);
     std::fs::write(site.join("page50k.html.gz"), procs::gzip(&big)).expect("page");
     let upstream = procs::start_static(&nginx_bin, site, free_port(), GZIP_PATH);
@@ -226,7 +234,10 @@ fn main() {
         let cookie = logins::login_once(&http, &urls, persons::SMIRNOV).await;
         let gateway_pid = stack.gateway.id();
         r.rss_start_mib = procs::rss_mib(&[gateway_pid]);
-        let headers = vec![("Accept", "text/html".to_string()), ("Cookie", cookie.clone())];
+        let headers = vec![
+            ("Accept", "text/html".to_string()),
+            ("Cookie", cookie.clone()),
+        ];
         let before = match std::env::var_os("BENCH_BEFORE") {
             Some(bin) => {
                 let stack = Stack::start_with(Options {
@@ -270,12 +281,18 @@ fn main() {
                 name: "esia-gate before",
                 url: stack.url("/grades"),
                 pids: vec![stack.gateway.id()],
-                headers: vec![("Accept", "text/html".to_string()), ("Cookie", cookie.clone())],
+                headers: vec![
+                    ("Accept", "text/html".to_string()),
+                    ("Cookie", cookie.clone()),
+                ],
             });
         }
         if hold {
             for t in &targets {
-                eprintln!("bench: {} {} pids {:?} cookie {cookie}", t.name, t.url, t.pids);
+                eprintln!(
+                    "bench: {} {} pids {:?} cookie {cookie}",
+                    t.name, t.url, t.pids
+                );
             }
             tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
             return;

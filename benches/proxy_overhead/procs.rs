@@ -64,7 +64,13 @@ pub fn page(title: &str, bytes: usize) -> String {
 <link rel=\"stylesheet\" href=\"/static/diary.css\"></head><body><header><h1>{title}</h1>\
 <form action=\"/search\"><input name=\"q\"></form></header><table class=\"grades\">"
     );
-    let subjects = ["Математика", "Русский язык", "Литература", "История", "Физика"];
+    let subjects = [
+        "Математика",
+        "Русский язык",
+        "Литература",
+        "История",
+        "Физика",
+    ];
     let mut n = 0;
     while html.len() + 40 < bytes {
         let s = subjects[n % subjects.len()];

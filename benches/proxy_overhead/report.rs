@@ -98,7 +98,9 @@ before: {}, after: {}.\n\n\
             self.rss_start_mib, self.rss_after_mib
         ));
         if let Some(b) = self.rss_before_after_mib {
-            out.push_str(&format!("- `BENCH_BEFORE` gateway after the runs: **{b:.1} MiB**\n"));
+            out.push_str(&format!(
+                "- `BENCH_BEFORE` gateway after the runs: **{b:.1} MiB**\n"
+            ));
         }
         if let Some((none, many)) = self.seeded_rss {
             out.push_str(&format!(

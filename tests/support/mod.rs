@@ -209,9 +209,15 @@ impl Stack {
         if let Some(url) = &opts.upstream_url {
             let text = std::fs::read_to_string(&p.gateway_config).expect("config");
             let from = format!("url = \"http://127.0.0.1:{}\"", ports.diary);
-            assert!(text.contains(&from), "the diary's url is not in the configuration");
-            std::fs::write(&p.gateway_config, text.replace(&from, &format!("url = \"{url}\"")))
-                .expect("config");
+            assert!(
+                text.contains(&from),
+                "the diary's url is not in the configuration"
+            );
+            std::fs::write(
+                &p.gateway_config,
+                text.replace(&from, &format!("url = \"{url}\"")),
+            )
+            .expect("config");
         }
         if !opts.config_replace.is_empty() {
             let mut text = std::fs::read_to_string(&p.gateway_config).expect("config");
