@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use pingora::listeners::{L4BufferSettings, ListenerConfig};
 use pingora::server::Server;
 use pingora::server::configuration::{Opt, ServerConf};
 use pingora::services::listening::Service;
@@ -366,7 +367,15 @@ pub fn run(r: Resolved, gateway: Gateway, opt: Option<Opt>) -> anyhow::Result<()
         "esia-gate public".to_string(),
         PublicApp::new(proxy, limits.clone(), trusted),
     );
-    public.add_tcp(&r.settings.listen.public.to_string());
+    // Pingora's write buffer (1460 bytes by default) sends a header and a
+    // small body in two system calls; 8 KiB holds both for small answers
+    // (API answers, redirects, small pages). Only answers of known length
+    // are buffered, and flushed at their end: chunked ones still go out
+    // chunk by chunk.
+    public.add_listener(
+        ListenerConfig::tcp(r.settings.listen.public.to_string())
+            .l4_buffer(L4BufferSettings::default().write(PUBLIC_WRITE_BUFFER)),
+    );
     let mut admin = Service::new("esia-gate admin".to_string(), admin_app);
     admin.add_tcp(&r.settings.listen.admin.to_string());
     server.add_service(public);
@@ -415,6 +424,9 @@ fn public_limits(r: &Resolved) -> Limits {
     }
     limits
 }
+
+/// The public listener's write buffer, bytes (see `run`).
+const PUBLIC_WRITE_BUFFER: usize = 8 * 1024;
 
 /// The upgrade socket beside the configuration file unless set.
 pub const DEFAULT_UPGRADE_SOCK: &str = "esia-gate-upgrade.sock";

@@ -196,12 +196,17 @@ impl Gateway {
 
     /// The request's `Cookie` headers, joined.
     fn cookies(req: &RequestHeader) -> String {
-        req.headers
+        let mut values = req
+            .headers
             .get_all(http::header::COOKIE)
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .collect::<Vec<_>>()
-            .join("; ")
+            .filter_map(|v| v.to_str().ok());
+        let mut joined = values.next().unwrap_or_default().to_string();
+        for v in values {
+            joined.push_str("; ");
+            joined.push_str(v);
+        }
+        joined
     }
 
     /// The browser's address (see [`client_ip`]).
@@ -236,7 +241,12 @@ impl ProxyHttp for Gateway {
 
     fn new_ctx(&self) -> Ctx {
         Ctx {
-            request_id: uuid::Uuid::new_v4().simple().to_string(),
+            // A v4 UUID from the thread's generator: `Uuid::new_v4` asks
+            // the kernel (a `getrandom` call) for every request.
+            request_id: uuid::Builder::from_random_bytes(rand::random())
+                .into_uuid()
+                .simple()
+                .to_string(),
             started: Instant::now(),
             route: "diary".into(),
             session: None,

@@ -49,6 +49,12 @@ pub struct Options {
     pub diary_setup: fn(&mut diary::DiaryConfig),
     /// `RUST_LOG` of the gateway processes.
     pub rust_log: &'static str,
+    /// Another diary address for the gateway (`[upstream] url`), e.g. a
+    /// static server for benchmarks; the sample diary still starts unless
+    /// `start_diary` is false.
+    pub upstream_url: Option<String>,
+    /// Another gateway binary than this build's (a benchmark's "before").
+    pub gateway_binary: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -63,6 +69,8 @@ impl Default for Options {
             diary_mode: diary::DiaryMode::Normal,
             diary_setup: |_| {},
             rust_log: "info",
+            upstream_url: None,
+            gateway_binary: None,
         }
     }
 }
@@ -79,6 +87,7 @@ pub struct Stack {
     tasks: Vec<tokio::task::JoinHandle<()>>,
     emulator_rt: Option<tokio::runtime::Runtime>,
     rust_log: &'static str,
+    binary: PathBuf,
 }
 
 /// Another gateway process of the same stack.
@@ -113,12 +122,17 @@ impl Peer {
     }
 }
 
-fn start_gateway(config: &std::path::Path, log: &std::path::Path, rust_log: &str) -> Child {
+fn start_gateway(
+    binary: &std::path::Path,
+    config: &std::path::Path,
+    log: &std::path::Path,
+    rust_log: &str,
+) -> Child {
     let log_file = std::fs::File::create(log).expect("log file");
     // Audit lines go to stdout when no audit file is configured: keep them
     // in the same log as the operational lines.
     let audit = log_file.try_clone().expect("log file");
-    Command::new(env!("CARGO_BIN_EXE_esia-gate"))
+    Command::new(binary)
         .args(["run", "--config"])
         .arg(config)
         .env("RUST_LOG", rust_log)
@@ -202,6 +216,19 @@ impl Stack {
             emulator: free_port(),
         };
         let mut p = demo::prepare(dir.path(), ports).expect("prepare the stack");
+        if let Some(url) = &opts.upstream_url {
+            let text = std::fs::read_to_string(&p.gateway_config).expect("config");
+            let from = format!("url = \"http://127.0.0.1:{}\"", ports.diary);
+            assert!(
+                text.contains(&from),
+                "the diary's url is not in the configuration"
+            );
+            std::fs::write(
+                &p.gateway_config,
+                text.replace(&from, &format!("url = \"{url}\"")),
+            )
+            .expect("config");
+        }
         if !opts.config_replace.is_empty() {
             let mut text = std::fs::read_to_string(&p.gateway_config).expect("config");
             for (from, to) in &opts.config_replace {
@@ -288,7 +315,11 @@ impl Stack {
             }));
         }
         let log = dir.path().join("gateway.log");
-        let gateway = start_gateway(&p.gateway_config, &log, opts.rust_log);
+        let binary = opts
+            .gateway_binary
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_esia-gate")));
+        let gateway = start_gateway(&binary, &p.gateway_config, &log, opts.rust_log);
         let mut peers = Vec::new();
         for (n, (gateway_port, admin_port, public_url, config)) in
             peer_configs.into_iter().enumerate()
@@ -298,7 +329,7 @@ impl Stack {
                 gateway_port,
                 admin_port,
                 public_url,
-                gateway: start_gateway(&config, &log, opts.rust_log),
+                gateway: start_gateway(&binary, &config, &log, opts.rust_log),
                 log,
             });
         }
@@ -313,6 +344,7 @@ impl Stack {
             tasks,
             emulator_rt: Some(emulator_rt),
             rust_log: opts.rust_log,
+            binary,
         };
         wait_healthy(
             &mut stack.gateway,
@@ -359,7 +391,7 @@ impl Stack {
         let _ = self.gateway.wait();
         let config = self.dir.path().join("gateway.toml");
         self.log = self.dir.path().join("gateway-restarted.log");
-        self.gateway = start_gateway(&config, &self.log, self.rust_log);
+        self.gateway = start_gateway(&self.binary, &config, &self.log, self.rust_log);
         wait_healthy(
             &mut self.gateway,
             self.ports.admin,
