@@ -145,3 +145,105 @@ pub(super) fn prune_cookies_in(txn: &WriteTransaction, now: u64) -> Result<usize
     }
     Ok(doomed.len())
 }
+
+/// At most `batch` login-history rows and match failures older than
+/// `before` removed; returns how many.
+pub(super) fn prune_in(
+    txn: &WriteTransaction,
+    before: i64,
+    batch: usize,
+) -> Result<usize, StoreError> {
+    let mut history = txn.open_table(HISTORY).map_err(db_error)?;
+    let mut doomed = Vec::new();
+    for row in history.iter().map_err(db_error)? {
+        if doomed.len() >= batch {
+            break;
+        }
+        let (k, v) = row.map_err(db_error)?;
+        if from_json::<LoginRecord>(v.value())?.at < before {
+            doomed.push(k.value());
+        }
+    }
+    for k in &doomed {
+        history.remove(*k).map_err(db_error)?;
+    }
+    let mut failures = txn.open_table(FAILURES).map_err(db_error)?;
+    let mut old = Vec::new();
+    for row in failures
+        .range(..(before, 0))
+        .map_err(db_error)?
+        .take(batch - doomed.len())
+    {
+        let (k, _) = row.map_err(db_error)?;
+        old.push(k.value());
+    }
+    for k in &old {
+        failures.remove(*k).map_err(db_error)?;
+    }
+    Ok(doomed.len() + old.len())
+}
+
+/// Every durable record of `oid` removed; returns how many.
+pub(super) fn forget_in(txn: &WriteTransaction, oid: &str) -> Result<usize, StoreError> {
+    let mut links = txn.open_table(LINKS).map_err(db_error)?;
+    let mut keys: Vec<(String, String)> = Vec::new();
+    for row in links.range((oid, "", "")..).map_err(db_error)? {
+        let (k, _) = row.map_err(db_error)?;
+        let (o, kind, login) = k.value();
+        if o != oid {
+            break;
+        }
+        keys.push((kind.to_string(), login.to_string()));
+    }
+    let mut n = 0;
+    let mut owners = txn.open_table(OWNERS).map_err(db_error)?;
+    let mut own: Vec<String> = Vec::new();
+    for (kind, login) in &keys {
+        links
+            .remove((oid, kind.as_str(), login.as_str()))
+            .map_err(db_error)?;
+        n += 1;
+        if kind == kind_str(LinkKind::Own) {
+            let mine = owners
+                .get(login.as_str())
+                .map_err(db_error)?
+                .is_some_and(|g| g.value() == oid);
+            if mine {
+                owners.remove(login.as_str()).map_err(db_error)?;
+            }
+            own.push(login.clone());
+        }
+    }
+    if !own.is_empty() {
+        let mut history = txn.open_table(HISTORY).map_err(db_error)?;
+        let mut doomed = Vec::new();
+        for row in history.iter().map_err(db_error)? {
+            let (k, v) = row.map_err(db_error)?;
+            let r: LoginRecord = from_json(v.value())?;
+            if own.contains(&r.login.0) {
+                doomed.push(k.value());
+            }
+        }
+        for k in &doomed {
+            history.remove(*k).map_err(db_error)?;
+        }
+        n += doomed.len();
+        let mut last = txn.open_table(LAST).map_err(db_error)?;
+        for login in &own {
+            n += usize::from(last.remove(login.as_str()).map_err(db_error)?.is_some());
+        }
+    }
+    let mut failures = txn.open_table(FAILURES).map_err(db_error)?;
+    let mut doomed = Vec::new();
+    for row in failures.iter().map_err(db_error)? {
+        let (k, v) = row.map_err(db_error)?;
+        let f: MatchFailure = from_json(v.value())?;
+        if f.oid.0 == oid {
+            doomed.push(k.value());
+        }
+    }
+    for k in &doomed {
+        failures.remove(*k).map_err(db_error)?;
+    }
+    Ok(n + doomed.len())
+}
