@@ -7,13 +7,12 @@ use async_trait::async_trait;
 use redb::{ReadableDatabase, ReadableTable};
 
 use super::EmbeddedStore;
+use super::retention::{forget_in, prune_in};
 use super::tables::{
     COOKIES, FAILURES, HISTORY, LAST, LINKS, META, OWNERS, db_error, from_json, in_txn, kind_str,
     now_ms,
 };
-use super::writes::{
-    forget_in, prune_in, put_cookie_in, put_link_in, record_failure_in, record_login_in,
-};
+use super::writes::{put_cookie_in, put_link_in, record_failure_in, record_login_in};
 use crate::identity::{EsiaOid, LegacyLogin};
 use crate::store::{
     AccountLink, DurableRecord, LastLogins, LinkKind, LoginRecord, MatchFailure, PendingLogin,

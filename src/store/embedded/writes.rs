@@ -6,8 +6,8 @@
 use redb::{ReadableTable, WriteTransaction};
 
 use super::tables::{
-    COOKIE_EXPIRY, COOKIES, FAILURES, HISTORY, LAST, LINKS, OWNERS, PRUNE_BATCH, db_error,
-    from_json, kind_str, to_json,
+    COOKIE_EXPIRY, COOKIES, FAILURES, FAILURES_BY_OID, HISTORY, HISTORY_BY_LOGIN, LAST, LINKS,
+    OWNERS, PRUNE_BATCH, db_error, from_json, kind_str, to_json,
 };
 use crate::store::{
     AccountLink, LastLogins, LinkKind, LoginMethod, LoginRecord, MatchFailure, StoreError,
@@ -40,13 +40,7 @@ pub(super) fn put_link_in(txn: &WriteTransaction, link: &AccountLink) -> Result<
 }
 
 pub(super) fn record_login_in(txn: &WriteTransaction, r: &LoginRecord) -> Result<(), StoreError> {
-    let mut history = txn.open_table(HISTORY).map_err(db_error)?;
-    let next = history
-        .last()
-        .map_err(db_error)?
-        .map_or(0, |(k, _)| k.value() + 1);
-    let v = to_json(r)?;
-    history.insert(next, v.as_str()).map_err(db_error)?;
+    insert_history(txn, r, &to_json(r)?)?;
     let mut last = txn.open_table(LAST).map_err(db_error)?;
     let login = r.login.0.as_str();
     let current = last
@@ -71,21 +65,46 @@ pub(super) fn record_login_in(txn: &WriteTransaction, r: &LoginRecord) -> Result
     Ok(())
 }
 
+/// One history row (JSON `v` of `r`) at the next sequence number of its
+/// second, indexed by login.
+pub(super) fn insert_history(
+    txn: &WriteTransaction,
+    r: &LoginRecord,
+    v: &str,
+) -> Result<(), StoreError> {
+    let mut history = txn.open_table(HISTORY).map_err(db_error)?;
+    let seq = next_seq(&history, r.at)?;
+    history.insert((r.at, seq), v).map_err(db_error)?;
+    let mut by_login = txn.open_table(HISTORY_BY_LOGIN).map_err(db_error)?;
+    by_login
+        .insert((r.login.0.as_str(), r.at, seq), ())
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// The next free sequence number within second `at` of a table keyed by
+/// (second, sequence).
+fn next_seq(t: &impl ReadableTable<(i64, u64), &'static str>, at: i64) -> Result<u64, StoreError> {
+    Ok(t.range((at, 0)..=(at, u64::MAX))
+        .map_err(db_error)?
+        .next_back()
+        .transpose()
+        .map_err(db_error)?
+        .map_or(0, |(k, _)| k.value().1 + 1))
+}
+
 pub(super) fn record_failure_in(
     txn: &WriteTransaction,
     f: &MatchFailure,
 ) -> Result<(), StoreError> {
     let mut t = txn.open_table(FAILURES).map_err(db_error)?;
-    // Same second: the next sequence number after the last one of that second.
-    let next = t
-        .range((f.at, 0)..=(f.at, u64::MAX))
-        .map_err(db_error)?
-        .next_back()
-        .transpose()
-        .map_err(db_error)?
-        .map_or(0, |(k, _)| k.value().1 + 1);
+    let seq = next_seq(&t, f.at)?;
     let v = to_json(f)?;
-    t.insert((f.at, next), v.as_str()).map_err(db_error)?;
+    t.insert((f.at, seq), v.as_str()).map_err(db_error)?;
+    let mut by_oid = txn.open_table(FAILURES_BY_OID).map_err(db_error)?;
+    by_oid
+        .insert((f.oid.0.as_str(), f.at, seq), ())
+        .map_err(db_error)?;
     Ok(())
 }
 
@@ -144,106 +163,4 @@ pub(super) fn prune_cookies_in(txn: &WriteTransaction, now: u64) -> Result<usize
         }
     }
     Ok(doomed.len())
-}
-
-/// At most `batch` login-history rows and match failures older than
-/// `before` removed; returns how many.
-pub(super) fn prune_in(
-    txn: &WriteTransaction,
-    before: i64,
-    batch: usize,
-) -> Result<usize, StoreError> {
-    let mut history = txn.open_table(HISTORY).map_err(db_error)?;
-    let mut doomed = Vec::new();
-    for row in history.iter().map_err(db_error)? {
-        if doomed.len() >= batch {
-            break;
-        }
-        let (k, v) = row.map_err(db_error)?;
-        if from_json::<LoginRecord>(v.value())?.at < before {
-            doomed.push(k.value());
-        }
-    }
-    for k in &doomed {
-        history.remove(*k).map_err(db_error)?;
-    }
-    let mut failures = txn.open_table(FAILURES).map_err(db_error)?;
-    let mut old = Vec::new();
-    for row in failures
-        .range(..(before, 0))
-        .map_err(db_error)?
-        .take(batch - doomed.len())
-    {
-        let (k, _) = row.map_err(db_error)?;
-        old.push(k.value());
-    }
-    for k in &old {
-        failures.remove(*k).map_err(db_error)?;
-    }
-    Ok(doomed.len() + old.len())
-}
-
-/// Every durable record of `oid` removed; returns how many.
-pub(super) fn forget_in(txn: &WriteTransaction, oid: &str) -> Result<usize, StoreError> {
-    let mut links = txn.open_table(LINKS).map_err(db_error)?;
-    let mut keys: Vec<(String, String)> = Vec::new();
-    for row in links.range((oid, "", "")..).map_err(db_error)? {
-        let (k, _) = row.map_err(db_error)?;
-        let (o, kind, login) = k.value();
-        if o != oid {
-            break;
-        }
-        keys.push((kind.to_string(), login.to_string()));
-    }
-    let mut n = 0;
-    let mut owners = txn.open_table(OWNERS).map_err(db_error)?;
-    let mut own: Vec<String> = Vec::new();
-    for (kind, login) in &keys {
-        links
-            .remove((oid, kind.as_str(), login.as_str()))
-            .map_err(db_error)?;
-        n += 1;
-        if kind == kind_str(LinkKind::Own) {
-            let mine = owners
-                .get(login.as_str())
-                .map_err(db_error)?
-                .is_some_and(|g| g.value() == oid);
-            if mine {
-                owners.remove(login.as_str()).map_err(db_error)?;
-            }
-            own.push(login.clone());
-        }
-    }
-    if !own.is_empty() {
-        let mut history = txn.open_table(HISTORY).map_err(db_error)?;
-        let mut doomed = Vec::new();
-        for row in history.iter().map_err(db_error)? {
-            let (k, v) = row.map_err(db_error)?;
-            let r: LoginRecord = from_json(v.value())?;
-            if own.contains(&r.login.0) {
-                doomed.push(k.value());
-            }
-        }
-        for k in &doomed {
-            history.remove(*k).map_err(db_error)?;
-        }
-        n += doomed.len();
-        let mut last = txn.open_table(LAST).map_err(db_error)?;
-        for login in &own {
-            n += usize::from(last.remove(login.as_str()).map_err(db_error)?.is_some());
-        }
-    }
-    let mut failures = txn.open_table(FAILURES).map_err(db_error)?;
-    let mut doomed = Vec::new();
-    for row in failures.iter().map_err(db_error)? {
-        let (k, v) = row.map_err(db_error)?;
-        let f: MatchFailure = from_json(v.value())?;
-        if f.oid.0 == oid {
-            doomed.push(k.value());
-        }
-    }
-    for k in &doomed {
-        failures.remove(*k).map_err(db_error)?;
-    }
-    Ok(n + doomed.len())
 }
