@@ -53,6 +53,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use migrate::Migration;
+
 use calls::Inner;
 use link::make_link;
 
