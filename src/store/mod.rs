@@ -13,6 +13,7 @@ pub mod migrate;
 pub mod redis;
 #[cfg(test)]
 mod suite;
+pub mod upkeep;
 
 pub use cached::{CacheSettings, CachedStore};
 pub use embedded::EmbeddedStore;
