@@ -63,7 +63,7 @@ fn link(i: usize, kind: LinkKind) -> AccountLink {
 /// third person a child's account (shared by persons 2k and 2k+1).
 fn links_of(i: usize) -> Vec<AccountLink> {
     let mut v = vec![link(i, LinkKind::Own)];
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         v.push(link(i, LinkKind::Child));
     }
     v
@@ -120,7 +120,7 @@ async fn write_v1(c: &mut redis::cluster_async::ClusterConnection, n: usize) {
             };
             let _: () = c.hset(k(method), &r.login.0, r.at).await.expect("last");
         }
-        if i % 10 == 0 {
+        if i.is_multiple_of(10) {
             let f = esia_gate::store::MatchFailure {
                 at: 1_700_000_000 + i64::try_from(i).unwrap_or(0),
                 reason: "fio_differs".into(),

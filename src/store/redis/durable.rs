@@ -173,19 +173,16 @@ impl Inner {
         if day < today - 1 {
             return self.note_day_always(kind, day).await;
         }
-        let seen = |f: &dyn Fn(&mut HashSet<(Kind, i64)>) -> bool| {
-            f(&mut self.days_seen.lock().unwrap_or_else(|p| p.into_inner()))
-        };
-        if seen(&|s| s.contains(&(kind, day))) {
+        let seen = || self.days_seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen().contains(&(kind, day)) {
             return Ok(());
         }
         self.note_day_always(kind, day).await?;
-        seen(&|s| {
-            if s.len() > 64 {
-                s.clear();
-            }
-            s.insert((kind, day))
-        });
+        let mut s = seen();
+        if s.len() > 64 {
+            s.clear();
+        }
+        s.insert((kind, day));
         Ok(())
     }
 
