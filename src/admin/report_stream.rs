@@ -112,12 +112,14 @@ impl AdminApp {
         };
         if let Some((_, Err(e))) = &next {
             tracing::error!(report = "adoption", error = %e, "a report could not be read from the store");
-            let r = super::report_pages::respond(
-                503,
-                "text/plain; charset=utf-8",
-                &[],
-                b"the store does not answer; try again later\n".to_vec(),
-            );
+            let body = b"the store does not answer; try again later\n".to_vec();
+            let r = Response::builder()
+                .status(503)
+                .header("Content-Type", "text/plain; charset=utf-8")
+                .header("Content-Length", body.len())
+                .header("Cache-Control", "no-store")
+                .body(body)
+                .unwrap_or_else(|_| Response::new(Vec::new()));
             return send_whole(http, r).await;
         }
         let head = Response::builder()

@@ -16,7 +16,8 @@ use std::collections::{HashMap, HashSet};
 
 use redis::cmd;
 
-use super::calls::{Inner, failure_member, from_json, kind_str, method_str, to_json};
+use super::Inner;
+use super::calls::{failure_member, from_json, kind_str, method_str, to_json};
 use super::keys::{Kind, day_of};
 use super::v1::merge_last;
 use crate::identity::LegacyLogin;

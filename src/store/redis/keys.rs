@@ -24,7 +24,8 @@
 //! keys are named here for the migration and for reading what is not
 //! migrated yet.
 
-use super::calls::{Inner, sha256_hex};
+use super::Inner;
+use super::calls::sha256_hex;
 
 /// Shards of the oid and login indexes and of the history day sets.
 pub(super) const SHARDS: u64 = 64;

@@ -53,8 +53,7 @@ use std::time::Duration;
 
 pub use migrate::Migration;
 
-use calls::Inner;
-use link::make_link;
+use link::{Link, make_link};
 
 use super::StoreError;
 use crate::config::redis_url::{Target, parse_url};
@@ -200,5 +199,30 @@ impl RedisStore {
         Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
     {
         self.run_for(op, Some(self.timeout), f).await
+    }
+}
+
+/// What every call needs: the connection, the prefix, the scripts and a
+/// little state of the durable layout.
+struct Inner {
+    link: Link,
+    prefix: String,
+    scripts: scripts::Scripts,
+    /// Whether version 1 keys may still hold records (see `v1`).
+    v1: v1::V1State,
+    /// Days this node has put into the `{days}` sets (see `keys`), so that
+    /// each is written once a day per node, not once a login.
+    days_seen: std::sync::Mutex<std::collections::HashSet<(keys::Kind, i64)>>,
+}
+
+impl Inner {
+    fn new(link: Link, prefix: String) -> Self {
+        Self {
+            link,
+            prefix,
+            scripts: scripts::Scripts::new(),
+            v1: Default::default(),
+            days_seen: Default::default(),
+        }
     }
 }

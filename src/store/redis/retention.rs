@@ -10,7 +10,7 @@
 //! `{days}:<kind>`. Records of the UTC day that contains the limit stay
 //! until the limit has passed that day (a later run).
 
-use super::calls::Inner;
+use super::Inner;
 use super::keys::{DAY, Kind};
 use crate::store::StoreError;
 
