@@ -166,14 +166,12 @@ impl Inner {
         Ok(v)
     }
 
-    /// Put `day` into the `{days}` set of `kind` unless this node did today.
-    /// Days older than yesterday (an import, the migration) are written
-    /// every time: pruning may have just taken such a day out.
+    /// Put `day` into the `{days}` set of `kind` unless this node did
+    /// already (remembered for the last 64 days it wrote). Pruning takes a
+    /// day out once its sets are empty; a record of that day written by an
+    /// import at that very moment is beyond the retention limit anyway, and
+    /// goes when its account's next login's day is pruned.
     async fn note_day(&self, kind: Kind, day: i64) -> Result<(), StoreError> {
-        let today = day_of(i64::try_from(super::calls::now_ms() / 1000).unwrap_or(0));
-        if day < today - 1 {
-            return self.note_day_always(kind, day).await;
-        }
         let seen = || self.days_seen.lock().unwrap_or_else(|p| p.into_inner());
         if seen().contains(&(kind, day)) {
             return Ok(());
