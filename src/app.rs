@@ -122,10 +122,11 @@ fn build_with_store(
         let active = crate::policy::slot::load_active(&path)
             .map_err(|e| anyhow::anyhow!("policy.file: {e}"))?;
         tracing::info!(policy = %active.policy.name, hash = %active.hash, "policy loaded");
-        crate::telemetry::metrics::get()
-            .policy_info
-            .with_label_values(&[&active.policy.name, &active.hash])
-            .set(active.loaded_at);
+        crate::telemetry::metrics::get().set_policy(
+            &active.policy.name,
+            &active.hash,
+            active.loaded_at,
+        );
         policy.store(Some(Arc::new(active)));
     }
     let upstream = Arc::new(
