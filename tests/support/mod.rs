@@ -55,6 +55,10 @@ pub struct Options {
     pub upstream_url: Option<String>,
     /// Another gateway binary than this build's (a benchmark's "before").
     pub gateway_binary: Option<PathBuf>,
+    /// Any change to the gateway's files, given its configuration file,
+    /// made after the other options and before anything starts (e.g. the
+    /// directory CSV in another encoding).
+    pub gateway_setup: fn(&std::path::Path),
 }
 
 impl Default for Options {
@@ -71,6 +75,7 @@ impl Default for Options {
             rust_log: "info",
             upstream_url: None,
             gateway_binary: None,
+            gateway_setup: |_| {},
         }
     }
 }
@@ -255,6 +260,7 @@ impl Stack {
             text.push('\n');
             std::fs::write(&p.gateway_config, text).expect("config");
         }
+        (opts.gateway_setup)(&p.gateway_config);
         let mut peer_configs = Vec::new();
         if opts.peers > 0 {
             let text = std::fs::read_to_string(&p.gateway_config).expect("config");

@@ -182,7 +182,7 @@ impl Kit {
             &shared,
         );
         let csv = r.path(s.directory.csv.as_ref().expect("directory csv"));
-        let (directory, _) = Directory::load_csv(&csv).expect("the directory");
+        let (directory, _) = Directory::load_csv(&csv, Default::default()).expect("the directory");
         let store = Arc::new(Switchable::default());
         let offset = Arc::new(AtomicI64::new(0));
         let moved = offset.clone();

@@ -25,7 +25,7 @@ use arc_swap::ArcSwap;
 
 use super::directory::{Directory, DirectoryError, RowProblem};
 use crate::config::Resolved;
-use crate::config::directory::Postgres;
+use crate::config::directory::{CsvEncoding, Postgres};
 use crate::telemetry::metrics;
 use csv::CsvSource;
 use postgres::{Conn, PostgresSource, tls_connector};
@@ -82,9 +82,10 @@ impl DirectorySource {
     pub fn from_settings(r: &Resolved) -> Result<Self, SourceError> {
         let d = &r.settings.directory;
         match (&d.csv, &d.postgres) {
-            (Some(csv), _) => Ok(Self::csv(
+            (Some(csv), _) => Ok(Self::csv_in(
                 r.path(csv),
                 Duration::from_secs(d.csv_reload_seconds),
+                d.csv_encoding,
             )),
             (None, Some(pg)) => {
                 let mut pg = pg.clone();
@@ -99,11 +100,18 @@ impl DirectorySource {
         }
     }
 
-    /// A CSV file, checked for a change every `every`.
+    /// A CSV file, checked for a change every `every`, its encoding
+    /// detected.
     pub fn csv(path: PathBuf, every: Duration) -> Self {
+        Self::csv_in(path, every, CsvEncoding::Detect)
+    }
+
+    /// A CSV file in the given encoding (or detected).
+    pub fn csv_in(path: PathBuf, every: Duration, encoding: CsvEncoding) -> Self {
         Self::new(Kind::Csv(CsvSource {
             path,
             every: every.max(Duration::from_millis(100)),
+            encoding,
             tried: None,
         }))
     }
@@ -315,6 +323,7 @@ impl DirectorySource {
             .set(i64::try_from(accounts).unwrap_or(i64::MAX));
         tracing::info!(
             source = self.label(),
+            encoding = dir.encoding().unwrap_or(""),
             accounts,
             skipped = skipped.len(),
             invalid_snils = dir
