@@ -200,19 +200,27 @@ fn broker_config(r: &Resolved) -> anyhow::Result<BrokerConfig> {
         .broker
         .as_ref()
         .context("esia.broker: required in mode \"broker\"")?;
-    let path = r.path(&b.client_secret_file);
-    let secret = std::fs::read_to_string(&path)
-        .with_context(|| format!("esia.broker.client_secret_file: {}", path.display()))?
-        .lines()
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_string();
-    anyhow::ensure!(
-        !secret.is_empty(),
-        "esia.broker.client_secret_file: {} is empty",
-        path.display()
-    );
+    // The environment's secret wins over the file (config::env).
+    let secret = match (&b.client_secret, &b.client_secret_file) {
+        (Some(s), _) => s.expose().to_string(),
+        (None, Some(f)) => {
+            let path = r.path(f);
+            let secret = std::fs::read_to_string(&path)
+                .with_context(|| format!("esia.broker.client_secret_file: {}", path.display()))?
+                .lines()
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            anyhow::ensure!(
+                !secret.is_empty(),
+                "esia.broker.client_secret_file: {} is empty",
+                path.display()
+            );
+            secret
+        }
+        (None, None) => anyhow::bail!("esia.broker.client_secret_file: required"),
+    };
     Ok(BrokerConfig {
         authorize_url: b.authorize_url.clone(),
         token_url: b.token_url.clone(),
@@ -236,13 +244,14 @@ fn external_signer(
         let read = |key: &str, p: &std::path::Path| {
             std::fs::read(r.path(p)).with_context(|| format!("{key}: {}", r.path(p).display()))
         };
-        let token = match &c.token_file {
-            Some(p) => Some(
+        let token = match (&c.token, &c.token_file) {
+            (Some(t), _) => Some(t.expose().to_string()),
+            (None, Some(p)) => Some(
                 String::from_utf8_lossy(&read("esia.signer.token_file", p)?)
                     .trim()
                     .to_string(),
             ),
-            None => None,
+            (None, None) => None,
         };
         let extra_roots = match &c.ca_file {
             Some(p) => Some(read("esia.signer.ca_file", p)?),
@@ -291,12 +300,13 @@ pub fn run(r: Resolved, gateway: Gateway, opt: Option<Opt>) -> anyhow::Result<()
         ..ServerConf::default()
     };
     let admin = &r.settings.admin;
-    let token = match &admin.token_file {
-        Some(p) => Some(AdminToken::new(
+    let token = match (&admin.token, &admin.token_file) {
+        (Some(t), _) => Some(AdminToken::new(t.expose())),
+        (None, Some(p)) => Some(AdminToken::new(
             &crate::config::admin::read_token(&r.path(p))
                 .map_err(|e| anyhow::anyhow!("admin.token_file: {e}"))?,
         )),
-        None => None,
+        (None, None) => None,
     };
     let reports = ReportSettings {
         zone: admin

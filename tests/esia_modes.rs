@@ -96,6 +96,34 @@ async fn a_wrong_broker_secret_is_refused_with_a_page_and_a_log_line() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_broker_secret_from_the_environment_wins_over_its_file() {
+    let mut stack = Stack::start().await;
+    // The file holds a wrong secret; the environment the right one.
+    std::fs::write(stack.dir.path().join("keys/stale-secret"), "stale\n").expect("secret");
+    stack.gateway_env = vec![(
+        "ESIA_GATE_ESIA__BROKER__CLIENT_SECRET".into(),
+        esia_gate_dev::demo::DEMO_BROKER_SECRET.into(),
+    )];
+    switch_to_broker(&mut stack, "keys/stale-secret").await;
+    let page = broker_login(&Browser::new(), &stack, persons::SMIRNOV).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        element_text(&page.body, "remote-user").as_deref(),
+        Some("smirnov.d")
+    );
+    let log = stack.log_text();
+    assert!(
+        log.contains("setting taken from the environment")
+            && log.contains("ESIA_GATE_ESIA__BROKER__CLIENT_SECRET"),
+        "{log}"
+    );
+    assert!(
+        !log.contains(esia_gate_dev::demo::DEMO_BROKER_SECRET),
+        "the secret is never logged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deprecated_legacy_endpoints_still_work_with_a_pkcs7_secret() {
     let mut stack = Stack::start().await;
     let config = stack.config_path();

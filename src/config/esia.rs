@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::env::Secret;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EsiaMode {
@@ -69,8 +71,13 @@ pub struct BrokerSettings {
     /// Where the user is sent at logout (optional `end_session_endpoint`).
     #[serde(default)]
     pub logout_url: Option<String>,
-    /// A file holding the client secret (first line).
-    pub client_secret_file: PathBuf,
+    /// A file holding the client secret (first line); or the environment's
+    /// `ESIA_GATE_ESIA__BROKER__CLIENT_SECRET`, which wins.
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// The secret from the environment (never from the file's text).
+    #[serde(skip)]
+    pub client_secret: Option<Secret>,
     /// Which userinfo claims carry the person's data.
     #[serde(default)]
     pub claims: BrokerClaims,
@@ -116,9 +123,13 @@ pub struct SignerSettings {
     /// The signing service's URL (http or https).
     #[serde(default)]
     pub url: Option<String>,
-    /// A file holding the bearer token the service wants (optional).
+    /// A file holding the bearer token the service wants (optional); the
+    /// environment's `ESIA_GATE_ESIA__SIGNER__TOKEN` wins.
     #[serde(default)]
     pub token_file: Option<PathBuf>,
+    /// The token from the environment.
+    #[serde(skip)]
+    pub token: Option<Secret>,
     /// Extra CA certificates (PEM) for an https service (optional).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 pub mod admin;
 pub mod connections;
+pub mod env;
 mod esia;
 pub mod help;
 pub mod linking;
@@ -19,8 +20,9 @@ pub mod redis_url;
 pub mod reload;
 mod validate;
 
+pub use env::{Environment, Secret};
 pub use esia::{BrokerClaims, BrokerSettings, Esia, EsiaMode, SignerSettings};
-pub use validate::{Resolved, advice, check_files, load, parse};
+pub use validate::{Resolved, advice, check_files, load, load_with_env, parse, parse_with_env};
 
 /// The reserved path prefix of the gateway's own pages.
 pub const GATE_PREFIX: &str = "/esia-gate";
