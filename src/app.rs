@@ -17,6 +17,7 @@ use crate::admin::{AdminApp, ReportSettings};
 use crate::clock::Clock;
 use crate::config::EsiaMode;
 use crate::config::Resolved;
+use crate::config::tls::Client;
 use crate::esia::broker::{BrokerConfig, BrokerProvider};
 use crate::esia::legacy::{LegacyProvider, LegacySigner};
 use crate::esia::signer::OpensslGostSigner;
@@ -92,6 +93,7 @@ fn build_with_store(
             issuer: r.issuer.clone(),
             timeout: Duration::from_secs(s.esia.timeout_seconds),
             leeway_seconds: s.esia.leeway_seconds,
+            trust: r.trust(Client::Esia)?,
         },
         keys,
     )
@@ -134,6 +136,7 @@ fn build_with_store(
             &r.upstream_url,
             crate::proxy::upstream::system_resolver(),
         )
+        .and_then(|u| u.trusting(&r.trust(Client::Upstream).map_err(|e| e.to_string())?))
         .map_err(|e| anyhow::anyhow!("upstream.url: {e}"))?,
     );
     Ok(Gateway::new(
@@ -253,14 +256,10 @@ fn external_signer(
             ),
             (None, None) => None,
         };
-        let extra_roots = match &c.ca_file {
-            Some(p) => Some(read("esia.signer.ca_file", p)?),
-            None => None,
-        };
         let target = HttpSignerTarget {
             url: url.clone(),
             token,
-            extra_roots,
+            trust: r.trust(Client::Signer)?,
         };
         return Ok(Arc::new(
             HttpSigner::new(target, base64, c.reverse, timeout, cert)

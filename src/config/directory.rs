@@ -99,7 +99,7 @@ pub struct Postgres {
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,
     /// PEM certificates of the CA that signed the server's certificate, for
-    /// `sslmode=require`; the public web roots are trusted when absent.
+    /// `sslmode=require`, instead of `tls.ca_file` (besides `tls.roots`).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
 }

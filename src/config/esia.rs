@@ -38,6 +38,10 @@ pub struct Esia {
     pub issuer: Option<String>,
     #[serde(default)]
     pub redirect_uri: Option<String>,
+    /// CA certificates (PEM) for ESIA's (or the broker's) https endpoints,
+    /// instead of `tls.ca_file`.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// Seconds to wait for any ESIA back-channel call.
     #[serde(default = "default_esia_timeout")]
     pub timeout_seconds: u64,
@@ -130,7 +134,8 @@ pub struct SignerSettings {
     /// The token from the environment.
     #[serde(skip)]
     pub token: Option<Secret>,
-    /// Extra CA certificates (PEM) for an https service (optional).
+    /// CA certificates (PEM) for an https service, instead of
+    /// `tls.ca_file` (optional).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
     /// `raw` bytes (default) or `base64` text as the signer's output.

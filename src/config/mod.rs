@@ -18,6 +18,7 @@ pub mod net;
 pub mod policy;
 pub mod redis_url;
 pub mod reload;
+pub mod tls;
 mod validate;
 
 pub use env::{Environment, Secret};
@@ -80,6 +81,9 @@ pub struct Settings {
     /// the gateway.
     #[serde(default)]
     pub help: help::HelpSettings,
+    /// Which CAs the outgoing TLS connections trust.
+    #[serde(default)]
+    pub tls: tls::TlsSettings,
 }
 
 /// `[children]`.
@@ -118,6 +122,9 @@ pub struct Upstream {
     /// Seconds to wait for the diary's answer.
     #[serde(default = "default_upstream_read_timeout")]
     pub read_timeout_seconds: u64,
+    /// CA certificates (PEM) for an https diary, instead of `tls.ca_file`.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// The diary's own session cookie: cleared at logout, and the key the
     /// gateway learns password sessions by.
     #[serde(default)]

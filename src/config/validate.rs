@@ -516,5 +516,5 @@ pub fn check_files(r: &Resolved) -> Result<(), ConfigError> {
             });
         }
     }
-    Ok(())
+    super::tls::check_trust(r)
 }

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use url::Url;
 
 use super::error::EsiaError;
+use crate::config::tls::Trust;
 
 pub struct BackChannel {
     http: reqwest::Client,
@@ -16,8 +17,9 @@ pub struct BackChannel {
 }
 
 impl BackChannel {
-    pub fn new(base: Url, timeout: Duration) -> Result<Self, String> {
+    pub fn new(base: Url, timeout: Duration, trust: &Trust) -> Result<Self, String> {
         let http = reqwest::Client::builder()
+            .use_preconfigured_tls(trust.client_config()?)
             .timeout(timeout)
             .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())

@@ -81,6 +81,8 @@ pub struct EsiaSettings {
     pub issuer: String,
     pub timeout: Duration,
     pub leeway_seconds: u64,
+    /// The CAs ESIA's (or the broker's) https endpoints are checked against.
+    pub trust: crate::config::tls::Trust,
 }
 
 /// What every provider holds: the settings, the HTTP client, the token
@@ -95,7 +97,7 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(settings: EsiaSettings, keys: TrustedKeys) -> Result<Self, String> {
-        let http = BackChannel::new(settings.base.clone(), settings.timeout)?;
+        let http = BackChannel::new(settings.base.clone(), settings.timeout, &settings.trust)?;
         let tokens = TokenChecks::new(
             keys,
             settings.issuer.clone(),
@@ -138,6 +140,7 @@ pub(crate) mod testing {
                 issuer: "http://esia-portal1.test.gosuslugi.ru/".into(),
                 timeout: Duration::from_secs(1),
                 leeway_seconds: 60,
+                trust: Default::default(),
             },
             keys,
         )

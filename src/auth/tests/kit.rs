@@ -173,6 +173,7 @@ impl Kit {
                 issuer: r.issuer.clone(),
                 timeout: Duration::from_secs(s.esia.timeout_seconds),
                 leeway_seconds: s.esia.leeway_seconds,
+                trust: Default::default(),
             },
             TrustedKeys::from_certificates(&pems).expect("trusted keys"),
         )

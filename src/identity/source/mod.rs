@@ -26,6 +26,7 @@ use arc_swap::ArcSwap;
 use super::directory::{Directory, DirectoryError, RowProblem};
 use crate::config::Resolved;
 use crate::config::directory::{CsvEncoding, Postgres};
+use crate::config::tls::{Client, Roots, Trust};
 use crate::telemetry::metrics;
 use csv::CsvSource;
 use postgres::{Conn, PostgresSource, tls_connector};
@@ -90,8 +91,13 @@ impl DirectorySource {
             (None, Some(pg)) => {
                 let mut pg = pg.clone();
                 pg.url_file = pg.url_file.map(|p| r.path(&p));
-                pg.ca_file = pg.ca_file.map(|p| r.path(&p));
-                Self::postgres(&pg)
+                let trust = r
+                    .trust(Client::Postgres)
+                    .map_err(|e| SourceError::Setting {
+                        key: "directory.postgres.ca_file",
+                        message: e.to_string(),
+                    })?;
+                Self::postgres_trusting(&pg, &trust)
             }
             (None, None) => Err(SourceError::Setting {
                 key: "directory.csv",
@@ -117,9 +123,20 @@ impl DirectorySource {
     }
 
     /// A query on PostgreSQL; `url_file` and `ca_file` as given (already
-    /// resolved). The URL file is read now, to fail early, and again at
-    /// every refresh.
+    /// resolved), with the built-in roots besides the CA file.
     pub fn postgres(pg: &Postgres) -> Result<Self, SourceError> {
+        let trust = Trust::load(pg.ca_file.as_deref(), Roots::Webpki).map_err(|message| {
+            SourceError::Setting {
+                key: "directory.postgres.ca_file",
+                message,
+            }
+        })?;
+        Self::postgres_trusting(pg, &trust)
+    }
+
+    /// A query on PostgreSQL, its server checked against `trust`. The URL
+    /// file is read now, to fail early, and again at every refresh.
+    pub fn postgres_trusting(pg: &Postgres, trust: &Trust) -> Result<Self, SourceError> {
         let conn = match (&pg.url, &pg.url_file) {
             (Some(u), None) => Conn::Url(u.clone()),
             (None, Some(f)) => Conn::UrlFile(f.clone()),
@@ -135,7 +152,7 @@ impl DirectorySource {
             query: pg.query.trim().trim_end_matches(';').trim_end().to_string(),
             every: Duration::from_secs(pg.refresh_seconds.max(1)),
             timeout: Duration::from_secs(pg.timeout_seconds.max(1)),
-            tls: tls_connector(pg.ca_file.as_deref())?,
+            tls: tls_connector(trust)?,
         };
         source.config()?;
         Ok(Self::new(Kind::Postgres(Box::new(source))))
