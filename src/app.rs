@@ -164,7 +164,10 @@ fn esia_provider(r: &Resolved, shared: &Shared) -> anyhow::Result<Arc<dyn EsiaPr
             .with_context(|| format!("esia.certificate: required in mode \"{mode}\""))
     };
     Ok(match s.esia.mode {
-        EsiaMode::Broker => Arc::new(BrokerProvider::new(shared.clone(), broker_config(r)?)),
+        EsiaMode::Broker => Arc::new(
+            BrokerProvider::new(shared.clone(), broker_config(r)?)
+                .map_err(|e| anyhow::anyhow!("esia.broker: {e}"))?,
+        ),
         EsiaMode::Legacy => {
             let cert = certificate("legacy")?;
             let key = r.path(
@@ -225,12 +228,14 @@ fn broker_config(r: &Resolved) -> anyhow::Result<BrokerConfig> {
         (None, None) => anyhow::bail!("esia.broker.client_secret_file: required"),
     };
     Ok(BrokerConfig {
-        authorize_url: b.authorize_url.clone(),
-        token_url: b.token_url.clone(),
-        userinfo_url: b.userinfo_url.clone(),
         logout_url: b.logout_url.clone(),
         client_secret: secret,
         claims: b.claims.clone(),
+        authorize_params: b
+            .authorize_params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     })
 }
 

@@ -65,16 +65,19 @@ fn default_leeway() -> u64 {
 }
 
 /// A certified ESIA broker (Keycloak with an ESIA plugin, a regional
-/// "шлюз ЕСИА"): plain OAuth2/OIDC with a static client secret.
+/// "шлюз ЕСИА"): OpenID Connect with a static client secret; its endpoints
+/// and keys come from its discovery document at `esia.issuer`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BrokerSettings {
-    pub authorize_url: String,
-    pub token_url: String,
-    pub userinfo_url: String,
-    /// Where the user is sent at logout (optional `end_session_endpoint`).
+    /// Where the user is sent at logout; default: the discovery document's
+    /// `end_session_endpoint`.
     #[serde(default)]
     pub logout_url: Option<String>,
+    /// Extra parameters of the authorization request, e.g.
+    /// `{ kc_idp_hint = "esia" }` for a Keycloak.
+    #[serde(default)]
+    pub authorize_params: std::collections::BTreeMap<String, String>,
     /// A file holding the client secret (first line); or the environment's
     /// `ESIA_GATE_ESIA__BROKER__CLIENT_SECRET`, which wins.
     #[serde(default)]

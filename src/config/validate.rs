@@ -151,9 +151,6 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
                     "mode \"broker\" needs an [esia.broker] section".into(),
                 ));
             };
-            http_url("esia.broker.authorize_url", &b.authorize_url)?;
-            http_url("esia.broker.token_url", &b.token_url)?;
-            http_url("esia.broker.userinfo_url", &b.userinfo_url)?;
             if let Some(l) = &b.logout_url {
                 http_url("esia.broker.logout_url", l)?;
             }
@@ -166,11 +163,18 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
                     ),
                 ));
             }
-            if settings.esia.issuer.as_deref().is_none_or(str::is_empty) {
-                return Err(bad(
-                    "esia.issuer",
-                    "required in mode \"broker\": the broker's token issuer".into(),
-                ));
+            match settings.esia.issuer.as_deref() {
+                None | Some("") => {
+                    return Err(bad(
+                        "esia.issuer",
+                        "required in mode \"broker\": the broker's issuer, whose \
+                         /.well-known/openid-configuration names its endpoints and keys"
+                            .into(),
+                    ));
+                }
+                Some(i) => {
+                    http_url("esia.issuer", i)?;
+                }
             }
         }
         EsiaMode::Legacy => {
@@ -249,7 +253,8 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
             ));
         }
     }
-    if settings.esia.trusted_certificates.is_empty() {
+    // A broker's keys come from its discovery document.
+    if settings.esia.trusted_certificates.is_empty() && settings.esia.mode != EsiaMode::Broker {
         return Err(bad(
             "esia.trusted_certificates",
             "must list at least one ESIA token signing certificate".into(),

@@ -28,6 +28,12 @@ impl BackChannel {
         Ok(Self { http, base })
     }
 
+    /// The client itself, for the broker's OpenID Connect calls (the same
+    /// timeouts, trust and no redirects).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// `path` on ESIA's host (the configured `esia.base_url`).
     pub fn endpoint(&self, path: &str) -> String {
         format!("{}{path}", self.base.as_str().trim_end_matches('/'))
