@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use super::secret::Secret;
 use super::{ConfigError, Settings};
 
 /// The variable naming the configuration file when `--config` is absent.
@@ -37,26 +38,6 @@ pub const OVERRIDES: &[(&str, &str)] = &[
 /// The variable that sets `key`.
 pub fn var_name(key: &str) -> String {
     format!("{PREFIX}{}", key.replace('.', "__").to_uppercase())
-}
-
-/// A secret value: kept out of `Debug` and every message.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for Secret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Secret(…)")
-    }
 }
 
 /// The `ESIA_GATE_*__*` variables of a process (the overrides; variables
@@ -191,13 +172,6 @@ mod tests {
             var_name("directory.postgres.url"),
             "ESIA_GATE_DIRECTORY__POSTGRES__URL"
         );
-    }
-
-    #[test]
-    fn a_secret_never_shows_in_debug() {
-        let s = Secret::new("hunter2-hunter2");
-        assert!(!format!("{s:?}").contains("hunter2"));
-        assert_eq!(s.expose(), "hunter2-hunter2");
     }
 
     #[test]

@@ -18,11 +18,13 @@ pub mod net;
 pub mod policy;
 pub mod redis_url;
 pub mod reload;
+pub mod secret;
 pub mod tls;
 mod validate;
 
-pub use env::{Environment, Secret};
+pub use env::Environment;
 pub use esia::{BrokerClaims, BrokerSettings, Esia, EsiaMode, SignerSettings};
+pub use secret::Secret;
 pub use validate::{Resolved, advice, check_files, load, load_with_env, parse, parse_with_env};
 
 /// The reserved path prefix of the gateway's own pages.

@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 use openidconnect::core::{
-    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClient, CoreClientAuthMethod,
-    CoreGrantType, CoreJsonWebKey, CoreJweContentEncryptionAlgorithm,
-    CoreJweKeyManagementAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
+    CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClient, CoreClientAuthMethod, CoreGrantType,
+    CoreJsonWebKey, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{
-    AdditionalProviderMetadata, AuthType, ClientId, ClientSecret, DiscoveryError,
-    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, ProviderMetadata, RedirectUrl,
+    AdditionalProviderMetadata, AuthType, ClientId, ClientSecret, DiscoveryError, EndpointMaybeSet,
+    EndpointNotSet, EndpointSet, IssuerUrl, ProviderMetadata, RedirectUrl,
 };
 use serde::{Deserialize, Serialize};
 
@@ -76,8 +76,9 @@ pub struct Discovery {
     secret: String,
     redirect: RedirectUrl,
     current: ArcSwapOption<Discovered>,
-    /// When the last discovery was made; held while one is under way.
-    last: tokio::sync::Mutex<Option<Instant>>,
+    /// When the last discovery forced by an unknown key was made; held
+    /// while any discovery is under way.
+    last_forced: tokio::sync::Mutex<Option<Instant>>,
 }
 
 impl Discovery {
@@ -95,7 +96,7 @@ impl Discovery {
             redirect: RedirectUrl::new(redirect_uri.to_string())
                 .map_err(|e| format!("redirect URI `{redirect_uri}`: {e}"))?,
             current: ArcSwapOption::empty(),
-            last: tokio::sync::Mutex::new(None),
+            last_forced: tokio::sync::Mutex::new(None),
         })
     }
 
@@ -122,10 +123,11 @@ impl Discovery {
         http: &reqwest::Client,
         forced: bool,
     ) -> Result<Arc<Discovered>, EsiaError> {
-        let mut last = self.last.lock().await;
-        // Another login may have discovered while this one waited.
+        let mut last_forced = self.last_forced.lock().await;
+        // Another login may have discovered while this one waited, or
+        // fetched the keys again a moment ago.
         if let Some(d) = self.current.load_full()
-            && (!forced || last.is_some_and(|t| t.elapsed() < REFRESH_GAP))
+            && (!forced || last_forced.is_some_and(|t| t.elapsed() < REFRESH_GAP))
         {
             return Ok(d);
         }
@@ -159,7 +161,9 @@ impl Discovery {
             end_session,
         });
         self.current.store(Some(found.clone()));
-        *last = Some(Instant::now());
+        if forced {
+            *last_forced = Some(Instant::now());
+        }
         Ok(found)
     }
 }

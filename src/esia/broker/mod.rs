@@ -148,7 +148,9 @@ impl EsiaProvider for BrokerProvider {
             Err(ClaimsVerificationError::SignatureVerification(
                 SignatureVerificationError::NoMatchingKey,
             )) => {
-                tracing::info!("the broker's id token names an unknown key: fetching its keys again");
+                tracing::info!(
+                    "the broker's id token names an unknown key: fetching its keys again"
+                );
                 let found = self.oidc.refresh(http).await?;
                 verify(&found, id_token, &nonce, now)
             }
@@ -242,8 +244,10 @@ fn claims_error(e: ClaimsVerificationError) -> EsiaError {
     })
 }
 
-type TokenRequestError =
-    RequestTokenError<HttpClientError<reqwest::Error>, StandardErrorResponse<CoreErrorResponseType>>;
+type TokenRequestError = RequestTokenError<
+    HttpClientError<reqwest::Error>,
+    StandardErrorResponse<CoreErrorResponseType>,
+>;
 
 /// A token endpoint's refusal. A refused code at a broker (`invalid_grant`,
 /// also a wrong PKCE verifier) is what `ESIA-007011` is directly, so the
@@ -296,9 +300,9 @@ mod tests {
     #[test]
     fn a_refused_code_at_the_broker_reads_as_esias_bad_code() {
         let refusal = |error: CoreErrorResponseType| {
-            token_error(RequestTokenError::ServerResponse(StandardErrorResponse::new(
-                error, None, None,
-            )))
+            token_error(RequestTokenError::ServerResponse(
+                StandardErrorResponse::new(error, None, None),
+            ))
         };
         assert_eq!(
             refusal(CoreErrorResponseType::InvalidGrant).code(),

@@ -39,8 +39,8 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use axum::http::StatusCode;
-use openssl::pkey::{PKey, Private};
 use axum::response::Response;
+use openssl::pkey::{PKey, Private};
 use serde_json::json;
 
 use crate::emulator::config::BrokerClient;

@@ -397,7 +397,10 @@ async fn discovery_pkce_and_a_key_rotation() {
     let basic = Some((CLIENT, SECRET));
     // A code asked with a challenge is refused without its verifier, or
     // with another.
-    for shown in [None, Some("another-verifier-of-at-least-43-characters-000000")] {
+    for shown in [
+        None,
+        Some("another-verifier-of-at-least-43-characters-000000"),
+    ] {
         let code = code_with(&rp, 1000005, &params).await;
         let mut form = vec![
             ("grant_type", "authorization_code"),
@@ -418,7 +421,10 @@ async fn discovery_pkce_and_a_key_rotation() {
     ];
     let (status, v) = token(&rp, &form, basic).await;
     assert_eq!(status, StatusCode::OK, "{v}");
-    assert_eq!(kid_of(v["id_token"].as_str().expect("id_token")), "broker-1");
+    assert_eq!(
+        kid_of(v["id_token"].as_str().expect("id_token")),
+        "broker-1"
+    );
 
     // "plain" would show the verifier in the browser: refused.
     let mut plain = auth_params("st-1");
@@ -449,5 +455,8 @@ async fn discovery_pkce_and_a_key_rotation() {
         ("code_verifier", verifier),
     ];
     let (_, v) = token(&rp, &form, basic).await;
-    assert_eq!(kid_of(v["id_token"].as_str().expect("id_token")), "broker-2");
+    assert_eq!(
+        kid_of(v["id_token"].as_str().expect("id_token")),
+        "broker-2"
+    );
 }
