@@ -68,9 +68,7 @@ fn broker(text: &str, secret_file: Option<&str>) -> String {
         .map(|f| format!("client_secret_file = \"{f}\"\n"))
         .unwrap_or_default();
     let text = text.replace("mode = \"v2\"", "mode = \"broker\"");
-    format!(
-        "{text}\n[esia.broker]\nauthorize_url = \"http://127.0.0.1:1/auth\"\ntoken_url = \"http://127.0.0.1:1/token\"\nuserinfo_url = \"http://127.0.0.1:1/userinfo\"\n{file}"
-    )
+    format!("{text}\n[esia.broker]\n{file}")
 }
 
 #[test]
