@@ -15,9 +15,9 @@ use arc_swap::ArcSwapOption;
 use crate::admin::access::AdminToken;
 use crate::admin::{AdminApp, ReportSettings};
 use crate::clock::Clock;
-use crate::config::EsiaMode;
 use crate::config::Resolved;
 use crate::config::tls::Client;
+use crate::config::{EsiaMode, secret};
 use crate::esia::broker::{BrokerConfig, BrokerProvider};
 use crate::esia::legacy::{LegacyProvider, LegacySigner};
 use crate::esia::signer::OpensslGostSigner;
@@ -207,26 +207,10 @@ fn broker_config(r: &Resolved) -> anyhow::Result<BrokerConfig> {
         .as_ref()
         .context("esia.broker: required in mode \"broker\"")?;
     // The environment's secret wins over the file (config::env).
-    let secret = match (&b.client_secret, &b.client_secret_file) {
-        (Some(s), _) => s.expose().to_string(),
-        (None, Some(f)) => {
-            let path = r.path(f);
-            let secret = std::fs::read_to_string(&path)
-                .with_context(|| format!("esia.broker.client_secret_file: {}", path.display()))?
-                .lines()
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_string();
-            anyhow::ensure!(
-                !secret.is_empty(),
-                "esia.broker.client_secret_file: {} is empty",
-                path.display()
-            );
-            secret
-        }
-        (None, None) => anyhow::bail!("esia.broker.client_secret_file: required"),
-    };
+    let file = b.client_secret_file.as_ref().map(|f| r.path(f));
+    let secret = secret::from_env_or_file(b.client_secret.as_ref(), file.as_deref())
+        .map_err(|e| anyhow::anyhow!("esia.broker.client_secret_file: {e}"))?
+        .context("esia.broker.client_secret_file: required")?;
     Ok(BrokerConfig {
         logout_url: b.logout_url.clone(),
         client_secret: secret,
@@ -249,18 +233,9 @@ fn external_signer(
     let timeout = Duration::from_secs(c.timeout_seconds);
     let base64 = c.output == "base64";
     if let Some(url) = &c.url {
-        let read = |key: &str, p: &std::path::Path| {
-            std::fs::read(r.path(p)).with_context(|| format!("{key}: {}", r.path(p).display()))
-        };
-        let token = match (&c.token, &c.token_file) {
-            (Some(t), _) => Some(t.expose().to_string()),
-            (None, Some(p)) => Some(
-                String::from_utf8_lossy(&read("esia.signer.token_file", p)?)
-                    .trim()
-                    .to_string(),
-            ),
-            (None, None) => None,
-        };
+        let file = c.token_file.as_ref().map(|f| r.path(f));
+        let token = secret::from_env_or_file(c.token.as_ref(), file.as_deref())
+            .map_err(|e| anyhow::anyhow!("esia.signer.token_file: {e}"))?;
         let target = HttpSignerTarget {
             url: url.clone(),
             token,

@@ -21,6 +21,26 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// The environment's value if given, else the first line of `file`
+/// (resolved by the caller), trimmed; an empty secret is an error. The
+/// error names the file, never its content.
+pub fn from_env_or_file(
+    env: Option<&Secret>,
+    file: Option<&std::path::Path>,
+) -> Result<Option<String>, String> {
+    if let Some(s) = env {
+        return Ok(Some(s.expose().to_string()));
+    }
+    let Some(path) = file else { return Ok(None) };
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let secret = text.lines().next().unwrap_or("").trim().to_string();
+    if secret.is_empty() {
+        return Err(format!("{} is empty", path.display()));
+    }
+    Ok(Some(secret))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
