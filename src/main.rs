@@ -30,7 +30,8 @@ struct Cli {
 enum Command {
     /// Start the gateway.
     Run {
-        #[arg(long, short)]
+        /// The configuration file.
+        #[arg(long, short, env = "ESIA_GATE_CONFIG")]
         config: PathBuf,
         /// Take over the listeners of a running instance (Pingora upgrade).
         #[arg(long)]
@@ -38,7 +39,8 @@ enum Command {
     },
     /// Validate a configuration without starting; non-zero exit on any error.
     Check {
-        #[arg(long, short)]
+        /// The configuration file.
+        #[arg(long, short, env = "ESIA_GATE_CONFIG")]
         config: PathBuf,
     },
     /// The demo lives in the development binary: says how to start it.
@@ -56,7 +58,7 @@ enum Command {
     /// the texts, the region's words and the help contacts without logging in.
     Pages {
         /// The configuration: its [help] contacts, and its policy when --policy is not given.
-        #[arg(long, short)]
+        #[arg(long, short, env = "ESIA_GATE_CONFIG")]
         config: Option<PathBuf>,
         /// A policy file whose texts to show (repeat for several).
         #[arg(long)]
@@ -77,7 +79,8 @@ enum Command {
 enum LinksCommand {
     /// Write every durable record of the configured store to stdout (or --out).
     Export {
-        #[arg(long, short)]
+        /// The configuration file.
+        #[arg(long, short, env = "ESIA_GATE_CONFIG")]
         config: PathBuf,
         #[arg(long)]
         out: Option<PathBuf>,
@@ -88,7 +91,8 @@ enum LinksCommand {
     },
     /// Add the records of a file (or stdin) to the configured store.
     Import {
-        #[arg(long, short)]
+        /// The configuration file.
+        #[arg(long, short, env = "ESIA_GATE_CONFIG")]
         config: PathBuf,
         #[arg(long = "in")]
         input: Option<PathBuf>,
@@ -122,10 +126,15 @@ fn main() -> ExitCode {
                 .map_err(anyhow::Error::from)
                 .and_then(|r| {
                     engine.map_err(anyhow::Error::from)?;
-                    app::check_gateway(r, app::system_clock())
+                    let from_env = r.from_env.clone();
+                    Ok((app::check_gateway(r, app::system_clock())?, from_env))
                 }) {
-                Ok(notes) => {
+                Ok((notes, from_env)) => {
                     println!("{}: OK", config.display());
+                    // Which settings the environment gave: names, never values.
+                    for key in from_env {
+                        println!("environment: {key} from {}", config::env::var_name(key));
+                    }
                     for n in notes {
                         println!("note: {n}");
                     }
@@ -157,6 +166,13 @@ fn main() -> ExitCode {
             if let Err(e) = engine {
                 eprintln!("{e}");
                 return ExitCode::FAILURE;
+            }
+            for key in &r.from_env {
+                tracing::info!(
+                    key,
+                    variable = %config::env::var_name(key),
+                    "setting taken from the environment"
+                );
             }
             let opt = pingora::server::configuration::Opt {
                 upgrade,

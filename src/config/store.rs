@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::secret::Secret;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreBackend {
@@ -42,6 +44,10 @@ pub struct StoreSettings {
     /// password in `url`.
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// The password from the environment (`ESIA_GATE_STORE__PASSWORD`),
+    /// which wins over `password_file`.
+    #[serde(skip)]
+    pub password: Option<Secret>,
     /// Prefix of every Redis key; the version part changes with the layout.
     #[serde(default = "default_prefix")]
     pub key_prefix: String,
@@ -90,6 +96,7 @@ impl Default for StoreSettings {
             path: default_path(),
             url: None,
             password_file: None,
+            password: None,
             key_prefix: default_prefix(),
             cache_ttl_ms: default_cache_ttl(),
             cache_stale_ms: default_cache_stale(),

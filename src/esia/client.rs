@@ -8,7 +8,7 @@ use std::sync::Arc;
 use chrono::{DateTime, FixedOffset};
 
 use super::error::EsiaError;
-use super::provider::{EsiaProvider, LoginResult, Shared};
+use super::provider::{Authorization, EsiaProvider, LoginResult, Shared};
 use super::token::TokenChecks;
 
 pub struct EsiaClient {
@@ -26,22 +26,25 @@ impl EsiaClient {
         }
     }
 
-    /// The URL the browser is sent to for this login's `state`.
+    /// The URL the browser is sent to for this login's `state`, and what
+    /// to keep for [`Self::complete_login`].
     pub async fn authorization_url(
         &self,
         state: &str,
         now: DateTime<FixedOffset>,
-    ) -> Result<String, EsiaError> {
+    ) -> Result<Authorization, EsiaError> {
         self.provider.authorization_url(state, now).await
     }
 
-    /// Exchange the code, check the tokens, fetch the person.
+    /// Exchange the code, check the tokens, fetch the person; `handshake`
+    /// as [`Self::authorization_url`] gave it.
     pub async fn complete_login(
         &self,
         code: &str,
+        handshake: &str,
         now: DateTime<FixedOffset>,
     ) -> Result<LoginResult, EsiaError> {
-        let tokens = self.provider.exchange_code(code, now).await?;
+        let tokens = self.provider.exchange_code(code, handshake, now).await?;
         let person = self.provider.person(&tokens).await?;
         Ok(LoginResult { person })
     }

@@ -122,6 +122,10 @@ pub struct PendingLogin {
     pub binding: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// What the token exchange needs back (a broker's nonce and PKCE
+    /// verifier); empty for ESIA.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub handshake: String,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]

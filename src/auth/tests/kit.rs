@@ -173,6 +173,7 @@ impl Kit {
                 issuer: r.issuer.clone(),
                 timeout: Duration::from_secs(s.esia.timeout_seconds),
                 leeway_seconds: s.esia.leeway_seconds,
+                trust: Default::default(),
             },
             TrustedKeys::from_certificates(&pems).expect("trusted keys"),
         )
@@ -182,7 +183,7 @@ impl Kit {
             &shared,
         );
         let csv = r.path(s.directory.csv.as_ref().expect("directory csv"));
-        let (directory, _) = Directory::load_csv(&csv).expect("the directory");
+        let (directory, _) = Directory::load_csv(&csv, Default::default()).expect("the directory");
         let store = Arc::new(Switchable::default());
         let offset = Arc::new(AtomicI64::new(0));
         let moved = offset.clone();

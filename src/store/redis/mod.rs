@@ -10,7 +10,8 @@
 //! - `redis+cluster://[user:password@]host1[:6379],host2[:6379]`,
 //!   `rediss+cluster://...`: Redis Cluster, any reachable nodes as seeds.
 //!
-//! `password_file` (first line) wins over a password in the URL.
+//! `password_file` (first line) wins over a password in the URL, and the
+//! environment's password (`ESIA_GATE_STORE__PASSWORD`) over both.
 //!
 //! Keys start with the prefix (default `esia-gate:v1:`, kept across
 //! layouts). Ephemeral keys all carry a TTL (`PX`): `session:<sha256 of the
@@ -96,8 +97,9 @@ impl RedisStore {
         let url = settings.url.as_deref().unwrap_or_default();
         let target =
             parse_url(url).map_err(|e| StoreError::Unavailable(format!("store.url: {e}")))?;
-        let password = match &settings.password_file {
-            Some(p) => {
+        let password = match (&settings.password, &settings.password_file) {
+            (Some(secret), _) => Some(secret.expose().to_string()),
+            (None, Some(p)) => {
                 let full = if p.is_absolute() {
                     p.clone()
                 } else {
@@ -111,7 +113,7 @@ impl RedisStore {
                 })?;
                 Some(text.lines().next().unwrap_or_default().trim().to_string())
             }
-            None => None,
+            (None, None) => None,
         };
         Ok(Self {
             described: format!("{target:?}"),

@@ -91,6 +91,23 @@ async fn a_password_file_is_used_for_auth() {
     .await
     .expect("open");
     with.ping().await.expect("ping with the password");
+    // The environment's password (ESIA_GATE_STORE__PASSWORD) wins over a
+    // stale file.
+    std::fs::write(dir.path().join("stale"), "old-password\n").expect("write");
+    let from_env = RedisStore::open(
+        &StoreSettings {
+            password_file: Some("stale".into()),
+            password: Some(crate::config::Secret::new("s3cret")),
+            ..open.clone()
+        },
+        dir.path(),
+    )
+    .await
+    .expect("open");
+    from_env
+        .ping()
+        .await
+        .expect("ping with the environment's password");
     let in_url = StoreSettings {
         url: Some(format!("redis://:s3cret@127.0.0.1:{}/", server.port())),
         ..open
