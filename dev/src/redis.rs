@@ -187,9 +187,13 @@ pub fn command(port: u16, args: &[&str]) -> Result<String, String> {
         out.extend_from_slice(&buf[..n]);
         let text = String::from_utf8_lossy(&out).to_string();
         let complete = match text.chars().next() {
+            // A bulk string, or `$-1` (no such key): nothing follows it.
             Some('$') => text
                 .split_once("\r\n")
-                .and_then(|(len, rest)| Some(rest.len() >= len[1..].parse::<usize>().ok()? + 2))
+                .and_then(|(len, rest)| {
+                    let len = len[1..].parse::<i64>().ok()?;
+                    Some(len < 0 || rest.len() as i64 >= len + 2)
+                })
                 .unwrap_or(false),
             Some(_) => text.ends_with("\r\n"),
             None => false,
