@@ -142,6 +142,7 @@ impl Live {
                 let path = r.path(&p.file);
                 if let Err(e) = crate::policy::slot::load_active(&path) {
                     m.policy_reloads.with_label_values(&["error"]).inc();
+                    tracing::error!(error = %e, why = "SIGHUP", "policy file rejected; the previous policy stays in force");
                     anyhow::bail!("policy.file: {e}");
                 }
                 Some(path)
@@ -160,6 +161,7 @@ impl Live {
             });
         if let Err(e) = pems {
             m.trust_reloads.with_label_values(&["error"]).inc();
+            tracing::error!(error = %format!("{e:#}"), why = "SIGHUP", "ESIA trusted certificates rejected; the previous ones stay in use");
             return Err(e.context("esia.trusted_certificates"));
         }
 
