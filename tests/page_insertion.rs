@@ -183,3 +183,88 @@ async fn a_large_page_reaches_the_browser_while_the_diary_is_still_sending_it() 
     assert_eq!(page.matches("id=\"esia-gate-banner\"").count(), 1);
     assert!(page.ends_with("<p id=\"legacy\">Конец журнала</p></body></html>"));
 }
+
+/// Read one HTTP/1.1 answer off `s`: its head, then a chunked body up to
+/// its last chunk (or `Content-Length` bytes); `None` if the gateway framed
+/// it by closing the connection.
+async fn read_framed(s: &mut tokio::net::TcpStream) -> (String, Vec<u8>) {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 16384];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+            .await
+            .expect("the answer in 10 s")
+            .expect("read");
+        assert!(
+            n > 0,
+            "the gateway closed the connection instead of framing the page"
+        );
+        got.extend_from_slice(&buf[..n]);
+        let Some(end) = got.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&got[..end]).to_ascii_lowercase();
+        let body = &got[end + 4..];
+        if head.contains("transfer-encoding: chunked") && body.ends_with(b"\r\n0\r\n\r\n") {
+            return (head, body.to_vec());
+        }
+        let length = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        if length.is_some_and(|l| body.len() >= l) {
+            return (head, body.to_vec());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_with_the_banner_keeps_the_connection_for_the_next_page() {
+    let stack = Stack::start_with(support::policy_options("yaroslavl-2019", "2018-12-15")).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let login = http
+        .post(stack.url("/login"))
+        .form(&[("login", "petrov.teacher"), ("password", "demo")])
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(login.status().as_u16(), 302);
+    let cookie: Vec<String> = login
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next().map(str::to_string))
+        .collect();
+    let cookie = cookie.join("; ");
+
+    // A phone opens two pages, one after the other, on one connection: the
+    // page the banner went into is framed (chunked), so the second page
+    // needs no new connection.
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", stack.ports.gateway))
+        .await
+        .expect("connect");
+    for page in ["/grades", "/"] {
+        let req = format!(
+            "GET {page} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nAccept: text/html\r\n\
+             Sec-Fetch-Mode: navigate\r\nSec-Fetch-Dest: document\r\nCookie: {cookie}\r\n\r\n",
+            stack.ports.gateway
+        );
+        tokio::io::AsyncWriteExt::write_all(&mut s, req.as_bytes())
+            .await
+            .expect("send");
+        let (head, body) = read_framed(&mut s).await;
+        assert!(head.starts_with("http/1.1 200"), "{page}: {head}");
+        assert!(
+            head.contains("transfer-encoding: chunked"),
+            "{page}: {head}"
+        );
+        assert!(!head.contains("content-length"), "{page}: {head}");
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains("esia-gate-banner"), "{page}: {text}");
+    }
+}

@@ -379,7 +379,8 @@ impl ProxyHttp for Gateway {
             && resp.status.as_u16() == 200
             && session.req_header().method != http::Method::HEAD
         {
-            self.start_page_edit(resp, ctx)?;
+            let http10 = session.req_header().version == http::Version::HTTP_10;
+            self.start_page_edit(resp, ctx, !http10)?;
         }
         Ok(())
     }

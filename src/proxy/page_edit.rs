@@ -32,8 +32,15 @@ impl BodyEdit {
 impl Gateway {
     /// An HTML answer the policy puts something into: its body will change
     /// as it passes, so its length, validator and byte ranges go (it goes
-    /// out chunked on HTTP/1.1).
-    pub(crate) fn start_page_edit(&self, resp: &mut ResponseHeader, ctx: &mut Ctx) -> Result<()> {
+    /// out chunked when `chunked` — an HTTP/1.1 browser —, so the connection
+    /// stays open for the next request; to an HTTP/1.0 one its end is the
+    /// connection's; HTTP/2 frames it itself).
+    pub(crate) fn start_page_edit(
+        &self,
+        resp: &mut ResponseHeader,
+        ctx: &mut Ctx,
+        chunked: bool,
+    ) -> Result<()> {
         let content_type = header_text(resp, http::header::CONTENT_TYPE);
         let content_encoding = header_text(resp, http::header::CONTENT_ENCODING);
         let session = ctx.session.as_ref();
@@ -46,6 +53,9 @@ impl Gateway {
         match edit {
             Ok(Some(edit)) => {
                 resp.remove_header(&http::header::CONTENT_LENGTH);
+                if chunked {
+                    resp.insert_header(http::header::TRANSFER_ENCODING, "chunked")?;
+                }
                 resp.remove_header(&http::header::ETAG);
                 resp.remove_header(&http::header::ACCEPT_RANGES);
                 if edit.sent_plain() {

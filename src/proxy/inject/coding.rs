@@ -121,9 +121,12 @@ impl Decoder {
 
     /// How the page goes back to the browser: as it came, except brotli
     /// (sent plain: see [`accept_encoding_for_diary`]). `None` until a
-    /// `deflate` body has shown which kind it is.
+    /// `deflate` body has shown which kind it is. Compressed again at the
+    /// fastest level, as nginx's `gzip_comp_level` defaults to: the page is
+    /// on its way to a browser waiting for it, and level 6 costs about three
+    /// times the CPU for a few per cent of its size.
     pub(super) fn output(&self) -> Option<Encoder> {
-        let level = Compression::default();
+        let level = Compression::fast();
         Some(match self {
             Self::Identity | Self::Brotli(_) => Encoder::Identity(Vec::new()),
             Self::Gzip(_) => Encoder::Gzip(GzEncoder::new(Vec::new(), level)),
