@@ -12,11 +12,11 @@ use pingora::services::listening::Service;
 
 use arc_swap::ArcSwapOption;
 
-use crate::admin::access::AdminToken;
 use crate::admin::{AdminApp, ReportSettings};
 use crate::clock::Clock;
-use crate::config::EsiaMode;
 use crate::config::Resolved;
+use crate::config::tls::Client;
+use crate::config::{EsiaMode, secret};
 use crate::esia::broker::{BrokerConfig, BrokerProvider};
 use crate::esia::legacy::{LegacyProvider, LegacySigner};
 use crate::esia::signer::OpensslGostSigner;
@@ -95,6 +95,7 @@ fn build_with_store(
             issuer: r.issuer.clone(),
             timeout: Duration::from_secs(s.esia.timeout_seconds),
             leeway_seconds: s.esia.leeway_seconds,
+            trust: r.trust(Client::Esia)?,
         },
         keys,
     )
@@ -126,10 +127,11 @@ fn build_with_store(
         let active = crate::policy::slot::load_active(&path)
             .map_err(|e| anyhow::anyhow!("policy.file: {e}"))?;
         tracing::info!(policy = %active.policy.name, hash = %active.hash, "policy loaded");
-        crate::telemetry::metrics::get()
-            .policy_info
-            .with_label_values(&[&active.policy.name, &active.hash])
-            .set(active.loaded_at);
+        crate::telemetry::metrics::get().set_policy(
+            &active.policy.name,
+            &active.hash,
+            active.loaded_at,
+        );
         policy.store(Some(Arc::new(active)));
     }
     let upstream = Arc::new(
@@ -137,6 +139,7 @@ fn build_with_store(
             &r.upstream_url,
             crate::proxy::upstream::system_resolver(),
         )
+        .and_then(|u| u.trusting(&r.trust(Client::Upstream).map_err(|e| e.to_string())?))
         .map_err(|e| anyhow::anyhow!("upstream.url: {e}"))?,
     );
     Ok(Gateway::new(
@@ -165,7 +168,10 @@ fn esia_provider(r: &Resolved, shared: &Shared) -> anyhow::Result<Arc<dyn EsiaPr
             .with_context(|| format!("esia.certificate: required in mode \"{mode}\""))
     };
     Ok(match s.esia.mode {
-        EsiaMode::Broker => Arc::new(BrokerProvider::new(shared.clone(), broker_config(r)?)),
+        EsiaMode::Broker => Arc::new(
+            BrokerProvider::new(shared.clone(), broker_config(r)?)
+                .map_err(|e| anyhow::anyhow!("esia.broker: {e}"))?,
+        ),
         EsiaMode::Legacy => {
             let cert = certificate("legacy")?;
             let key = r.path(
@@ -204,26 +210,20 @@ fn broker_config(r: &Resolved) -> anyhow::Result<BrokerConfig> {
         .broker
         .as_ref()
         .context("esia.broker: required in mode \"broker\"")?;
-    let path = r.path(&b.client_secret_file);
-    let secret = std::fs::read_to_string(&path)
-        .with_context(|| format!("esia.broker.client_secret_file: {}", path.display()))?
-        .lines()
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_string();
-    anyhow::ensure!(
-        !secret.is_empty(),
-        "esia.broker.client_secret_file: {} is empty",
-        path.display()
-    );
+    // The environment's secret wins over the file (config::env).
+    let file = b.client_secret_file.as_ref().map(|f| r.path(f));
+    let secret = secret::from_env_or_file(b.client_secret.as_ref(), file.as_deref())
+        .map_err(|e| anyhow::anyhow!("esia.broker.client_secret_file: {e}"))?
+        .context("esia.broker.client_secret_file: required")?;
     Ok(BrokerConfig {
-        authorize_url: b.authorize_url.clone(),
-        token_url: b.token_url.clone(),
-        userinfo_url: b.userinfo_url.clone(),
         logout_url: b.logout_url.clone(),
         client_secret: secret,
         claims: b.claims.clone(),
+        authorize_params: b
+            .authorize_params
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
     })
 }
 
@@ -237,25 +237,13 @@ fn external_signer(
     let timeout = Duration::from_secs(c.timeout_seconds);
     let base64 = c.output == "base64";
     if let Some(url) = &c.url {
-        let read = |key: &str, p: &std::path::Path| {
-            std::fs::read(r.path(p)).with_context(|| format!("{key}: {}", r.path(p).display()))
-        };
-        let token = match &c.token_file {
-            Some(p) => Some(
-                String::from_utf8_lossy(&read("esia.signer.token_file", p)?)
-                    .trim()
-                    .to_string(),
-            ),
-            None => None,
-        };
-        let extra_roots = match &c.ca_file {
-            Some(p) => Some(read("esia.signer.ca_file", p)?),
-            None => None,
-        };
+        let file = c.token_file.as_ref().map(|f| r.path(f));
+        let token = secret::from_env_or_file(c.token.as_ref(), file.as_deref())
+            .map_err(|e| anyhow::anyhow!("esia.signer.token_file: {e}"))?;
         let target = HttpSignerTarget {
             url: url.clone(),
             token,
-            extra_roots,
+            trust: r.trust(Client::Signer)?,
         };
         return Ok(Arc::new(
             HttpSigner::new(target, base64, c.reverse, timeout, cert)
@@ -319,13 +307,9 @@ fn serve(
         ..ServerConf::default()
     };
     let admin = &r.settings.admin;
-    let token = Arc::new(arc_swap::ArcSwapOption::from(match &admin.token_file {
-        Some(p) => Some(Arc::new(AdminToken::new(
-            &crate::config::admin::read_token(&r.path(p))
-                .map_err(|e| anyhow::anyhow!("admin.token_file: {e}"))?,
-        ))),
-        None => None,
-    }));
+    let token = Arc::new(arc_swap::ArcSwapOption::from(
+        reload::admin_token(&r)?.map(Arc::new),
+    ));
     let reports = ReportSettings {
         zone: admin
             .time_zone
@@ -358,6 +342,13 @@ fn serve(
         .upstream()
         .keep_fresh(Duration::from_secs(r.settings.upstream.dns_refresh_seconds))
         .context("the upstream DNS thread")?;
+    crate::store::upkeep::start(
+        gateway.store().clone(),
+        &r.settings.store,
+        &r.base_dir,
+        gateway.clock().clone(),
+    )
+    .context("the store upkeep thread")?;
     let limits = public_limits(&r);
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();

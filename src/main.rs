@@ -30,7 +30,8 @@ struct Cli {
 enum Command {
     /// Start the gateway.
     Run {
-        #[arg(long, short)]
+        /// The configuration file.
+        #[arg(long, short, env = "ESIA_GATE_CONFIG")]
         config: PathBuf,
         /// Take over the listeners of a running instance (Pingora upgrade).
         #[arg(long)]
@@ -38,7 +39,8 @@ enum Command {
     },
     /// Validate a configuration without starting; non-zero exit on any error.
     Check {
-        #[arg(long, short)]
+        /// The configuration file.
+        #[arg(long, short, env = "ESIA_GATE_CONFIG")]
         config: PathBuf,
     },
     /// The demo lives in the development binary: says how to start it.
@@ -56,7 +58,7 @@ enum Command {
     /// the texts, the region's words and the help contacts without logging in.
     Pages {
         /// The configuration: its [help] contacts, and its policy when --policy is not given.
-        #[arg(long, short)]
+        #[arg(long, short, env = "ESIA_GATE_CONFIG")]
         config: Option<PathBuf>,
         /// A policy file whose texts to show (repeat for several).
         #[arg(long)]
@@ -65,7 +67,8 @@ enum Command {
         #[arg(long, default_value = "pages-preview")]
         out: PathBuf,
     },
-    /// Move durable records (links, login history, match failures) as JSON lines.
+    /// Durable records (links, login history, match failures): export, import,
+    /// one person's records, the Redis key layout.
     Links {
         #[command(subcommand)]
         what: LinksCommand,
@@ -76,17 +79,38 @@ enum Command {
 enum LinksCommand {
     /// Write every durable record of the configured store to stdout (or --out).
     Export {
-        #[arg(long, short)]
+        /// The configuration file.
+        #[arg(long, short, env = "ESIA_GATE_CONFIG")]
         config: PathBuf,
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Only this person's records (their links, their own accounts' login
+        /// history and their failed matches).
+        #[arg(long)]
+        oid: Option<String>,
     },
     /// Add the records of a file (or stdin) to the configured store.
     Import {
-        #[arg(long, short)]
+        /// The configuration file.
+        #[arg(long, short, env = "ESIA_GATE_CONFIG")]
         config: PathBuf,
         #[arg(long = "in")]
         input: Option<PathBuf>,
+    },
+    /// Remove every durable record of one person (links, their own accounts'
+    /// login history and last logins, their failed matches); prints counts only.
+    Forget {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The person's ESIA oid.
+        #[arg(long)]
+        oid: String,
+    },
+    /// Move records of the Redis key layout version 1 to version 2 (also done
+    /// by the gateway at start); safe to run any number of times.
+    Migrate {
+        #[arg(long, short)]
+        config: PathBuf,
     },
 }
 
@@ -102,10 +126,15 @@ fn main() -> ExitCode {
                 .map_err(anyhow::Error::from)
                 .and_then(|r| {
                     engine.map_err(anyhow::Error::from)?;
-                    app::check_gateway(r, app::system_clock())
+                    let from_env = r.from_env.clone();
+                    Ok((app::check_gateway(r, app::system_clock())?, from_env))
                 }) {
-                Ok(notes) => {
+                Ok((notes, from_env)) => {
                     println!("{}: OK", config.display());
+                    // Which settings the environment gave: names, never values.
+                    for key in from_env {
+                        println!("environment: {key} from {}", config::env::var_name(key));
+                    }
                     for n in notes {
                         println!("note: {n}");
                     }
@@ -137,6 +166,13 @@ fn main() -> ExitCode {
             if let Err(e) = engine {
                 eprintln!("{e}");
                 return ExitCode::FAILURE;
+            }
+            for key in &r.from_env {
+                tracing::info!(
+                    key,
+                    variable = %config::env::var_name(key),
+                    "setting taken from the environment"
+                );
             }
             let opt = pingora::server::configuration::Opt {
                 upgrade,
@@ -232,35 +268,51 @@ fn pages(config: Option<&Path>, policy: &[PathBuf], out: &Path) -> anyhow::Resul
 fn links(what: LinksCommand) -> anyhow::Result<String> {
     use anyhow::Context as _;
     let config = match &what {
-        LinksCommand::Export { config, .. } | LinksCommand::Import { config, .. } => config,
+        LinksCommand::Export { config, .. }
+        | LinksCommand::Import { config, .. }
+        | LinksCommand::Forget { config, .. }
+        | LinksCommand::Migrate { config } => config,
     };
     let r = config::load(config)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
+        if let LinksCommand::Migrate { .. } = what {
+            return migrate(&r).await;
+        }
         let store = esia_gate::store::open(&r.settings.store, &r.base_dir)
             .await
             .context("store")?;
         match what {
-            LinksCommand::Export { out, .. } => {
+            LinksCommand::Export { out, oid, .. } => {
+                let oid = oid.map(esia_gate::identity::EsiaOid);
+                let export = async |w: &mut (dyn tokio::io::AsyncWrite + Unpin + Send)| match &oid {
+                    Some(o) => {
+                        esia_gate::store::migrate::export_person_jsonl(store.as_ref(), o, w).await
+                    }
+                    None => esia_gate::store::migrate::export_jsonl(store.as_ref(), w).await,
+                };
                 let n = match out {
                     Some(path) => {
                         let mut f = tokio::fs::File::create(&path)
                             .await
                             .with_context(|| format!("cannot create {}", path.display()))?;
-                        let n =
-                            esia_gate::store::migrate::export_jsonl(store.as_ref(), &mut f).await?;
+                        let n = export(&mut f).await?;
                         f.sync_all().await?;
                         n
                     }
-                    None => {
-                        let mut w = tokio::io::stdout();
-                        esia_gate::store::migrate::export_jsonl(store.as_ref(), &mut w).await?
-                    }
+                    None => export(&mut tokio::io::stdout()).await?,
                 };
                 Ok(format!("exported {n} records"))
             }
+            LinksCommand::Forget { oid, .. } => {
+                let n = store
+                    .forget_person(&esia_gate::identity::EsiaOid(oid))
+                    .await?;
+                Ok(format!("removed {n} records of one person"))
+            }
+            LinksCommand::Migrate { .. } => Ok(String::new()),
             LinksCommand::Import { input, .. } => {
                 let n = match input {
                     Some(path) => {
@@ -285,4 +337,54 @@ fn links(what: LinksCommand) -> anyhow::Result<String> {
             }
         }
     })
+}
+
+/// `links migrate`: the Redis key layout version 1 → 2 (waits for a gateway
+/// that is migrating now). The embedded store upgrades its file when opened.
+async fn migrate(r: &config::Resolved) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    use esia_gate::config::store::StoreBackend;
+    let s = &r.settings.store;
+    if s.backend != StoreBackend::Redis {
+        esia_gate::store::open(s, &r.base_dir)
+            .await
+            .context("store")?;
+        return Ok(
+            "the embedded store has no key layout to migrate; its file is at the current \
+                   schema version (upgraded when opened)"
+                .into(),
+        );
+    }
+    let store = esia_gate::store::RedisStore::open(s, &r.base_dir)
+        .await
+        .context("store")?;
+    let m = store
+        .migrate_v1(std::time::Duration::from_secs(600))
+        .await
+        .context("migrate")?;
+    anyhow::ensure!(
+        !m.busy,
+        "another node has been migrating for 10 minutes and is not done: run this again later"
+    );
+    let mut msg = format!(
+        "moved to the version 2 layout: {} links, {} last logins, {} login-history rows, {} \
+         failed matches; layout {}",
+        m.links,
+        m.last_logins,
+        m.history,
+        m.failures,
+        if m.done {
+            "2 (no version 1 key left)"
+        } else {
+            "1 (version 1 keys left)"
+        }
+    );
+    if m.conflicts > 0 {
+        msg.push_str(&format!(
+            "\n{} own links stay in version 1: another person owns the account in version 2 \
+             (see docs/store.md, migration)",
+            m.conflicts
+        ));
+    }
+    Ok(msg)
 }

@@ -276,12 +276,40 @@ fn the_gateways_dependencies_hold_no_web_framework_and_no_dev_stack() {
         "cargo tree failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for crate_name in ["axum ", "esia-gate-dev "] {
+    // No web framework, no development stack, and no protobuf (prometheus
+    // without its default features).
+    for crate_name in ["axum ", "esia-gate-dev ", "protobuf "] {
         assert!(
             !tree.lines().any(|l| l.starts_with(crate_name)),
             "{crate_name}is a normal dependency of the gateway:\n{tree}"
         );
     }
+    // One HTTP client stack: openidconnect rides on the gateway's reqwest.
+    let mut clients: Vec<&str> = tree
+        .lines()
+        .filter(|l| l.starts_with("reqwest ") || l.starts_with("hyper "))
+        .map(|l| l.split(" (").next().unwrap_or(l))
+        .collect();
+    clients.sort();
+    clients.dedup();
+    assert_eq!(clients.len(), 2, "one reqwest, one hyper: {clients:?}");
+}
+
+#[test]
+fn openidconnect_is_used_only_where_esia_is_talked_to() {
+    let (src, files) = sources();
+    let outside: Vec<String> = files
+        .iter()
+        .filter(|f| module_path(&src, f).first().is_some_and(|m| m != "esia"))
+        .filter(|f| {
+            code_of(&std::fs::read_to_string(f).unwrap_or_default()).contains("openidconnect")
+        })
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(
+        outside.is_empty(),
+        "openidconnect outside src/esia: {outside:?}"
+    );
 }
 
 #[test]

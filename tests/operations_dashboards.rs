@@ -9,8 +9,8 @@ fn dashboards() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("dashboards")
 }
 
-/// Metric names a PromQL expression mentions (`esia_gate_*` and `up`),
-/// with histogram series reduced to their family.
+/// Metric names a PromQL expression mentions (`esia_gate_*` and the
+/// process's own `process_*`).
 fn metrics_in(expr: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut word = String::new();
@@ -25,7 +25,7 @@ fn metrics_in(expr: &str) -> Vec<String> {
             word.push(c);
             continue;
         }
-        if word.starts_with("esia_gate_") {
+        if word.starts_with("esia_gate_") || word.starts_with("process_") {
             out.push(std::mem::take(&mut word));
         }
         word.clear();
@@ -107,6 +107,11 @@ fn the_dashboard_loads_and_every_query_names_an_exported_metric() {
         "esia_gate_request_duration_seconds_bucket",
         "esia_gate_upstream_response_duration_seconds_bucket",
         "esia_gate_policy_info",
+        "esia_gate_policy_loaded_timestamp_seconds",
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "process_open_fds",
+        "process_max_fds",
     ] {
         assert!(used.contains(needed), "the dashboard shows {needed}");
     }
@@ -162,6 +167,10 @@ fn metric_names_are_read_out_of_promql() {
             "sum by (le) (rate(esia_gate_request_duration_seconds_bucket{route=\"esia_gate_x\"}[5m])) / up"
         ),
         vec!["esia_gate_request_duration_seconds_bucket"]
+    );
+    assert_eq!(
+        metrics_in("max by (instance) (process_open_fds{job=~\"$job\"})"),
+        vec!["process_open_fds"]
     );
     let declared = vec!["esia_gate_request_duration_seconds".to_string()];
     assert!(exported(

@@ -165,6 +165,17 @@ async fn a_morning_of_logins_moves_the_counters_and_the_scrape_passes_promtool()
         1.0
     );
     assert!(c("esia_gate_start_time_seconds") > 1.6e9);
+    // The process's own resources, by the names every exporter uses.
+    assert!(c("process_resident_memory_bytes") > 1e6, "{scrape}");
+    // Whole seconds (the prometheus crate's collector): present, maybe 0.
+    assert_eq!(series(&scrape, "process_cpu_seconds_total").len(), 1);
+    let (open, max) = (c("process_open_fds"), c("process_max_fds"));
+    assert!(open >= 3.0 && open < max, "{open} of {max}");
+    assert!(c("process_threads") >= 2.0);
+    assert!(
+        (c("process_start_time_seconds") - c("esia_gate_start_time_seconds")).abs() < 5.0,
+        "{scrape}"
+    );
 
     // Labels stay bounded: no login, oid or path ever becomes a label.
     for line in scrape.lines().filter(|l| !l.starts_with('#')) {
@@ -184,11 +195,39 @@ async fn a_morning_of_logins_moves_the_counters_and_the_scrape_passes_promtool()
     for line in scrape.lines().filter(|l| l.starts_with("# TYPE ")) {
         let name = line.split_whitespace().nth(2).expect("a metric name");
         assert!(declared.iter().any(|d| d == name), "{name} is not declared");
-        assert!(name.starts_with("esia_gate_"), "{name}");
+        assert!(
+            name.starts_with("esia_gate_") || name.starts_with("process_"),
+            "{name}"
+        );
     }
 
     let (ok, report) = promtool(&["check", "metrics"], Some(&scrape));
     assert!(ok, "promtool check metrics:\n{report}\n{scrape}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_in_force_is_an_info_metric_of_1_with_its_load_time_beside_it() {
+    let before = chrono_now();
+    let stack = Stack::start_with(support::policy_options("yaroslavl-2019", "2018-12-15")).await;
+    let scrape = stack.metrics().await;
+    let info = series(&scrape, "esia_gate_policy_info");
+    assert_eq!(info.len(), 1, "{scrape}");
+    let (labels, value) = info[0];
+    assert_eq!(value, 1.0, "an info metric is 1: {labels}");
+    assert!(labels.contains("hash=\""), "{labels}");
+    let loaded = counter(&scrape, "esia_gate_policy_loaded_timestamp_seconds");
+    assert!(
+        loaded >= before - 1.0 && loaded <= chrono_now() + 1.0,
+        "{loaded}"
+    );
+    let (ok, report) = promtool(&["check", "metrics"], Some(&scrape));
+    assert!(ok, "promtool check metrics:\n{report}");
+}
+
+fn chrono_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 const TOKEN: &str = "3f9c0b1d7e5a4c2b8d6f0e1a9c7b5d3f";

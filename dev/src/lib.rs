@@ -17,5 +17,6 @@ pub mod legacy_pages;
 pub mod ports;
 pub mod redis;
 pub mod signing_service;
+pub mod tls_proxy;
 
 mod html;

@@ -197,18 +197,10 @@ impl Live {
             }
         };
 
-        let admin_token = match &s.admin.token_file {
-            Some(p) => Some(AdminToken::new(
-                &crate::config::admin::read_token(&r.path(p))
-                    .map_err(|e| anyhow::anyhow!("admin.token_file: {e}"))?,
-            )),
-            None => {
-                if old.admin.token_file.is_some() {
-                    waiting.push("admin.token_file (removed)".into());
-                }
-                None
-            }
-        };
+        let admin_token = admin_token(r)?;
+        if admin_token.is_none() && (old.admin.token_file.is_some() || old.admin.token.is_some()) {
+            waiting.push("admin.token (removed)".into());
+        }
 
         Ok(Next {
             policy,
@@ -313,6 +305,20 @@ pub(super) fn reload_trusted(esia: &EsiaClient, files: &[PathBuf], why: &str) {
             m.trust_reloads.with_label_values(&["error"]).inc();
         }
     }
+}
+
+/// The admin token: from the environment (`ESIA_GATE_ADMIN__TOKEN`, see
+/// [`crate::config`]) or `admin.token_file`; `None` when neither is set.
+pub(super) fn admin_token(r: &Resolved) -> anyhow::Result<Option<AdminToken>> {
+    let admin = &r.settings.admin;
+    Ok(match (&admin.token, &admin.token_file) {
+        (Some(t), _) => Some(AdminToken::new(t.expose())),
+        (None, Some(p)) => Some(AdminToken::new(
+            &crate::config::admin::read_token(&r.path(p))
+                .map_err(|e| anyhow::anyhow!("admin.token_file: {e}"))?,
+        )),
+        (None, None) => None,
+    })
 }
 
 #[cfg(test)]

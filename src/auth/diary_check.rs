@@ -198,6 +198,9 @@ impl DiaryChecker {
             .as_ref()
             .zip(cfg.success_rule.as_ref())?;
         let join = |u: &str| cfg.upstream_url.join(u);
+        let trust = cfg
+            .trust(crate::config::tls::Client::DiaryLogin)
+            .map_err(|e| e.to_string());
         let built = join(&d.url).map_err(|e| e.to_string()).and_then(|url| {
             let page_url = match (&d.page_url, d.fetch_page) {
                 (_, false) => None,
@@ -211,6 +214,7 @@ impl DiaryChecker {
                 d.password_field.clone(),
                 rule.clone(),
                 Duration::from_secs(d.timeout_seconds),
+                &trust?,
             )
         });
         built
@@ -225,10 +229,12 @@ impl DiaryChecker {
         password_field: String,
         rule: SuccessRule,
         timeout: Duration,
+        trust: &crate::config::tls::Trust,
     ) -> Result<Self, String> {
         // Redirects and cookies are handled here, per check: the client
         // follows none and keeps none.
         let http = reqwest::Client::builder()
+            .use_preconfigured_tls(trust.client_config()?)
             .redirect(reqwest::redirect::Policy::none())
             .timeout(timeout)
             .build()

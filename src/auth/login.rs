@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use super::Auth;
 use super::cookies::{BINDING_COOKIE, cookie_value};
 use super::diary_forms;
-use super::error::{BadInput, GateError, Step};
+use super::error::{BadInput, EsiaKind, GateError, Step};
 use super::matching::Unmatched;
 use super::reply::Reply;
 use super::return_to::safe_return_path;
@@ -46,21 +46,28 @@ impl Auth {
         let state = uuid::Uuid::new_v4().to_string();
         let binding = random_id();
         let ttl = Duration::from_secs(self.cfg.settings.session.login_ttl_seconds);
-        let pending = PendingLogin {
-            return_to,
-            binding: binding.clone(),
-            created_at: self.now().timestamp(),
-        };
-        self.store.put_pending(&state, &pending, ttl).await?;
-        let url = self
+        let auth = self
             .esia
             .authorization_url(&state, self.now().fixed_offset())
             .await
             .map_err(|e| match GateError::from(e) {
-                // Building our own URL is not something ESIA did.
-                e @ GateError::Signer(_) => e,
+                // Building our own URL is not something ESIA did; a
+                // broker's discovery is.
+                e @ (GateError::Signer(_)
+                | GateError::Esia {
+                    kind: EsiaKind::Unreachable,
+                    ..
+                }) => e,
                 e => GateError::Internal(format!("the ESIA authorization URL: {e}")),
             })?;
+        let pending = PendingLogin {
+            return_to,
+            binding: binding.clone(),
+            created_at: self.now().timestamp(),
+            handshake: auth.handshake,
+        };
+        self.store.put_pending(&state, &pending, ttl).await?;
+        let url = auth.url;
         metrics::get().logins.with_label_values(&["started"]).inc();
         tracing::info!(target: "audit", event = "login_started", request_id, outcome = "redirected_to_esia");
         Ok(Reply::Redirect {
@@ -107,7 +114,7 @@ impl Auth {
         let started = Instant::now();
         let result = self
             .esia
-            .complete_login(&code, self.now().fixed_offset())
+            .complete_login(&code, &pending.handshake, self.now().fixed_offset())
             .await;
         metrics::get()
             .esia_duration

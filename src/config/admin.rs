@@ -7,6 +7,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::secret::Secret;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminSettings {
@@ -15,6 +17,10 @@ pub struct AdminSettings {
     /// loopback address.
     #[serde(default)]
     pub token_file: Option<PathBuf>,
+    /// The token from the environment (`ESIA_GATE_ADMIN__TOKEN`), which
+    /// wins over `token_file`.
+    #[serde(skip)]
+    pub token: Option<Secret>,
     /// The time zone report times are shown in (an IANA name).
     #[serde(default = "default_time_zone")]
     pub time_zone: String,
@@ -41,6 +47,7 @@ impl Default for AdminSettings {
     fn default() -> Self {
         Self {
             token_file: None,
+            token: None,
             time_zone: default_time_zone(),
             match_failure_days: default_days(),
             adoption_refresh_seconds: default_adoption_refresh(),
@@ -53,7 +60,7 @@ pub const MIN_TOKEN_LEN: usize = 24;
 
 /// Checks that need no file: the key at fault and why.
 pub fn validate(a: &AdminSettings, admin_addr: SocketAddr) -> Result<(), (&'static str, String)> {
-    if a.token_file.is_none() && !admin_addr.ip().is_loopback() {
+    if a.token_file.is_none() && a.token.is_none() && !admin_addr.ip().is_loopback() {
         return Err((
             "admin.token_file",
             format!(
@@ -86,20 +93,21 @@ pub fn read_token(path: &std::path::Path) -> Result<String, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let token = text.lines().next().unwrap_or("").trim().to_string();
+    check_token(&token).map_err(|m| format!("{}: {m} (on the first line)", path.display()))?;
+    Ok(token)
+}
+
+/// Is this token long and plain enough? The message never shows it.
+pub fn check_token(token: &str) -> Result<(), String> {
     if token.len() < MIN_TOKEN_LEN {
         return Err(format!(
-            "{}: the token must be at least {MIN_TOKEN_LEN} characters on the first line \
-             (e.g. `openssl rand -hex 32`)",
-            path.display()
+            "the token must be at least {MIN_TOKEN_LEN} characters (e.g. `openssl rand -hex 32`)"
         ));
     }
     if token.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "{}: the token must not contain spaces or control characters",
-            path.display()
-        ));
+        return Err("the token must not contain spaces or control characters".into());
     }
-    Ok(token)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -16,6 +16,11 @@ pub struct Directory {
     /// How often the CSV file is checked for a change (size, time, inode).
     #[serde(default = "default_csv_reload")]
     pub csv_reload_seconds: u64,
+    /// The CSV file's encoding: `auto` (default: a byte order mark, else
+    /// UTF-8 when the bytes are valid UTF-8, else windows-1251, what
+    /// Russian Excel saves), or a name such as `utf-8` or `windows-1251`.
+    #[serde(default)]
+    pub csv_encoding: CsvEncoding,
     /// A read-only query on the diary's PostgreSQL database.
     #[serde(default)]
     pub postgres: Option<Postgres>,
@@ -23,6 +28,41 @@ pub struct Directory {
     /// `"off"` (manual linking) or `"birth_date"`.
     #[serde(default)]
     pub match_without_snils: WithoutSnils,
+}
+
+/// How the directory file is read (`csv_encoding`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CsvEncoding {
+    /// A BOM, else UTF-8 when valid, else windows-1251.
+    #[default]
+    Detect,
+    /// Exactly this encoding (a BOM is still skipped).
+    Fixed(&'static encoding_rs::Encoding),
+}
+
+impl CsvEncoding {
+    /// `auto` or an encoding's label (`utf-8`, `windows-1251`, `cp1251`,
+    /// `koi8-r`, ...; WHATWG labels, any case).
+    pub fn parse(label: &str) -> Result<Self, String> {
+        let label = label.trim();
+        if label.eq_ignore_ascii_case("auto") {
+            return Ok(Self::Detect);
+        }
+        encoding_rs::Encoding::for_label(label.as_bytes())
+            .map(Self::Fixed)
+            .ok_or_else(|| {
+                format!(
+                    "`{label}` is not an encoding (use \"auto\", \"utf-8\" or \"windows-1251\")"
+                )
+            })
+    }
+}
+
+impl<'de> Deserialize<'de> for CsvEncoding {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let label = String::deserialize(d)?;
+        Self::parse(&label).map_err(serde::de::Error::custom)
+    }
 }
 
 /// What to do for a person whose SNILS finds no diary account.
@@ -59,7 +99,7 @@ pub struct Postgres {
     #[serde(default = "default_timeout")]
     pub timeout_seconds: u64,
     /// PEM certificates of the CA that signed the server's certificate, for
-    /// `sslmode=require`; the public web roots are trusted when absent.
+    /// `sslmode=require`, instead of `tls.ca_file` (besides `tls.roots`).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
 }
@@ -172,6 +212,22 @@ mod tests {
         assert!(validate(&d).is_ok());
         let pg = d.postgres.expect("postgres");
         assert_eq!((pg.refresh_seconds, pg.timeout_seconds), (300, 30));
+    }
+
+    #[test]
+    fn the_csv_encoding_is_detected_or_named() {
+        let d: Directory = toml::from_str("csv = \"a.csv\"").expect("csv");
+        assert_eq!(d.csv_encoding, CsvEncoding::Detect);
+        let d: Directory =
+            toml::from_str("csv = \"a.csv\"\ncsv_encoding = \"CP1251\"").expect("cp1251");
+        assert_eq!(
+            d.csv_encoding,
+            CsvEncoding::Fixed(encoding_rs::WINDOWS_1251)
+        );
+        let e = toml::from_str::<Directory>("csv = \"a.csv\"\ncsv_encoding = \"latin-9000\"")
+            .expect_err("unknown");
+        assert!(e.to_string().contains("latin-9000"), "{e}");
+        assert!(e.to_string().contains("csv_encoding"), "{e}");
     }
 
     #[test]

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::secret::Secret;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum EsiaMode {
@@ -36,6 +38,10 @@ pub struct Esia {
     pub issuer: Option<String>,
     #[serde(default)]
     pub redirect_uri: Option<String>,
+    /// CA certificates (PEM) for ESIA's (or the broker's) https endpoints,
+    /// instead of `tls.ca_file`.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// Seconds to wait for any ESIA back-channel call.
     #[serde(default = "default_esia_timeout")]
     pub timeout_seconds: u64,
@@ -59,18 +65,26 @@ fn default_leeway() -> u64 {
 }
 
 /// A certified ESIA broker (Keycloak with an ESIA plugin, a regional
-/// "шлюз ЕСИА"): plain OAuth2/OIDC with a static client secret.
+/// "шлюз ЕСИА"): OpenID Connect with a static client secret; its endpoints
+/// and keys come from its discovery document at `esia.issuer`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BrokerSettings {
-    pub authorize_url: String,
-    pub token_url: String,
-    pub userinfo_url: String,
-    /// Where the user is sent at logout (optional `end_session_endpoint`).
+    /// Where the user is sent at logout; default: the discovery document's
+    /// `end_session_endpoint`.
     #[serde(default)]
     pub logout_url: Option<String>,
-    /// A file holding the client secret (first line).
-    pub client_secret_file: PathBuf,
+    /// Extra parameters of the authorization request, e.g.
+    /// `{ kc_idp_hint = "esia" }` for a Keycloak.
+    #[serde(default)]
+    pub authorize_params: std::collections::BTreeMap<String, String>,
+    /// A file holding the client secret (first line); or the environment's
+    /// `ESIA_GATE_ESIA__BROKER__CLIENT_SECRET`, which wins.
+    #[serde(default)]
+    pub client_secret_file: Option<PathBuf>,
+    /// The secret from the environment (never from the file's text).
+    #[serde(skip)]
+    pub client_secret: Option<Secret>,
     /// Which userinfo claims carry the person's data.
     #[serde(default)]
     pub claims: BrokerClaims,
@@ -116,10 +130,15 @@ pub struct SignerSettings {
     /// The signing service's URL (http or https).
     #[serde(default)]
     pub url: Option<String>,
-    /// A file holding the bearer token the service wants (optional).
+    /// A file holding the bearer token the service wants (optional); the
+    /// environment's `ESIA_GATE_ESIA__SIGNER__TOKEN` wins.
     #[serde(default)]
     pub token_file: Option<PathBuf>,
-    /// Extra CA certificates (PEM) for an https service (optional).
+    /// The token from the environment.
+    #[serde(skip)]
+    pub token: Option<Secret>,
+    /// CA certificates (PEM) for an https service, instead of
+    /// `tls.ca_file` (optional).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
     /// `raw` bytes (default) or `base64` text as the signer's output.

@@ -10,6 +10,7 @@ use serde::Deserialize;
 
 pub mod admin;
 pub mod connections;
+pub mod env;
 mod esia;
 pub mod help;
 pub mod linking;
@@ -17,10 +18,14 @@ pub mod net;
 pub mod policy;
 pub mod redis_url;
 pub mod reload;
+pub mod secret;
+pub mod tls;
 mod validate;
 
+pub use env::Environment;
 pub use esia::{BrokerClaims, BrokerSettings, Esia, EsiaMode, SignerSettings};
-pub use validate::{Resolved, advice, check_files, load, parse};
+pub use secret::Secret;
+pub use validate::{Resolved, advice, check_files, load, load_with_env, parse, parse_with_env};
 
 /// The reserved path prefix of the gateway's own pages.
 pub const GATE_PREFIX: &str = "/esia-gate";
@@ -78,6 +83,9 @@ pub struct Settings {
     /// the gateway.
     #[serde(default)]
     pub help: help::HelpSettings,
+    /// Which CAs the outgoing TLS connections trust.
+    #[serde(default)]
+    pub tls: tls::TlsSettings,
 }
 
 /// `[children]`.
@@ -116,6 +124,9 @@ pub struct Upstream {
     /// Seconds to wait for the diary's answer.
     #[serde(default = "default_upstream_read_timeout")]
     pub read_timeout_seconds: u64,
+    /// CA certificates (PEM) for an https diary, instead of `tls.ca_file`.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// The diary's own session cookie: cleared at logout, and the key the
     /// gateway learns password sessions by.
     #[serde(default)]

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::secret::Secret;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreBackend {
@@ -42,6 +44,10 @@ pub struct StoreSettings {
     /// password in `url`.
     #[serde(default)]
     pub password_file: Option<PathBuf>,
+    /// The password from the environment (`ESIA_GATE_STORE__PASSWORD`),
+    /// which wins over `password_file`.
+    #[serde(skip)]
+    pub password: Option<Secret>,
     /// Prefix of every Redis key; the version part changes with the layout.
     #[serde(default = "default_prefix")]
     pub key_prefix: String,
@@ -56,6 +62,10 @@ pub struct StoreSettings {
     /// Connection and response timeout of every Redis call.
     #[serde(default = "default_timeout")]
     pub timeout_ms: u64,
+    /// Days login history and match failures are kept (pruned in the
+    /// background after that); links stay until unlinked.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
 }
 
 fn default_path() -> PathBuf {
@@ -73,6 +83,11 @@ fn default_cache_stale() -> u64 {
 fn default_timeout() -> u64 {
     1500
 }
+/// A school year and the months its appeals may take.
+pub const DEFAULT_RETENTION_DAYS: u32 = 400;
+fn default_retention_days() -> u32 {
+    DEFAULT_RETENTION_DAYS
+}
 
 impl Default for StoreSettings {
     fn default() -> Self {
@@ -81,10 +96,12 @@ impl Default for StoreSettings {
             path: default_path(),
             url: None,
             password_file: None,
+            password: None,
             key_prefix: default_prefix(),
             cache_ttl_ms: default_cache_ttl(),
             cache_stale_ms: default_cache_stale(),
             timeout_ms: default_timeout(),
+            retention_days: default_retention_days(),
         }
     }
 }
@@ -120,6 +137,13 @@ impl StoreSettings {
         if self.timeout_ms == 0 {
             out.push(("store.timeout_ms", "must be above 0".to_string()));
         }
+        if !(1..=36_600).contains(&self.retention_days) {
+            out.push((
+                "store.retention_days",
+                "must be between 1 and 36600 (days login history and match failures are kept)"
+                    .to_string(),
+            ));
+        }
         out
     }
 }
@@ -135,7 +159,10 @@ mod tests {
         assert_eq!(s.path, PathBuf::from("esia-gate.redb"));
         assert_eq!(s.key_prefix, "esia-gate:v1:");
         assert_eq!(s.cache_ttl_ms, 2000);
+        assert_eq!(s.retention_days, 400);
         assert!(s.problems().is_empty());
+        let s: StoreSettings = toml::from_str("retention_days = 0").expect("parse");
+        assert_eq!(s.problems()[0].0, "store.retention_days");
     }
 
     #[test]

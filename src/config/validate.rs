@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use url::Url;
 
+use super::env::Environment;
 use super::{
     ConfigError, EsiaMode, GATE_PREFIX, Settings, admin, connections, directory, help, linking,
     net, store,
@@ -40,6 +41,8 @@ pub struct Resolved {
     /// Directory of the configuration file: relative paths are resolved
     /// against it.
     pub base_dir: PathBuf,
+    /// The keys the environment set (`config::env`), for `check` to list.
+    pub from_env: Vec<&'static str>,
 }
 
 impl Resolved {
@@ -52,7 +55,12 @@ impl Resolved {
     }
 }
 
+/// The file at `path`, with the process's environment overrides.
 pub fn load(path: &Path) -> Result<Resolved, ConfigError> {
+    load_with_env(path, &Environment::from_process())
+}
+
+pub fn load_with_env(path: &Path, env: &Environment) -> Result<Resolved, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.display().to_string(),
         source,
@@ -61,15 +69,28 @@ pub fn load(path: &Path) -> Result<Resolved, ConfigError> {
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
-    parse(&text, &path.display().to_string(), base_dir)
+    parse_with_env(&text, &path.display().to_string(), base_dir, env)
 }
 
+/// A configuration's text alone, without the environment.
 pub fn parse(text: &str, name: &str, base_dir: PathBuf) -> Result<Resolved, ConfigError> {
-    let settings: Settings = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+    parse_with_env(text, name, base_dir, &Environment::none())
+}
+
+pub fn parse_with_env(
+    text: &str,
+    name: &str,
+    base_dir: PathBuf,
+    env: &Environment,
+) -> Result<Resolved, ConfigError> {
+    let mut settings: Settings = toml::from_str(text).map_err(|e| ConfigError::Syntax {
         path: name.to_string(),
         message: e.to_string().trim_end().to_string(),
     })?;
-    validate(settings, name, base_dir)
+    let from_env = super::env::apply(&mut settings, env)?;
+    let mut r = validate(settings, name, base_dir)?;
+    r.from_env = from_env;
+    Ok(r)
 }
 
 fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolved, ConfigError> {
@@ -130,17 +151,30 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
                     "mode \"broker\" needs an [esia.broker] section".into(),
                 ));
             };
-            http_url("esia.broker.authorize_url", &b.authorize_url)?;
-            http_url("esia.broker.token_url", &b.token_url)?;
-            http_url("esia.broker.userinfo_url", &b.userinfo_url)?;
             if let Some(l) = &b.logout_url {
                 http_url("esia.broker.logout_url", l)?;
             }
-            if settings.esia.issuer.as_deref().is_none_or(str::is_empty) {
+            if b.client_secret_file.is_none() && b.client_secret.is_none() {
                 return Err(bad(
-                    "esia.issuer",
-                    "required in mode \"broker\": the broker's token issuer".into(),
+                    "esia.broker.client_secret_file",
+                    format!(
+                        "required: a file holding the client secret (or the environment's {})",
+                        super::env::var_name("esia.broker.client_secret")
+                    ),
                 ));
+            }
+            match settings.esia.issuer.as_deref() {
+                None | Some("") => {
+                    return Err(bad(
+                        "esia.issuer",
+                        "required in mode \"broker\": the broker's issuer, whose \
+                         /.well-known/openid-configuration names its endpoints and keys"
+                            .into(),
+                    ));
+                }
+                Some(i) => {
+                    http_url("esia.issuer", i)?;
+                }
             }
         }
         EsiaMode::Legacy => {
@@ -219,7 +253,8 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
             ));
         }
     }
-    if settings.esia.trusted_certificates.is_empty() {
+    // A broker's keys come from its discovery document.
+    if settings.esia.trusted_certificates.is_empty() && settings.esia.mode != EsiaMode::Broker {
         return Err(bad(
             "esia.trusted_certificates",
             "must list at least one ESIA token signing certificate".into(),
@@ -385,6 +420,7 @@ fn validate(settings: Settings, name: &str, base_dir: PathBuf) -> Result<Resolve
         success_rule,
         login_rule,
         base_dir,
+        from_env: Vec::new(),
     })
 }
 
@@ -443,8 +479,12 @@ pub fn check_files(r: &Resolved) -> Result<(), ConfigError> {
     if let Some(c) = &s.esia.certificate {
         files.push(("esia.certificate", c));
     }
-    if let Some(b) = &s.esia.broker {
-        files.push(("esia.broker.client_secret_file", &b.client_secret_file));
+    // A secret the environment gives needs no file.
+    if let Some(b) = &s.esia.broker
+        && let Some(f) = &b.client_secret_file
+        && b.client_secret.is_none()
+    {
+        files.push(("esia.broker.client_secret_file", f));
     }
     if let Some(k) = &s.esia.private_key {
         files.push(("esia.private_key", k));
@@ -466,7 +506,9 @@ pub fn check_files(r: &Resolved) -> Result<(), ConfigError> {
     if let Some(k) = &s.identity_headers.assertion_key {
         files.push(("identity_headers.assertion_key", k));
     }
-    if let Some(t) = &s.admin.token_file {
+    if let Some(t) = &s.admin.token_file
+        && s.admin.token.is_none()
+    {
         files.push(("admin.token_file", t));
     }
     for (key, p) in files {
@@ -479,5 +521,5 @@ pub fn check_files(r: &Resolved) -> Result<(), ConfigError> {
             });
         }
     }
-    Ok(())
+    super::tls::check_trust(r)
 }

@@ -9,7 +9,7 @@ use arc_swap::ArcSwap;
 use chrono::{DateTime, FixedOffset};
 
 use super::error::EsiaError;
-use super::provider::{EsiaProvider, LoginResult, Shared};
+use super::provider::{Authorization, EsiaProvider, LoginResult, Shared};
 use super::token::TokenChecks;
 
 pub struct EsiaClient {
@@ -47,23 +47,26 @@ impl EsiaClient {
         self.provider.load().as_ref().clone()
     }
 
-    /// The URL the browser is sent to for this login's `state`.
+    /// The URL the browser is sent to for this login's `state`, and what
+    /// to keep for [`Self::complete_login`].
     pub async fn authorization_url(
         &self,
         state: &str,
         now: DateTime<FixedOffset>,
-    ) -> Result<String, EsiaError> {
+    ) -> Result<Authorization, EsiaError> {
         self.provider().authorization_url(state, now).await
     }
 
-    /// Exchange the code, check the tokens, fetch the person.
+    /// Exchange the code, check the tokens, fetch the person; `handshake`
+    /// as [`Self::authorization_url`] gave it.
     pub async fn complete_login(
         &self,
         code: &str,
+        handshake: &str,
         now: DateTime<FixedOffset>,
     ) -> Result<LoginResult, EsiaError> {
         let provider = self.provider();
-        let tokens = provider.exchange_code(code, now).await?;
+        let tokens = provider.exchange_code(code, handshake, now).await?;
         let person = provider.person(&tokens).await?;
         Ok(LoginResult { person })
     }

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use url::Url;
 
 use super::error::EsiaError;
+use crate::config::tls::Trust;
 
 pub struct BackChannel {
     http: reqwest::Client,
@@ -16,14 +17,21 @@ pub struct BackChannel {
 }
 
 impl BackChannel {
-    pub fn new(base: Url, timeout: Duration) -> Result<Self, String> {
+    pub fn new(base: Url, timeout: Duration, trust: &Trust) -> Result<Self, String> {
         let http = reqwest::Client::builder()
+            .use_preconfigured_tls(trust.client_config()?)
             .timeout(timeout)
             .connect_timeout(timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| e.to_string())?;
         Ok(Self { http, base })
+    }
+
+    /// The client itself, for the broker's OpenID Connect calls (the same
+    /// timeouts, trust and no redirects).
+    pub fn client(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// `path` on ESIA's host (the configured `esia.base_url`).

@@ -20,7 +20,7 @@ use super::endpoints;
 use super::error::EsiaError;
 use super::gost::{self, GostError};
 use super::protocol::format_timestamp;
-use super::provider::{EsiaProvider, Shared, Tokens};
+use super::provider::{Authorization, EsiaProvider, Shared, Tokens};
 use crate::identity::Person;
 
 #[derive(Clone)]
@@ -84,7 +84,7 @@ impl EsiaProvider for LegacyProvider {
         &self,
         state: &str,
         now: DateTime<FixedOffset>,
-    ) -> Result<String, EsiaError> {
+    ) -> Result<Authorization, EsiaError> {
         let ts = format_timestamp(&now);
         let secret = self.client_secret(&ts, state).await?;
         let s = &self.shared.settings;
@@ -99,12 +99,13 @@ impl EsiaProvider for LegacyProvider {
             .append_pair("state", state)
             .append_pair("access_type", "online")
             .append_pair("timestamp", &ts);
-        Ok(url.into())
+        Ok(Authorization::plain(url.into()))
     }
 
     async fn exchange_code(
         &self,
         code: &str,
+        _handshake: &str,
         now: DateTime<FixedOffset>,
     ) -> Result<Tokens, EsiaError> {
         // As in v3, the token request has a state of its own.
@@ -179,7 +180,8 @@ mod tests {
         let url = p
             .authorization_url("ST-1", testing::moment())
             .await
-            .expect("url");
+            .expect("url")
+            .url;
         let (path, q) = testing::split(&url);
         assert_eq!(path, "https://esia.example/aas/oauth2/ac");
         let names: Vec<&str> = q.iter().map(|(k, _)| k.as_str()).collect();

@@ -21,4 +21,4 @@ pub mod v2;
 
 pub use client::EsiaClient;
 pub use error::EsiaError;
-pub use provider::{EsiaProvider, EsiaSettings, LoginResult, Shared, Tokens};
+pub use provider::{Authorization, EsiaProvider, EsiaSettings, LoginResult, Shared, Tokens};

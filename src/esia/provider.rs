@@ -18,19 +18,21 @@ use crate::identity::Person;
 /// One ESIA (direct or through a broker), as the login flow sees it.
 #[async_trait::async_trait]
 pub trait EsiaProvider: Send + Sync {
-    /// Where the browser is sent to log in, for this login's `state`. The
-    /// token exchange makes its own state, so nothing else is remembered.
+    /// Where the browser is sent to log in, for this login's `state`, and
+    /// what the token exchange will need back.
     async fn authorization_url(
         &self,
         state: &str,
         now: DateTime<FixedOffset>,
-    ) -> Result<String, EsiaError>;
+    ) -> Result<Authorization, EsiaError>;
 
     /// Exchange the authorization code for tokens and check them (the
-    /// signature against the trusted keys, times, issuer, client).
+    /// signature against the trusted keys, times, issuer, client);
+    /// `handshake` is what [`Self::authorization_url`] gave for this login.
     async fn exchange_code(
         &self,
         code: &str,
+        handshake: &str,
         now: DateTime<FixedOffset>,
     ) -> Result<Tokens, EsiaError>;
 
@@ -44,6 +46,25 @@ pub trait EsiaProvider: Send + Sync {
 
     /// Is the provider reachable at all (for `/readyz`)?
     async fn reachable(&self) -> bool;
+}
+
+/// A login's way to ESIA: the URL, and the secrets the token exchange
+/// needs back (a broker's nonce and PKCE verifier), kept with the pending
+/// login in the store and never shown to the browser. Empty for ESIA,
+/// whose token exchange makes its own state.
+pub struct Authorization {
+    pub url: String,
+    pub handshake: String,
+}
+
+impl Authorization {
+    /// A URL that needs nothing back.
+    pub fn plain(url: String) -> Self {
+        Self {
+            url,
+            handshake: String::new(),
+        }
+    }
 }
 
 /// Tokens that passed their checks.
@@ -81,6 +102,8 @@ pub struct EsiaSettings {
     pub issuer: String,
     pub timeout: Duration,
     pub leeway_seconds: u64,
+    /// The CAs ESIA's (or the broker's) https endpoints are checked against.
+    pub trust: crate::config::tls::Trust,
 }
 
 /// What every provider holds: the settings, the HTTP client, the token
@@ -95,7 +118,7 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(settings: EsiaSettings, keys: TrustedKeys) -> Result<Self, String> {
-        let http = BackChannel::new(settings.base.clone(), settings.timeout)?;
+        let http = BackChannel::new(settings.base.clone(), settings.timeout, &settings.trust)?;
         let tokens = TokenChecks::new(
             keys,
             settings.issuer.clone(),
@@ -138,6 +161,7 @@ pub(crate) mod testing {
                 issuer: "http://esia-portal1.test.gosuslugi.ru/".into(),
                 timeout: Duration::from_secs(1),
                 leeway_seconds: 60,
+                trust: Default::default(),
             },
             keys,
         )

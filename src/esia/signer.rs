@@ -212,8 +212,8 @@ pub struct HttpSigner {
 pub struct HttpSignerTarget {
     pub url: String,
     pub token: Option<String>,
-    /// PEM certificates to trust besides the usual roots.
-    pub extra_roots: Option<Vec<u8>>,
+    /// The CAs an https service is checked against.
+    pub trust: crate::config::tls::Trust,
 }
 
 impl HttpSigner {
@@ -226,17 +226,14 @@ impl HttpSigner {
     ) -> Result<Self, GostError> {
         gost::init_engine()?;
         let cert = gost::read_certificate(certificate)?;
-        let mut client = reqwest::Client::builder()
+        let tls = target
+            .trust
+            .client_config()
+            .map_err(|e| command_error(format!("the signing service's CA file: {e}")))?;
+        let client = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
             .timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none());
-        if let Some(pem) = &target.extra_roots {
-            let roots = reqwest::Certificate::from_pem_bundle(pem)
-                .map_err(|e| command_error(format!("the signing service's CA file: {e}")))?;
-            for root in roots {
-                client = client.add_root_certificate(root);
-            }
-        }
-        let client = client
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| command_error(format!("cannot set up the signing service client: {e}")))?;
         Ok(Self {
@@ -370,7 +367,7 @@ mod tests {
             HttpSignerTarget {
                 url: url.to_string(),
                 token: token.map(str::to_string),
-                extra_roots: None,
+                trust: Default::default(),
             },
             true,
             false,

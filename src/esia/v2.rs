@@ -12,7 +12,7 @@ use url::Url;
 use super::endpoints;
 use super::error::EsiaError;
 use super::protocol::{auth_secret_input, format_timestamp, token_secret_input};
-use super::provider::{EsiaProvider, Shared, Tokens};
+use super::provider::{Authorization, EsiaProvider, Shared, Tokens};
 use super::signer::Signer;
 use crate::identity::Person;
 
@@ -40,7 +40,7 @@ impl EsiaProvider for V2Provider {
         &self,
         state: &str,
         now: DateTime<FixedOffset>,
-    ) -> Result<String, EsiaError> {
+    ) -> Result<Authorization, EsiaError> {
         let ts = format_timestamp(&now);
         let s = &self.shared.settings;
         let secret = self
@@ -70,12 +70,13 @@ impl EsiaProvider for V2Provider {
                 .append_pair("access_type", "online")
                 .append_pair("timestamp", &ts);
         }
-        Ok(url.into())
+        Ok(Authorization::plain(url.into()))
     }
 
     async fn exchange_code(
         &self,
         code: &str,
+        _handshake: &str,
         now: DateTime<FixedOffset>,
     ) -> Result<Tokens, EsiaError> {
         // The token request signs with a state and timestamp of its own.
@@ -142,7 +143,8 @@ mod tests {
         let url = p
             .authorization_url("ST-1", testing::moment())
             .await
-            .expect("url");
+            .expect("url")
+            .url;
         let (path, q) = testing::split(&url);
         assert_eq!(path, "https://esia.example/aas/oauth2/v2/ac");
         let names: Vec<&str> = q.iter().map(|(k, _)| k.as_str()).collect();
@@ -198,7 +200,8 @@ mod tests {
         let url = p
             .authorization_url("ST", testing::moment())
             .await
-            .expect("url");
+            .expect("url")
+            .url;
         let (_, q) = testing::split(&url);
         assert_eq!(testing::param(&q, "scope_org"), "org_emps");
         assert_eq!(

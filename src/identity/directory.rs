@@ -12,6 +12,7 @@ use chrono::NaiveDate;
 use super::LegacyLogin;
 use super::names::NormalFio;
 use super::snils::{Snils, SnilsError};
+use super::text::CsvEncoding;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -95,6 +96,8 @@ pub struct Directory {
     by_snils: HashMap<String, Vec<usize>>,
     by_fio: HashMap<NormalFio, Vec<usize>>,
     skipped: Vec<RowProblem>,
+    /// The encoding a CSV file was read in (`None` for a query).
+    encoding: Option<&'static str>,
 }
 
 /// The columns every source must give, by name, in any order.
@@ -184,14 +187,33 @@ impl Directory {
         self.accounts.push(a);
     }
 
-    pub fn load_csv(path: &Path) -> Result<(Self, Vec<RowProblem>), DirectoryError> {
+    pub fn load_csv(
+        path: &Path,
+        encoding: CsvEncoding,
+    ) -> Result<(Self, Vec<RowProblem>), DirectoryError> {
         let bytes =
             std::fs::read(path).map_err(|e| DirectoryError::Read(path.display().to_string(), e))?;
-        Self::parse_csv(&bytes, &path.display().to_string())
+        Self::parse_csv_in(&bytes, &path.display().to_string(), encoding)
     }
 
+    /// A CSV file's bytes, the encoding detected.
     pub fn parse_csv(bytes: &[u8], name: &str) -> Result<(Self, Vec<RowProblem>), DirectoryError> {
-        let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+        Self::parse_csv_in(bytes, name, CsvEncoding::Detect)
+    }
+
+    /// The encoding a CSV file was read in (`UTF-8`, `windows-1251`, ...).
+    pub fn encoding(&self) -> Option<&'static str> {
+        self.encoding
+    }
+
+    pub fn parse_csv_in(
+        bytes: &[u8],
+        name: &str,
+        encoding: CsvEncoding,
+    ) -> Result<(Self, Vec<RowProblem>), DirectoryError> {
+        let (text, used) = super::text::decode(bytes, encoding)
+            .map_err(|e| DirectoryError::Csv(name.into(), e))?;
+        let bytes = text.as_bytes();
         let mut rdr = csv::ReaderBuilder::new()
             .delimiter(delimiter(bytes))
             .flexible(true)
@@ -230,6 +252,7 @@ impl Directory {
             let row = rec.position().map_or(i + 2, |p| p.line() as usize);
             builder.add_row(row, &|c: &str| rec.get(col(c)).unwrap_or("").to_string());
         }
+        builder.dir.encoding = Some(used);
         Ok(builder.finish())
     }
 }

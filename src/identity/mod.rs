@@ -7,6 +7,7 @@ pub mod matching;
 pub mod names;
 pub mod snils;
 pub mod source;
+pub mod text;
 
 pub use directory::{Account, Directory, Role};
 pub use matching::{MatchOutcome, WithoutSnils, involved_logins, match_person, match_person_with};

@@ -43,10 +43,7 @@ pub fn reload(slot: &PolicySlot, path: &Path, why: &str) -> bool {
             let same = slot.load().as_ref().is_some_and(|old| old.hash == p.hash);
             if !same {
                 tracing::info!(policy = %p.policy.name, hash = %p.hash, why, "policy loaded");
-                m.policy_info.reset();
-                m.policy_info
-                    .with_label_values(&[&p.policy.name, &p.hash])
-                    .set(p.loaded_at);
+                m.set_policy(&p.policy.name, &p.hash, p.loaded_at);
                 slot.store(Some(Arc::new(p)));
                 m.policy_reloads.with_label_values(&["ok"]).inc();
             }

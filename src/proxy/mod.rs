@@ -305,6 +305,9 @@ impl ProxyHttp for Gateway {
         );
         let u = &self.cfg.settings.upstream;
         peer.options.connection_timeout = Some(Duration::from_secs(u.connect_timeout_seconds));
+        if let Some(ca) = &self.upstream.ca {
+            peer.options.ca = Some(ca.clone());
+        }
         peer.options.read_timeout = Some(Duration::from_secs(u.read_timeout_seconds));
         Ok(Box::new(peer))
     }

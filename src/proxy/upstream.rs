@@ -12,6 +12,10 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use url::{Host, Url};
 
+use pingora::protocols::tls::CaType;
+use pingora::utils::tls::{WrappedX509, parse_x509};
+
+use crate::config::tls::Trust;
 use crate::telemetry::metrics;
 
 /// How names are looked up (the system's resolver; tests give their own).
@@ -30,6 +34,9 @@ pub struct Upstream {
     pub tls: bool,
     /// The TLS server name (and the name the diary is known by).
     pub sni: String,
+    /// The certificates an https diary is checked against (`None`: plain
+    /// http, or Pingora's own roots).
+    pub ca: Option<Arc<CaType>>,
     resolve: Resolve,
 }
 
@@ -56,8 +63,31 @@ impl Upstream {
             port,
             tls,
             sni,
+            ca: None,
             resolve,
         })
+    }
+
+    /// Check an https diary's certificate against `trust` (its CA file and
+    /// roots) rather than Pingora's default (the system's store).
+    pub fn trusting(mut self, trust: &Trust) -> Result<Self, String> {
+        if !self.tls {
+            return Ok(self);
+        }
+        let mut ca = Vec::new();
+        for der in trust.certificates()? {
+            // Pingora's certificate wrapper would panic on a certificate
+            // its parser cannot read: those are left out (a system store
+            // may hold an odd one).
+            if x509_parser::parse_x509_certificate(der.as_ref()).is_ok() {
+                ca.push(WrappedX509::new(der.to_vec(), parse_x509));
+            }
+        }
+        if ca.is_empty() {
+            return Err("no usable CA certificate for the diary".into());
+        }
+        self.ca = Some(Arc::from(ca.into_boxed_slice()));
+        Ok(self)
     }
 
     /// The address to connect to now (no DNS, no lock).

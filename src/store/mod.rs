@@ -13,6 +13,7 @@ pub mod migrate;
 pub mod redis;
 #[cfg(test)]
 mod suite;
+pub mod upkeep;
 
 pub use cached::{CacheSettings, CachedStore};
 pub use embedded::EmbeddedStore;
@@ -121,6 +122,10 @@ pub struct PendingLogin {
     pub binding: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// What the token exchange needs back (a broker's nonce and PKCE
+    /// verifier); empty for ESIA.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub handshake: String,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
@@ -310,6 +315,28 @@ pub trait Store: Send + Sync {
     async fn has_logged_in(&self, login: &LegacyLogin) -> Result<bool, StoreError>;
     async fn record_match_failure(&self, f: &MatchFailure) -> Result<(), StoreError>;
     async fn match_failures_since(&self, at: i64) -> Result<Vec<MatchFailure>, StoreError>;
+    /// Last logins of these diary logins only (for one school's report),
+    /// without reading the whole region. Logins that never logged in are
+    /// absent from the answer; the order is unspecified.
+    async fn last_logins_of(&self, logins: &[LegacyLogin]) -> Result<Vec<LastLogins>, StoreError>;
+
+    // --- retention and one person's records ---
+    /// Remove login history and match failures recorded before `before`
+    /// (unix seconds, `at < before`), at most about `batch` records per
+    /// call (a backend may overshoot by the records of one login); returns
+    /// how many were removed, and 0 only when nothing older is left. A
+    /// backend may prune by whole UTC days and keep the records of the day
+    /// that contains `before` until a later call (Redis does). Links and
+    /// last logins are not touched: links stay until unlinked, last logins
+    /// are one row per account (see `links forget`).
+    async fn prune_before(&self, before: i64, batch: usize) -> Result<usize, StoreError>;
+    /// Remove every durable record of one person: the links of this oid
+    /// (own and child, with the owner entries of its own links), the login
+    /// history and last logins of the diary accounts it owns (own links),
+    /// and the match failures recorded for this oid. Returns how many
+    /// records were removed (links + history rows + last-login rows +
+    /// failures); 0 when the store knew nothing of the oid.
+    async fn forget_person(&self, oid: &EsiaOid) -> Result<usize, StoreError>;
 
     // --- migration and health ---
     async fn export_durable(&self) -> Result<Vec<DurableRecord>, StoreError>;

@@ -45,10 +45,15 @@ pub struct Metrics {
     pub trust_reloads: IntCounterVec,
     /// Configuration reloads (SIGHUP) by result (`ok`, `error`).
     pub config_reloads: IntCounterVec,
-    /// The policy in force: name and hash, value = load time (Unix seconds).
+    /// The policy in force: name and hash, value 1 (an info metric).
     pub policy_info: IntGaugeVec,
+    /// When the policy in force was loaded (Unix seconds).
+    pub policy_loaded: IntGauge,
     /// Failed store calls by backend (`embedded`, `redis`) and operation.
     pub store_errors: IntCounterVec,
+    /// Login-history rows and match failures removed for being older than
+    /// `store.retention_days`, by backend.
+    pub store_pruned: IntCounterVec,
     pub active_sessions: IntGauge,
     pub build_info: IntGaugeVec,
     /// Directory loads by source (`csv`, `postgres`) and result (`ok`, `error`).
@@ -189,6 +194,11 @@ impl Metrics {
             "Failed store calls, by backend and operation.",
             &["backend", "op"],
         );
+        let store_pruned = counter(
+            "esia_gate_store_pruned_total",
+            "Login-history rows and match failures removed for being older than store.retention_days, by backend.",
+            &["backend"],
+        );
         let active_sessions = IntGauge::new(
             "esia_gate_active_sessions",
             "Gateway sessions alive now (this node).",
@@ -259,13 +269,21 @@ impl Metrics {
         let policy_info = IntGaugeVec::new(
             Opts::new(
                 "esia_gate_policy_info",
-                "The policy in force (name, SHA-256 of the file); the value is its load time in Unix seconds.",
+                "The policy in force (name, SHA-256 of the file); always 1.",
             ),
             &["name", "hash"],
         )
         .unwrap_or_else(|e| panic!("metric: {e}"));
         registry
             .register(Box::new(policy_info.clone()))
+            .unwrap_or_else(|e| panic!("metric: {e}"));
+        let policy_loaded = IntGauge::new(
+            "esia_gate_policy_loaded_timestamp_seconds",
+            "When the policy in force was loaded, in Unix seconds.",
+        )
+        .unwrap_or_else(|e| panic!("metric: {e}"));
+        registry
+            .register(Box::new(policy_loaded.clone()))
             .unwrap_or_else(|e| panic!("metric: {e}"));
         let upstream_duration = Histogram::with_opts(
             HistogramOpts::new(
@@ -345,6 +363,15 @@ impl Metrics {
             .register(Box::new(start_time.clone()))
             .unwrap_or_else(|e| panic!("metric: {e}"));
         start_time.set(chrono::Utc::now().timestamp());
+        // Memory, CPU time, descriptors and threads of this process, read
+        // from /proc at every scrape (the `process_*` names every exporter
+        // uses, so the usual dashboards work).
+        #[cfg(target_os = "linux")]
+        registry
+            .register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ))
+            .unwrap_or_else(|e| panic!("metric process_*: {e}"));
         let gauge = |name: &str, help: &str| {
             let g = IntGauge::new(name, help).unwrap_or_else(|e| panic!("metric {name}: {e}"));
             registry
@@ -380,6 +407,7 @@ impl Metrics {
             trust_reloads,
             config_reloads,
             policy_info,
+            policy_loaded,
             requests,
             request_duration,
             logins,
@@ -388,6 +416,7 @@ impl Metrics {
             esia_duration,
             upstream_errors,
             store_errors,
+            store_pruned,
             active_sessions,
             build_info,
             directory_reloads,
@@ -405,6 +434,14 @@ impl Metrics {
             connections_refused,
             connections_closed,
         }
+    }
+
+    /// The policy now in force: the info series of the old one goes, the
+    /// new one's is 1, and its load time goes into its own gauge.
+    pub fn set_policy(&self, name: &str, hash: &str, loaded_at: i64) {
+        self.policy_info.reset();
+        self.policy_info.with_label_values(&[name, hash]).set(1);
+        self.policy_loaded.set(loaded_at);
     }
 
     /// Every metric name the gateway exports (histograms without their

@@ -55,6 +55,10 @@ pub struct Options {
     pub upstream_url: Option<String>,
     /// Another gateway binary than this build's (a benchmark's "before").
     pub gateway_binary: Option<PathBuf>,
+    /// Any change to the gateway's files, given its configuration file,
+    /// made after the other options and before anything starts (e.g. the
+    /// directory CSV in another encoding).
+    pub gateway_setup: fn(&std::path::Path),
 }
 
 impl Default for Options {
@@ -71,6 +75,7 @@ impl Default for Options {
             rust_log: "info",
             upstream_url: None,
             gateway_binary: None,
+            gateway_setup: |_| {},
         }
     }
 }
@@ -88,6 +93,9 @@ pub struct Stack {
     emulator_rt: Option<tokio::runtime::Runtime>,
     rust_log: &'static str,
     binary: PathBuf,
+    /// Environment variables of the gateway process from its next
+    /// [`Stack::kill9_and_restart`] on (e.g. `ESIA_GATE_*` overrides).
+    pub gateway_env: Vec<(String, String)>,
 }
 
 /// Another gateway process of the same stack.
@@ -127,6 +135,7 @@ fn start_gateway(
     config: &std::path::Path,
     log: &std::path::Path,
     rust_log: &str,
+    env: &[(String, String)],
 ) -> Child {
     let log_file = std::fs::File::create(log).expect("log file");
     // Audit lines go to stdout when no audit file is configured: keep them
@@ -136,6 +145,7 @@ fn start_gateway(
         .args(["run", "--config"])
         .arg(config)
         .env("RUST_LOG", rust_log)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdout(audit)
         .stderr(log_file)
         .spawn()
@@ -255,6 +265,7 @@ impl Stack {
             text.push('\n');
             std::fs::write(&p.gateway_config, text).expect("config");
         }
+        (opts.gateway_setup)(&p.gateway_config);
         let mut peer_configs = Vec::new();
         if opts.peers > 0 {
             let text = std::fs::read_to_string(&p.gateway_config).expect("config");
@@ -319,7 +330,7 @@ impl Stack {
             .gateway_binary
             .clone()
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_esia-gate")));
-        let gateway = start_gateway(&binary, &p.gateway_config, &log, opts.rust_log);
+        let gateway = start_gateway(&binary, &p.gateway_config, &log, opts.rust_log, &[]);
         let mut peers = Vec::new();
         for (n, (gateway_port, admin_port, public_url, config)) in
             peer_configs.into_iter().enumerate()
@@ -329,7 +340,7 @@ impl Stack {
                 gateway_port,
                 admin_port,
                 public_url,
-                gateway: start_gateway(&binary, &config, &log, opts.rust_log),
+                gateway: start_gateway(&binary, &config, &log, opts.rust_log, &[]),
                 log,
             });
         }
@@ -344,6 +355,7 @@ impl Stack {
             tasks,
             emulator_rt: Some(emulator_rt),
             rust_log: opts.rust_log,
+            gateway_env: Vec::new(),
             binary,
         };
         wait_healthy(
@@ -391,7 +403,13 @@ impl Stack {
         let _ = self.gateway.wait();
         let config = self.dir.path().join("gateway.toml");
         self.log = self.dir.path().join("gateway-restarted.log");
-        self.gateway = start_gateway(&self.binary, &config, &self.log, self.rust_log);
+        self.gateway = start_gateway(
+            &self.binary,
+            &config,
+            &self.log,
+            self.rust_log,
+            &self.gateway_env,
+        );
         wait_healthy(
             &mut self.gateway,
             self.ports.admin,

@@ -19,6 +19,8 @@ pub(super) enum FaultMode {
     BadSignature,
     WrongIssuer,
     Expired,
+    /// The broker's id token carries another nonce than the request's.
+    WrongNonce,
 }
 
 impl FaultMode {
@@ -30,6 +32,7 @@ impl FaultMode {
             "bad_signature" => Self::BadSignature,
             "wrong_issuer" => Self::WrongIssuer,
             "expired" => Self::Expired,
+            "wrong_nonce" => Self::WrongNonce,
             _ => return None,
         })
     }

@@ -85,6 +85,12 @@ pub fn router(cfg: EmulatorConfig) -> anyhow::Result<Router> {
         .route("/rs/prns/:oid/kids", get(kids))
         .route("/rs/prns/:oid/kids/:kid", get(kid))
         .route("/idp/ext/Logout", get(logout))
+        .route(
+            "/broker/.well-known/openid-configuration",
+            get(broker::openid_configuration),
+        )
+        .route("/broker/jwks", get(broker::jwks))
+        .route("/__emulator/broker/rotate-key", post(broker::rotate_key))
         .route("/broker/auth", get(broker::auth))
         .route("/broker/login", post(broker::login))
         .route("/broker/token", post(broker::token))

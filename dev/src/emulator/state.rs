@@ -166,7 +166,7 @@ impl Emulator {
         }
         let rogue_key = PKey::from_rsa(Rsa::generate(2048)?)?;
         let persons = load_persons(&cfg.persons)?;
-        let broker = broker::Broker::new(&cfg.broker_clients)?;
+        let broker = broker::Broker::new(&cfg.broker_clients, token_key.clone())?;
         Ok(Emulator {
             cfg,
             clients,

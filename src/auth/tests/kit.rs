@@ -173,6 +173,7 @@ impl Kit {
                 issuer: r.issuer.clone(),
                 timeout: Duration::from_secs(s.esia.timeout_seconds),
                 leeway_seconds: s.esia.leeway_seconds,
+                trust: Default::default(),
             },
             TrustedKeys::from_certificates(&pems).expect("trusted keys"),
         )
@@ -182,7 +183,7 @@ impl Kit {
             &shared,
         );
         let csv = r.path(s.directory.csv.as_ref().expect("directory csv"));
-        let (directory, _) = Directory::load_csv(&csv).expect("the directory");
+        let (directory, _) = Directory::load_csv(&csv, Default::default()).expect("the directory");
         let store = Arc::new(Switchable::default());
         let offset = Arc::new(AtomicI64::new(0));
         let moved = offset.clone();
@@ -400,6 +401,15 @@ impl Store for Switchable {
     }
     async fn match_failures_since(&self, at: i64) -> Result<Vec<MatchFailure>, StoreError> {
         self.up()?.match_failures_since(at).await
+    }
+    async fn last_logins_of(&self, logins: &[LegacyLogin]) -> Result<Vec<LastLogins>, StoreError> {
+        self.up()?.last_logins_of(logins).await
+    }
+    async fn prune_before(&self, before: i64, batch: usize) -> Result<usize, StoreError> {
+        self.up()?.prune_before(before, batch).await
+    }
+    async fn forget_person(&self, oid: &EsiaOid) -> Result<usize, StoreError> {
+        self.up()?.forget_person(oid).await
     }
     async fn export_durable(&self) -> Result<Vec<DurableRecord>, StoreError> {
         self.up()?.export_durable().await

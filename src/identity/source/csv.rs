@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use super::SourceError;
+use crate::config::directory::CsvEncoding;
 use crate::identity::directory::Directory;
 
 pub(super) struct CsvSource {
     pub(super) path: PathBuf,
     pub(super) every: Duration,
+    pub(super) encoding: CsvEncoding,
     /// The file's state at the last attempt, good or bad (`None`: it could
     /// not be looked at): an unchanged file is not read again.
     pub(super) tried: Option<Option<Stamp>>,
@@ -54,6 +56,6 @@ impl CsvSource {
     }
 
     pub(super) fn read(&self) -> Result<Directory, SourceError> {
-        Ok(Directory::load_csv(&self.path)?.0)
+        Ok(Directory::load_csv(&self.path, self.encoding)?.0)
     }
 }

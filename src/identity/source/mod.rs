@@ -25,7 +25,8 @@ use arc_swap::ArcSwap;
 
 use super::directory::{Directory, DirectoryError, RowProblem};
 use crate::config::Resolved;
-use crate::config::directory::Postgres;
+use crate::config::directory::{CsvEncoding, Postgres};
+use crate::config::tls::{Client, Roots, Trust};
 use crate::telemetry::metrics;
 use csv::CsvSource;
 use postgres::{Conn, PostgresSource, tls_connector};
@@ -82,15 +83,21 @@ impl DirectorySource {
     pub fn from_settings(r: &Resolved) -> Result<Self, SourceError> {
         let d = &r.settings.directory;
         match (&d.csv, &d.postgres) {
-            (Some(csv), _) => Ok(Self::csv(
+            (Some(csv), _) => Ok(Self::csv_in(
                 r.path(csv),
                 Duration::from_secs(d.csv_reload_seconds),
+                d.csv_encoding,
             )),
             (None, Some(pg)) => {
                 let mut pg = pg.clone();
                 pg.url_file = pg.url_file.map(|p| r.path(&p));
-                pg.ca_file = pg.ca_file.map(|p| r.path(&p));
-                Self::postgres(&pg)
+                let trust = r
+                    .trust(Client::Postgres)
+                    .map_err(|e| SourceError::Setting {
+                        key: "directory.postgres.ca_file",
+                        message: e.to_string(),
+                    })?;
+                Self::postgres_trusting(&pg, &trust)
             }
             (None, None) => Err(SourceError::Setting {
                 key: "directory.csv",
@@ -99,19 +106,37 @@ impl DirectorySource {
         }
     }
 
-    /// A CSV file, checked for a change every `every`.
+    /// A CSV file, checked for a change every `every`, its encoding
+    /// detected.
     pub fn csv(path: PathBuf, every: Duration) -> Self {
+        Self::csv_in(path, every, CsvEncoding::Detect)
+    }
+
+    /// A CSV file in the given encoding (or detected).
+    pub fn csv_in(path: PathBuf, every: Duration, encoding: CsvEncoding) -> Self {
         Self::new(Kind::Csv(CsvSource {
             path,
             every: every.max(Duration::from_millis(100)),
+            encoding,
             tried: None,
         }))
     }
 
     /// A query on PostgreSQL; `url_file` and `ca_file` as given (already
-    /// resolved). The URL file is read now, to fail early, and again at
-    /// every refresh.
+    /// resolved), with the built-in roots besides the CA file.
     pub fn postgres(pg: &Postgres) -> Result<Self, SourceError> {
+        let trust = Trust::load(pg.ca_file.as_deref(), Roots::Webpki).map_err(|message| {
+            SourceError::Setting {
+                key: "directory.postgres.ca_file",
+                message,
+            }
+        })?;
+        Self::postgres_trusting(pg, &trust)
+    }
+
+    /// A query on PostgreSQL, its server checked against `trust`. The URL
+    /// file is read now, to fail early, and again at every refresh.
+    pub fn postgres_trusting(pg: &Postgres, trust: &Trust) -> Result<Self, SourceError> {
         let conn = match (&pg.url, &pg.url_file) {
             (Some(u), None) => Conn::Url(u.clone()),
             (None, Some(f)) => Conn::UrlFile(f.clone()),
@@ -127,7 +152,7 @@ impl DirectorySource {
             query: pg.query.trim().trim_end_matches(';').trim_end().to_string(),
             every: Duration::from_secs(pg.refresh_seconds.max(1)),
             timeout: Duration::from_secs(pg.timeout_seconds.max(1)),
-            tls: tls_connector(pg.ca_file.as_deref())?,
+            tls: tls_connector(trust)?,
         };
         source.config()?;
         Ok(Self::new(Kind::Postgres(Box::new(source))))
@@ -346,6 +371,7 @@ impl DirectorySource {
             .set(i64::try_from(accounts).unwrap_or(i64::MAX));
         tracing::info!(
             source = self.label(),
+            encoding = dir.encoding().unwrap_or(""),
             accounts,
             skipped = skipped.len(),
             invalid_snils = dir

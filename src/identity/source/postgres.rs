@@ -4,8 +4,7 @@
 //! Server messages are masked so that no SNILS reaches a log.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio_postgres::config::SslMode;
@@ -15,6 +14,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::SourceError;
 use crate::config::directory::check_url;
+use crate::config::tls::Trust;
 use crate::identity::directory::{COLUMNS, Directory, DirectoryBuilder, OPTIONAL_COLUMNS};
 
 pub(super) enum Conn {
@@ -167,37 +167,13 @@ fn from_messages(messages: Vec<SimpleQueryMessage>) -> Directory {
     builder.finish().0
 }
 
-pub(super) fn tls_connector(ca_file: Option<&Path>) -> Result<MakeRustlsConnect, SourceError> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject as _;
-    let bad = |message: String| SourceError::Setting {
-        key: "directory.postgres.ca_file",
-        message,
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    match ca_file {
-        Some(f) => {
-            let certs = CertificateDer::pem_file_iter(f)
-                .map_err(|e| bad(format!("cannot read {}: {e}", f.display())))?;
-            for c in certs {
-                let c = c.map_err(|e| bad(format!("{}: {e}", f.display())))?;
-                roots
-                    .add(c)
-                    .map_err(|e| bad(format!("{}: {e}", f.display())))?;
-            }
-            if roots.is_empty() {
-                return Err(bad(format!("{} holds no certificate", f.display())));
-            }
-        }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| SourceError::Postgres(format!("TLS: {e}")))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+pub(super) fn tls_connector(trust: &Trust) -> Result<MakeRustlsConnect, SourceError> {
+    let config = trust
+        .client_config()
+        .map_err(|message| SourceError::Setting {
+            key: "directory.postgres.ca_file",
+            message,
+        })?;
     Ok(MakeRustlsConnect::new(config))
 }
 

@@ -36,6 +36,7 @@ pub async fn records_expire(store: &dyn Store) {
         return_to: "/".into(),
         binding: random_id(),
         created_at: 1,
+        handshake: String::new(),
     };
     store.put_pending("expiring", &p, short).await.expect("put");
     store
@@ -56,6 +57,7 @@ pub async fn pending_logins_are_single_use(store: &dyn Store) {
         return_to: "/grades".into(),
         binding: random_id(),
         created_at: 1,
+        handshake: String::new(),
     };
     store
         .put_pending("st", &p, Duration::from_secs(60))

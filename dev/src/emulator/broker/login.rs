@@ -60,6 +60,17 @@ pub(in crate::emulator) async fn auth(State(st): State<Shared>, RawQuery(q): Raw
         }
     }
 
+    // PKCE: a challenge must be S256 ("plain" would show the verifier).
+    let code_challenge = get("code_challenge").map(str::to_string);
+    if code_challenge.is_some() && get("code_challenge_method") != Some("S256") {
+        return error_back(
+            redirect_uri,
+            "invalid_request",
+            "code_challenge_method must be S256",
+            Some(state),
+        );
+    }
+
     let id = random_id(24);
     {
         let mut pending = lock(&st.broker.pending);
@@ -71,6 +82,7 @@ pub(in crate::emulator) async fn auth(State(st): State<Shared>, RawQuery(q): Raw
                 redirect_uri: redirect_uri.to_string(),
                 state: state.to_string(),
                 nonce: get("nonce").map(str::to_string),
+                code_challenge,
                 created: Instant::now(),
             },
         );
@@ -150,6 +162,7 @@ pub(in crate::emulator) async fn login(State(st): State<Shared>, body: Bytes) ->
                 client_id: p.client_id.clone(),
                 redirect_uri: p.redirect_uri.clone(),
                 nonce: p.nonce,
+                code_challenge: p.code_challenge,
                 oid: person.oid,
                 auth_time: Utc::now().timestamp(),
                 expires: Instant::now() + Duration::from_secs(st.cfg.code_ttl_seconds),

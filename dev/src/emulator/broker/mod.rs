@@ -4,12 +4,21 @@
 //! `mode = "broker"`. The broker has done ESIA's login and consent itself;
 //! the relying party only sees an ordinary authorization-code flow:
 //!
-//! * `GET /broker/auth` — login screen (one button per person);
+//! * `GET /broker/.well-known/openid-configuration` — the discovery
+//!   document; `GET /broker/jwks` — the signing key in force (one: after a
+//!   rotation the old key is gone at once, the hardest case for a relying
+//!   party);
+//! * `GET /broker/auth` — login screen (one button per person); a PKCE
+//!   challenge must be S256;
 //! * `POST /broker/login` — redirect back with `code` and `state`;
 //! * `POST /broker/token` — client secret (form or HTTP Basic), single-use
-//!   code → opaque access token and an RS256 `id_token`;
+//!   code (and its PKCE verifier when the request had a challenge) →
+//!   opaque access token and an RS256 `id_token` with the key's `kid` and
+//!   the request's nonce;
 //! * `GET /broker/userinfo` — the person's claims for a bearer token;
-//! * `GET /broker/logout` — `post_logout_redirect_uri` on a registered origin.
+//! * `GET /broker/logout` — `post_logout_redirect_uri` on a registered origin;
+//! * `POST /__emulator/broker/rotate-key` — a new signing key (the test's
+//!   control).
 //!
 //! A child module of the emulator: it shares its persons, token key,
 //! faults and page shell. Nothing here logs a SNILS, a secret or a token.
@@ -17,6 +26,7 @@
 //! Here: the broker's state and what its endpoints share; the endpoints
 //! are in `login` (auth and login), `token`, `userinfo` and `logout`.
 
+mod discovery;
 mod login;
 mod logout;
 #[cfg(test)]
@@ -30,6 +40,7 @@ use std::time::Instant;
 
 use axum::http::StatusCode;
 use axum::response::Response;
+use openssl::pkey::{PKey, Private};
 use serde_json::json;
 
 use crate::emulator::config::BrokerClient;
@@ -38,6 +49,7 @@ use crate::emulator::state::Emulator;
 use crate::emulator::token::json_response;
 use crate::html::found;
 
+pub(super) use discovery::{jwks, openid_configuration, rotate_key};
 pub(super) use login::{auth, login};
 pub(super) use logout::logout;
 pub(super) use token::token;
@@ -52,6 +64,15 @@ pub(super) struct Broker {
     pending: Mutex<HashMap<String, Pending>>,
     codes: Mutex<HashMap<String, Code>>,
     tokens: Mutex<HashMap<String, Token>>,
+    /// The id token signing key in force.
+    key: Mutex<SigningKey>,
+}
+
+/// The broker's signing key and its `kid`.
+struct SigningKey {
+    kid: String,
+    key: PKey<Private>,
+    generation: u32,
 }
 
 /// Between `/broker/auth` and `/broker/login`.
@@ -60,6 +81,8 @@ struct Pending {
     redirect_uri: String,
     state: String,
     nonce: Option<String>,
+    /// PKCE (S256) challenge of the authorization request.
+    code_challenge: Option<String>,
     created: Instant,
 }
 
@@ -68,6 +91,7 @@ struct Code {
     client_id: String,
     redirect_uri: String,
     nonce: Option<String>,
+    code_challenge: Option<String>,
     oid: u64,
     auth_time: i64,
     expires: Instant,
@@ -80,7 +104,8 @@ struct Token {
 }
 
 impl Broker {
-    pub(super) fn new(list: &[BrokerClient]) -> anyhow::Result<Self> {
+    /// The clients, and the first signing key (`kid` `broker-1`).
+    pub(super) fn new(list: &[BrokerClient], key: PKey<Private>) -> anyhow::Result<Self> {
         let mut clients = HashMap::new();
         for c in list {
             if c.client_id.is_empty() || c.client_secret.is_empty() {
@@ -109,6 +134,11 @@ impl Broker {
             pending: Mutex::new(HashMap::new()),
             codes: Mutex::new(HashMap::new()),
             tokens: Mutex::new(HashMap::new()),
+            key: Mutex::new(SigningKey {
+                kid: "broker-1".into(),
+                key,
+                generation: 1,
+            }),
         })
     }
 }

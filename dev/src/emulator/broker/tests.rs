@@ -336,3 +336,127 @@ async fn broker_code_flow_and_its_errors() {
         .expect("logout");
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
+
+/// A code for `oid` from an authorization request with `params` (state
+/// `st-1`).
+async fn code_with(rp: &Rp, oid: u64, params: &[(&str, &str)]) -> String {
+    let r = auth(rp, params).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let request = hidden(&r.text().await.expect("html"), "request");
+    let r = rp
+        .http
+        .post(format!("{}/broker/login", rp.base))
+        .form(&[("request", request.as_str()), ("oid", &oid.to_string())])
+        .send()
+        .await
+        .expect("login");
+    location_query(&r).get("code").expect("code").clone()
+}
+
+async fn get_json(rp: &Rp, path: &str) -> Value {
+    rp.http
+        .get(format!("{}{path}", rp.base))
+        .send()
+        .await
+        .expect("get")
+        .json()
+        .await
+        .expect("json")
+}
+
+fn kid_of(id_token: &str) -> String {
+    let header = id_token.split('.').next().expect("header");
+    let header: Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header)
+            .expect("base64"),
+    )
+    .expect("json");
+    header["kid"].as_str().expect("kid").to_string()
+}
+
+#[tokio::test]
+async fn discovery_pkce_and_a_key_rotation() {
+    let rp = start().await;
+    let d = get_json(&rp, "/broker/.well-known/openid-configuration").await;
+    let iss = format!("{}/broker", rp.base);
+    assert_eq!(d["issuer"], iss.as_str());
+    assert_eq!(d["jwks_uri"], format!("{iss}/jwks").as_str());
+    assert_eq!(d["code_challenge_methods_supported"][0], "S256");
+    let jwks = get_json(&rp, "/broker/jwks").await;
+    assert_eq!(jwks["keys"][0]["kid"], "broker-1");
+    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1));
+
+    let verifier = "a-pkce-verifier-of-at-least-43-characters-0123456789";
+    let challenge = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        openssl::sha::sha256(verifier.as_bytes()),
+    );
+    let mut params = auth_params("st-1");
+    params.push(("code_challenge", &challenge));
+    params.push(("code_challenge_method", "S256"));
+    let basic = Some((CLIENT, SECRET));
+    // A code asked with a challenge is refused without its verifier, or
+    // with another.
+    for shown in [
+        None,
+        Some("another-verifier-of-at-least-43-characters-000000"),
+    ] {
+        let code = code_with(&rp, 1000005, &params).await;
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT),
+        ];
+        form.extend(shown.map(|v| ("code_verifier", v)));
+        let (status, v) = token(&rp, &form, basic).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
+        assert_eq!(v["error"], "invalid_grant");
+    }
+    let code = code_with(&rp, 1000005, &params).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier),
+    ];
+    let (status, v) = token(&rp, &form, basic).await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert_eq!(
+        kid_of(v["id_token"].as_str().expect("id_token")),
+        "broker-1"
+    );
+
+    // "plain" would show the verifier in the browser: refused.
+    let mut plain = auth_params("st-1");
+    plain.push(("code_challenge", verifier));
+    plain.push(("code_challenge_method", "plain"));
+    let q = location_query(&auth(&rp, &plain).await);
+    assert_eq!(q.get("error").map(String::as_str), Some("invalid_request"));
+
+    // A rotation: a new kid, the old key gone from the JWKS at once.
+    let r: Value = rp
+        .http
+        .post(format!("{}/__emulator/broker/rotate-key", rp.base))
+        .send()
+        .await
+        .expect("rotate")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(r["kid"], "broker-2");
+    let jwks = get_json(&rp, "/broker/jwks").await;
+    assert_eq!(jwks["keys"][0]["kid"], "broker-2");
+    assert_eq!(jwks["keys"].as_array().map(Vec::len), Some(1));
+    let code = code_with(&rp, 1000005, &params).await;
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", REDIRECT),
+        ("code_verifier", verifier),
+    ];
+    let (_, v) = token(&rp, &form, basic).await;
+    assert_eq!(
+        kid_of(v["id_token"].as_str().expect("id_token")),
+        "broker-2"
+    );
+}

@@ -9,7 +9,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::Utc;
 use serde_json::{Value, json};
 
@@ -152,6 +152,19 @@ pub(in crate::emulator) async fn token(
             "the code is invalid, expired, used or issued for another redirect_uri",
         );
     };
+    // PKCE (RFC 7636): the verifier whose SHA-256 is the request's challenge.
+    if let Some(challenge) = &grant.code_challenge {
+        let shown = get("code_verifier")
+            .map(|v| URL_SAFE_NO_PAD.encode(openssl::sha::sha256(v.as_bytes())));
+        if shown.as_deref() != Some(challenge.as_str()) {
+            tracing::info!(client_id, "broker token: PKCE verifier missing or wrong");
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_grant",
+                "the PKCE code_verifier is missing or does not match the code_challenge",
+            );
+        }
+    }
 
     let now = Utc::now().timestamp();
     let (iat, exp) = if fault == FaultMode::Expired {
@@ -164,10 +177,14 @@ pub(in crate::emulator) async fn token(
     } else {
         issuer(&st)
     };
+    let (kid, key) = {
+        let k = lock(&st.broker.key);
+        (k.kid.clone(), k.key.clone())
+    };
     let key = if fault == FaultMode::BadSignature {
-        &st.rogue_key
+        st.rogue_key.clone()
     } else {
-        &st.token_key
+        key
     };
     let mut claims = json!({
         "iss": iss,
@@ -179,9 +196,15 @@ pub(in crate::emulator) async fn token(
         "auth_time": grant.auth_time,
     });
     if let Some(n) = &grant.nonce {
-        claims["nonce"] = Value::String(n.clone());
+        let n = if fault == FaultMode::WrongNonce {
+            "not-the-requests-nonce".to_string()
+        } else {
+            n.clone()
+        };
+        claims["nonce"] = Value::String(n);
     }
-    let id_token = match make_jwt(key, &json!({"alg": "RS256", "typ": "JWT"}), &claims) {
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": kid});
+    let id_token = match make_jwt(&key, &header, &claims) {
         Ok(t) => t,
         Err(e) => {
             tracing::error!(error = %e, "broker token: cannot sign the id_token");
