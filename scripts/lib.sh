@@ -50,3 +50,15 @@ need_build_deps() {
   need openssl openssl
   need gcc cc
 }
+
+# need_cargo CRATE VERSION COMMAND: a cargo subcommand the tests run
+# (`cargo deb`, `cargo generate-rpm`), installed from crates.io at the
+# given version when missing or different. Builds it: a couple of minutes
+# the first time on a fresh machine.
+need_cargo() {
+  local crate=$1 version=$2 cmd=$3
+  if cargo "$cmd" --version 2>/dev/null | grep -qF "$version"; then return 0; fi
+  echo "esia-gate: installing $crate $version (cargo install, once)" >&2
+  cargo install --locked --quiet --version "$version" "$crate" \
+    || die "cargo install $crate failed: is crates.io reachable?"
+}

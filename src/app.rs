@@ -12,7 +12,6 @@ use pingora::services::listening::Service;
 
 use arc_swap::ArcSwapOption;
 
-use crate::admin::access::AdminToken;
 use crate::admin::{AdminApp, ReportSettings};
 use crate::clock::Clock;
 use crate::config::Resolved;
@@ -30,6 +29,9 @@ use crate::proxy::Gateway;
 use crate::proxy::assertion::AssertionSigner;
 use crate::proxy::client_ip::Net;
 use crate::proxy::connections::{self, Limits, PublicApp};
+
+mod reload;
+mod upgrade;
 
 /// Everything that can fail at start fails here, with the key or file named.
 pub fn build_gateway(r: Resolved, clock: Clock) -> anyhow::Result<Gateway> {
@@ -101,8 +103,9 @@ fn build_with_store(
     let esia = Arc::new(EsiaClient::new(esia_provider(&r, &shared)?, &shared));
     // The first load happens now (no directory, no start); a thread of its
     // own keeps the directory fresh while the gateway holds it.
-    let (directory, _refresher) =
-        DirectorySource::from_settings(&r).and_then(DirectorySource::start)?;
+    let directory_refresh = Arc::new(tokio::sync::Notify::new());
+    let (directory, _refresher) = DirectorySource::from_settings(&r)
+        .and_then(|d| d.start_kicked(directory_refresh.clone()))?;
     let assertion = AssertionSigner::new(
         s.identity_headers
             .assertion_key
@@ -146,6 +149,7 @@ fn build_with_store(
             store,
             directory,
             assertion,
+            directory_refresh,
             policy,
             clock,
             upstream,
@@ -262,7 +266,31 @@ pub use crate::clock::system_clock;
 /// `listen.upgrade_sock`), then send SIGQUIT to the old one; the listening
 /// sockets pass through the upgrade socket, so no connection is refused,
 /// and the old process finishes its requests in flight before it exits.
+///
+/// Without the configuration file's path (see [`run_config`]) SIGHUP reads
+/// the same files again (policy, certificates, keys, directory) and
+/// SIGUSR2 cannot start a new process.
 pub fn run(r: Resolved, gateway: Gateway, opt: Option<Opt>) -> anyhow::Result<()> {
+    serve(None, r, gateway, opt)
+}
+
+/// [`run`], started from the configuration file `config`: SIGHUP reads it
+/// again, SIGUSR2 starts a new process with it (see `app::reload`).
+pub fn run_config(
+    config: &std::path::Path,
+    r: Resolved,
+    gateway: Gateway,
+    opt: Option<Opt>,
+) -> anyhow::Result<()> {
+    serve(Some(config), r, gateway, opt)
+}
+
+fn serve(
+    config: Option<&std::path::Path>,
+    r: Resolved,
+    gateway: Gateway,
+    opt: Option<Opt>,
+) -> anyhow::Result<()> {
     let upgrade_sock = r.path(
         r.settings
             .listen
@@ -279,14 +307,9 @@ pub fn run(r: Resolved, gateway: Gateway, opt: Option<Opt>) -> anyhow::Result<()
         ..ServerConf::default()
     };
     let admin = &r.settings.admin;
-    let token = match (&admin.token, &admin.token_file) {
-        (Some(t), _) => Some(AdminToken::new(t.expose())),
-        (None, Some(p)) => Some(AdminToken::new(
-            &crate::config::admin::read_token(&r.path(p))
-                .map_err(|e| anyhow::anyhow!("admin.token_file: {e}"))?,
-        )),
-        (None, None) => None,
-    };
+    let token = Arc::new(arc_swap::ArcSwapOption::from(
+        reload::admin_token(&r)?.map(Arc::new),
+    ));
     let reports = ReportSettings {
         zone: admin
             .time_zone
@@ -296,34 +319,25 @@ pub fn run(r: Resolved, gateway: Gateway, opt: Option<Opt>) -> anyhow::Result<()
         adoption_refresh: Duration::from_secs(admin.adoption_refresh_seconds),
     };
     let upgrading = opt.as_ref().is_some_and(|o| o.upgrade);
-    let mut reloadable = Vec::new();
-    let mut every = Duration::from_secs(5);
-    if let Some(ps) = &r.settings.policy {
-        every = Duration::from_secs(ps.check_seconds.max(1));
-        let slot = gateway.policy_slot().clone();
-        let path = r.path(&ps.file);
-        reloadable.push(crate::config::reload::Reloadable {
-            name: "policy",
-            files: vec![path.clone()],
-            reload: Box::new(move |why| {
-                crate::policy::slot::reload(&slot, &path, why);
-            }),
-        });
-    }
-    let certs: Vec<std::path::PathBuf> = r
+    let every = r
         .settings
-        .esia
-        .trusted_certificates
-        .iter()
-        .map(|c| r.path(c))
-        .collect();
-    let esia = gateway.esia().clone();
-    reloadable.push(crate::config::reload::Reloadable {
-        name: "esia.trusted_certificates",
-        files: certs.clone(),
-        reload: Box::new(move |why| reload_trusted(&esia, &certs, why)),
-    });
-    crate::config::reload::spawn(reloadable, every).context("reload thread")?;
+        .policy
+        .as_ref()
+        .map_or(Duration::from_secs(5), |p| {
+            Duration::from_secs(p.check_seconds.max(1))
+        });
+    let live = reload::Live {
+        config: config.map(std::path::Path::to_path_buf),
+        started: config.and_then(reload::table),
+        current: r.clone(),
+        policy: gateway.policy_slot().clone(),
+        esia: gateway.esia().clone(),
+        assertion: gateway.assertion_slot().clone(),
+        admin_token: token.clone(),
+        directory_refresh: gateway.directory_refresh().clone(),
+        upgrade: upgrade::Upgrade::new(upgrade_sock.clone()),
+    };
+    crate::config::reload::spawn(live, every).context("reload thread")?;
     gateway
         .upstream()
         .keep_fresh(Duration::from_secs(r.settings.upstream.dns_refresh_seconds))
@@ -382,6 +396,7 @@ pub fn run(r: Resolved, gateway: Gateway, opt: Option<Opt>) -> anyhow::Result<()
         admin = %r.settings.listen.admin,
         upstream = %r.upstream_url,
         upgraded = upgrading,
+        pid = std::process::id(),
         upgrade_sock = %upgrade_sock.display(),
         max_per_client = limits.caps.per_client,
         max_per_proxy = limits.caps.per_proxy,
@@ -532,26 +547,6 @@ fn watch_for_handover(
         });
     if let Err(e) = spawned {
         tracing::warn!(error = %e, "cannot watch for hand-overs; keep-alive stays on until shutdown");
-    }
-}
-
-/// Read ESIA's token certificates again (a key rotation); keep the old set
-/// when the new one cannot be used.
-fn reload_trusted(esia: &EsiaClient, files: &[std::path::PathBuf], why: &str) {
-    let m = crate::telemetry::metrics::get();
-    let pems: Result<Vec<Vec<u8>>, String> = files
-        .iter()
-        .map(|p| std::fs::read(p).map_err(|e| format!("{}: {e}", p.display())))
-        .collect();
-    match pems.and_then(|p| esia.reload_trusted(&p)) {
-        Ok(()) => {
-            tracing::info!(why, count = files.len(), "ESIA trusted certificates loaded");
-            m.trust_reloads.with_label_values(&["ok"]).inc();
-        }
-        Err(e) => {
-            tracing::error!(why, error = %e, "ESIA trusted certificates rejected; the previous ones stay in use");
-            m.trust_reloads.with_label_values(&["error"]).inc();
-        }
     }
 }
 

@@ -179,7 +179,7 @@ fn main() -> ExitCode {
                 ..Default::default()
             };
             match app::build_gateway(r.clone(), app::system_clock())
-                .and_then(|g| app::run(r, g, Some(opt)))
+                .and_then(|g| app::run_config(&config, r, g, Some(opt)))
             {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

@@ -1,5 +1,5 @@
 //! What operators install besides the binary: the container image recipe,
-//! the hardened systemd unit and the upgrade script it reloads with.
+//! the hardened systemd unit (reload = SIGHUP) and the upgrade script.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -76,7 +76,12 @@ fn the_systemd_unit_verifies_and_is_hardened() {
     for key in [
         "Type=notify",
         "NotifyAccess=all",
-        "ExecReload=/usr/local/lib/esia-gate/esia-gate-upgrade $MAINPID",
+        // `systemctl reload` re-reads the configuration; the binary
+        // hand-over is its own command (esia-gate-upgrade, SIGUSR2).
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "ExecStart=/usr/bin/esia-gate run --config /etc/esia-gate/gateway.toml",
+        "ExecStartPre=/usr/bin/esia-gate check --config /etc/esia-gate/gateway.toml",
+        "User=esia-gate",
         "NoNewPrivileges=yes",
         "ProtectSystem=strict",
         "CapabilityBoundingSet=\n",
@@ -86,12 +91,11 @@ fn the_systemd_unit_verifies_and_is_hardened() {
         assert!(unit.contains(key), "the unit sets {key:?}");
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let local = unit
-        .replace("/usr/local/bin/esia-gate", env!("CARGO_BIN_EXE_esia-gate"))
-        .replace(
-            "/usr/local/lib/esia-gate/esia-gate-upgrade",
-            &file("config/esia-gate-upgrade").display().to_string(),
-        );
+    assert!(
+        !unit.contains("esia-gate-upgrade $MAINPID"),
+        "reload is not an upgrade"
+    );
+    let local = unit.replace("/usr/bin/esia-gate", env!("CARGO_BIN_EXE_esia-gate"));
     let path = dir.path().join("esia-gate.service");
     std::fs::write(&path, local).expect("unit copy");
     let analyze = |args: &[&str]| {

@@ -42,8 +42,9 @@ pub struct AdminApp {
     pub upstream: Arc<dyn Fn() -> std::net::SocketAddr + Send + Sync>,
     /// The directory in use, for the reports and the adoption gauge.
     pub directory: Arc<ArcSwap<Directory>>,
-    /// Required on every path but `/healthz` when set.
-    pub token: Option<access::AdminToken>,
+    /// Required on every path but `/healthz` when set; a SIGHUP may put
+    /// in a new one (`admin.token_file` rewritten).
+    pub token: Arc<arc_swap::ArcSwapOption<access::AdminToken>>,
     pub reports: ReportSettings,
     pub clock: Clock,
 }
@@ -108,7 +109,8 @@ impl AdminApp {
             .get(http::header::HOST)
             .and_then(|v| v.to_str().ok())
             .or_else(|| session.req_header().uri.host());
-        if path != "/healthz" && self.token.is_none() && !access::loopback_host(host) {
+        let token = self.token.load_full();
+        if path != "/healthz" && token.is_none() && !access::loopback_host(host) {
             return Answer::Whole(reply(
                 403,
                 "text/plain; charset=utf-8",
@@ -116,7 +118,7 @@ impl AdminApp {
             ));
         }
         if path != "/healthz"
-            && let Some(token) = &self.token
+            && let Some(token) = &token
             && !token.allows(&session.req_header().headers)
         {
             return Answer::Whole(report_pages::respond(

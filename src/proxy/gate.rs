@@ -22,7 +22,7 @@ impl Gateway {
         if req.uri.path() == format!("{GATE_PREFIX}/.well-known/jwks.json") {
             let jwks = Reply::Json {
                 status: 200,
-                body: self.assertion.jwks().to_string(),
+                body: self.assertion.load().jwks().to_string(),
             };
             return write_reply(session, jwks, &ctx.request_id, &self.cfg.settings.help).await;
         }

@@ -54,7 +54,8 @@ pub struct Gateway {
     cfg: Arc<Resolved>,
     /// The login flows and the policy's word on diary requests.
     auth: Auth,
-    assertion: AssertionSigner,
+    /// Swapped when a SIGHUP reads new assertion keys.
+    assertion: Arc<ArcSwap<AssertionSigner>>,
     /// Identity header names and client claims
     /// ([`headers::CLIENT_CLAIMS`]) in [`header_key`] form: removed from
     /// every request before the diary sees it.
@@ -68,6 +69,7 @@ pub struct Gateway {
     policy: PolicySlot,
     /// `connections.keepalive_timeout_seconds` (`None`: off).
     keepalive: Option<u64>,
+    directory_refresh: Arc<tokio::sync::Notify>,
 }
 
 static HANDING_OVER: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
@@ -112,6 +114,8 @@ pub struct Parts {
     pub store: Arc<dyn Store>,
     pub directory: Arc<ArcSwap<Directory>>,
     pub assertion: AssertionSigner,
+    /// Wakes the directory's refresher for a load now (SIGHUP).
+    pub directory_refresh: Arc<tokio::sync::Notify>,
     pub policy: PolicySlot,
     pub clock: Clock,
     pub upstream: Arc<upstream::Upstream>,
@@ -124,6 +128,7 @@ impl Gateway {
             store,
             directory,
             assertion,
+            directory_refresh,
             policy,
             clock,
             upstream,
@@ -156,7 +161,8 @@ impl Gateway {
             keepalive,
             cfg,
             auth,
-            assertion,
+            assertion: Arc::new(ArcSwap::from_pointee(assertion)),
+            directory_refresh,
             identity_keys,
             upstream,
             public_host,
@@ -175,6 +181,16 @@ impl Gateway {
 
     pub fn rehearsal(&self) -> Option<&Rehearsal> {
         self.auth.rehearsal()
+    }
+
+    /// The signer of the identity assertion, swapped on reload.
+    pub fn assertion_slot(&self) -> &Arc<ArcSwap<AssertionSigner>> {
+        &self.assertion
+    }
+
+    /// Wakes the directory's refresher for a load now.
+    pub fn directory_refresh(&self) -> &Arc<tokio::sync::Notify> {
+        &self.directory_refresh
     }
 
     pub fn policy_slot(&self) -> &PolicySlot {

@@ -63,7 +63,7 @@ impl Gateway {
             if let Some(child) = &s.child {
                 upstream.insert_header(h.child.clone(), child.0.as_str())?;
             }
-            let jwt = self.assertion.sign_cached(
+            let jwt = self.assertion.load().sign_cached(
                 &ctx.session_id,
                 (self.clock())().timestamp(),
                 super::assertion::Subject {

@@ -43,6 +43,8 @@ pub struct Metrics {
     pub policy_reloads: IntCounterVec,
     /// ESIA trusted certificate reloads by result (`ok`, `error`).
     pub trust_reloads: IntCounterVec,
+    /// Configuration reloads (SIGHUP) by result (`ok`, `error`).
+    pub config_reloads: IntCounterVec,
     /// The policy in force: name and hash, value 1 (an info metric).
     pub policy_info: IntGaugeVec,
     /// When the policy in force was loaded (Unix seconds).
@@ -259,6 +261,11 @@ impl Metrics {
             "Reloads of ESIA's trusted token certificates by result.",
             &["result"],
         );
+        let config_reloads = counter(
+            "esia_gate_config_reloads_total",
+            "Configuration reloads (SIGHUP) by result.",
+            &["result"],
+        );
         let policy_info = IntGaugeVec::new(
             Opts::new(
                 "esia_gate_policy_info",
@@ -398,6 +405,7 @@ impl Metrics {
             unattributed,
             policy_reloads,
             trust_reloads,
+            config_reloads,
             policy_info,
             policy_loaded,
             requests,

@@ -205,8 +205,14 @@ impl DirectorySource {
     /// when the file changed for a CSV) and puts the new directory in
     /// `target`; on failure `target` keeps the last good directory.
     pub async fn refresh(&mut self, target: &ArcSwap<Directory>) -> Refresh {
+        self.refresh_forced(target, false).await
+    }
+
+    /// [`Self::refresh`]; `force` reads a CSV file even when it looks
+    /// unchanged (SIGHUP: "read it now").
+    async fn refresh_forced(&mut self, target: &ArcSwap<Directory>, force: bool) -> Refresh {
         let result = match &mut self.kind {
-            Kind::Csv(c) => match c.load(false) {
+            Kind::Csv(c) => match c.load(force) {
                 Some(r) => r,
                 None => return Refresh::Unchanged,
             },
@@ -233,13 +239,27 @@ impl DirectorySource {
 
     /// Refreshes every [`Self::interval`] until nobody but this loop holds
     /// `target` (the gateway was dropped).
-    pub async fn run(mut self, target: Arc<ArcSwap<Directory>>) {
+    pub async fn run(self, target: Arc<ArcSwap<Directory>>) {
+        self.run_kicked(target, Arc::new(tokio::sync::Notify::new()))
+            .await;
+    }
+
+    /// [`Self::run`], and a load at once (the CSV file read even when it
+    /// looks unchanged) whenever `now` is notified (SIGHUP).
+    pub async fn run_kicked(
+        mut self,
+        target: Arc<ArcSwap<Directory>>,
+        now: Arc<tokio::sync::Notify>,
+    ) {
         let mut tick = tokio::time::interval(self.interval());
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         // The first tick is at once: the initial load has just been made.
         tick.tick().await;
         loop {
-            tick.tick().await;
+            let forced = tokio::select! {
+                _ = tick.tick() => false,
+                _ = now.notified() => true,
+            };
             if Arc::strong_count(&target) <= 1 {
                 tracing::debug!(
                     source = self.label(),
@@ -247,7 +267,10 @@ impl DirectorySource {
                 );
                 return;
             }
-            self.refresh(&target).await;
+            if forced {
+                tracing::info!(source = self.label(), "directory: loading now (SIGHUP)");
+            }
+            self.refresh_forced(&target, forced).await;
         }
     }
 
@@ -262,7 +285,15 @@ impl DirectorySource {
     /// fresh. Returns when the initial load is done; its error stops the
     /// thread and is returned.
     pub fn start(
+        self,
+    ) -> Result<(Arc<ArcSwap<Directory>>, std::thread::JoinHandle<()>), SourceError> {
+        self.start_kicked(Arc::new(tokio::sync::Notify::new()))
+    }
+
+    /// [`Self::start`], with [`Self::run_kicked`]'s `now`.
+    pub fn start_kicked(
         mut self,
+        now: Arc<tokio::sync::Notify>,
     ) -> Result<(Arc<ArcSwap<Directory>>, std::thread::JoinHandle<()>), SourceError> {
         let (tx, rx) = std::sync::mpsc::sync_channel(1);
         let handle = std::thread::Builder::new()
@@ -290,7 +321,7 @@ impl DirectorySource {
                         return;
                     }
                     drop(tx);
-                    self.run(target).await;
+                    self.run_kicked(target, now).await;
                 });
             })
             .map_err(|e| SourceError::Start(e.to_string()))?;
