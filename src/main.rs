@@ -239,9 +239,13 @@ fn links(what: LinksCommand) -> anyhow::Result<String> {
         .enable_all()
         .build()?;
     rt.block_on(async {
-        let store = esia_gate::store::open(&r.settings.store, &r.base_dir)
-            .await
-            .context("store")?;
+        let store = esia_gate::store::open_for(
+            &r.settings.store,
+            &r.base_dir,
+            esia_gate::store::Purpose::Durable,
+        )
+        .await
+        .context("store")?;
         match what {
             LinksCommand::Export { out, .. } => {
                 let n = match out {

@@ -10,6 +10,7 @@ pub mod cached;
 mod embedded;
 mod memory;
 pub mod migrate;
+pub mod postgres;
 pub mod redis;
 #[cfg(test)]
 mod suite;
@@ -17,6 +18,7 @@ mod suite;
 pub use cached::{CacheSettings, CachedStore};
 pub use embedded::EmbeddedStore;
 pub use memory::MemoryStore;
+pub use postgres::{PostgresStore, WithPostgres};
 pub use redis::RedisStore;
 
 use std::path::Path;
@@ -316,6 +318,12 @@ pub trait Store: Send + Sync {
     async fn import_durable(&self, records: &[DurableRecord]) -> Result<(), StoreError>;
     /// Can the store serve requests now (for `/readyz`)?
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Can the durable records be read and written now? The same as
+    /// [`Store::ping`] unless they live elsewhere (PostgreSQL), whose outage
+    /// stops new logins but not the people already in.
+    async fn ping_durable(&self) -> Result<(), StoreError> {
+        self.ping().await
+    }
 }
 
 /// A new random identifier (session id, binding): 256 bits, base64url.
@@ -323,6 +331,21 @@ pub fn random_id() -> String {
     use base64::Engine as _;
     let bytes: [u8; 32] = rand::random();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Why a store is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// A gateway: PostgreSQL (when configured) is connected and migrated
+    /// at once; one that does not answer yet is no error (the store
+    /// connects when it is back, `/readyz` says so meanwhile).
+    Serve,
+    /// `esia-gate check`: nothing is connected or changed.
+    Check,
+    /// `links export|import`: the durable records only. With PostgreSQL
+    /// the ephemeral backend is not opened at all (so a running gateway's
+    /// embedded file is no obstacle), and PostgreSQL must answer.
+    Durable,
 }
 
 /// Open the configured store, wrapped in the session cache. Relative paths
@@ -333,7 +356,16 @@ pub async fn open(
     settings: &crate::config::store::StoreSettings,
     base_dir: &Path,
 ) -> Result<Arc<dyn Store>, StoreError> {
-    use crate::config::store::StoreBackend;
+    open_for(settings, base_dir, Purpose::Serve).await
+}
+
+/// [`open`] for a [`Purpose`].
+pub async fn open_for(
+    settings: &crate::config::store::StoreSettings,
+    base_dir: &Path,
+    purpose: Purpose,
+) -> Result<Arc<dyn Store>, StoreError> {
+    use crate::config::store::{DurableBackend, StoreBackend};
     if let Some((key, message)) = settings.problems().into_iter().next() {
         return Err(StoreError::Unavailable(format!("{key}: {message}")));
     }
@@ -342,6 +374,33 @@ pub async fn open(
         stale: Duration::from_millis(settings.cache_stale_ms),
         ..CacheSettings::default()
     };
+    let pg = match settings.durable {
+        DurableBackend::Backend => None,
+        DurableBackend::Postgres => {
+            let pg = PostgresStore::new(settings, base_dir, purpose != Purpose::Check)?;
+            match purpose {
+                Purpose::Check => {}
+                Purpose::Durable => pg.start().await?,
+                Purpose::Serve => match pg.start().await {
+                    Ok(()) => {}
+                    Err(e @ StoreError::Unavailable(_)) => tracing::error!(
+                        error = %e,
+                        "PostgreSQL does not answer: new logins fail until it does; \
+                         people already in keep the diary"
+                    ),
+                    Err(e) => return Err(e),
+                },
+            }
+            tracing::info!(durable = "postgres", schema = pg.schema(), "durable records in PostgreSQL");
+            Some(pg)
+        }
+    };
+    if purpose == Purpose::Durable
+        && let Some(pg) = pg
+    {
+        // Nothing ephemeral is asked of it: a throwaway memory store.
+        return Ok(Arc::new(WithPostgres::new(MemoryStore::default(), pg)));
+    }
     match settings.backend {
         StoreBackend::Embedded => {
             let path = if settings.path.is_absolute() {
@@ -351,14 +410,53 @@ pub async fn open(
             };
             let store = EmbeddedStore::open(&path)?;
             tracing::info!(backend = "embedded", path = %path.display(), "store opened");
-            Ok(Arc::new(CachedStore::new(store, "embedded", cache)))
+            Ok(cached(store, "embedded", cache, pg))
         }
         StoreBackend::Redis => {
             let store = RedisStore::open(settings, base_dir).await?;
             // Connects on first use; `/readyz` tells whether Redis answers.
             tracing::info!(backend = "redis", target = store.describe(), "store opened");
-            Ok(Arc::new(CachedStore::new(store, "redis", cache)))
+            Ok(cached(store, "redis", cache, pg))
         }
+    }
+}
+
+/// `ephemeral` (with the durable records too, or beside PostgreSQL) under
+/// the session cache.
+fn cached<E: Store + 'static>(
+    ephemeral: E,
+    label: &'static str,
+    cache: CacheSettings,
+    pg: Option<PostgresStore>,
+) -> Arc<dyn Store> {
+    match pg {
+        None => Arc::new(CachedStore::new(ephemeral, label, cache)),
+        Some(pg) => Arc::new(
+            CachedStore::new(WithPostgres::new(ephemeral, pg), label, cache)
+                .with_durable_label("postgres"),
+        ),
+    }
+}
+
+/// What `esia-gate check` can say of the store without changing it: for
+/// PostgreSQL, whether it answers and where its schema stands. A schema of
+/// a newer esia-gate is an error.
+pub async fn check_notes(
+    settings: &crate::config::store::StoreSettings,
+    base_dir: &Path,
+) -> Result<Vec<String>, StoreError> {
+    use crate::config::store::DurableBackend;
+    if settings.durable != DurableBackend::Postgres {
+        return Ok(Vec::new());
+    }
+    let pg = PostgresStore::new(settings, base_dir, false)?;
+    match pg.inspect().await {
+        Ok(note) => Ok(vec![format!("store: {note}")]),
+        Err(e @ StoreError::Unavailable(_)) => Ok(vec![format!(
+            "store: PostgreSQL does not answer now ({e}); the gateway would start, but new \
+             logins would fail until it does"
+        )]),
+        Err(e) => Err(e),
     }
 }
 
@@ -369,7 +467,25 @@ pub async fn open(
 pub fn open_blocking(
     settings: &crate::config::store::StoreSettings,
     base_dir: &Path,
+    purpose: Purpose,
 ) -> Result<Arc<dyn Store>, StoreError> {
+    on_own_thread(|| open_for(settings, base_dir, purpose))
+}
+
+/// [`check_notes`] for synchronous code.
+pub fn check_notes_blocking(
+    settings: &crate::config::store::StoreSettings,
+    base_dir: &Path,
+) -> Result<Vec<String>, StoreError> {
+    on_own_thread(|| check_notes(settings, base_dir))
+}
+
+fn on_own_thread<T, F, Fut>(f: F) -> Result<T, StoreError>
+where
+    T: Send,
+    F: FnOnce() -> Fut + Send,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
     std::thread::scope(|scope| {
         scope
             .spawn(|| {
@@ -381,7 +497,7 @@ pub fn open_blocking(
                             "cannot start a runtime to open the store: {e}"
                         ))
                     })?;
-                rt.block_on(open(settings, base_dir))
+                rt.block_on(f())
             })
             .join()
             .unwrap_or_else(|_| {

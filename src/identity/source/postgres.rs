@@ -168,25 +168,29 @@ fn from_messages(messages: Vec<SimpleQueryMessage>) -> Directory {
 }
 
 pub(super) fn tls_connector(ca_file: Option<&Path>) -> Result<MakeRustlsConnect, SourceError> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject as _;
-    let bad = |message: String| SourceError::Setting {
+    rustls_connector(ca_file).map_err(|message| SourceError::Setting {
         key: "directory.postgres.ca_file",
         message,
-    };
+    })
+}
+
+/// The TLS connector of a PostgreSQL client (`sslmode=require`): the CA
+/// certificates of `ca_file` (PEM), or the public web roots without one.
+/// Also used by the PostgreSQL store.
+pub fn rustls_connector(ca_file: Option<&Path>) -> Result<MakeRustlsConnect, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
     let mut roots = rustls::RootCertStore::empty();
     match ca_file {
         Some(f) => {
             let certs = CertificateDer::pem_file_iter(f)
-                .map_err(|e| bad(format!("cannot read {}: {e}", f.display())))?;
+                .map_err(|e| format!("cannot read {}: {e}", f.display()))?;
             for c in certs {
-                let c = c.map_err(|e| bad(format!("{}: {e}", f.display())))?;
-                roots
-                    .add(c)
-                    .map_err(|e| bad(format!("{}: {e}", f.display())))?;
+                let c = c.map_err(|e| format!("{}: {e}", f.display()))?;
+                roots.add(c).map_err(|e| format!("{}: {e}", f.display()))?;
             }
             if roots.is_empty() {
-                return Err(bad(format!("{} holds no certificate", f.display())));
+                return Err(format!("{} holds no certificate", f.display()));
             }
         }
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
@@ -195,7 +199,7 @@ pub(super) fn tls_connector(ca_file: Option<&Path>) -> Result<MakeRustlsConnect,
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|e| SourceError::Postgres(format!("TLS: {e}")))?
+    .map_err(|e| format!("TLS: {e}"))?
     .with_root_certificates(roots)
     .with_no_client_auth();
     Ok(MakeRustlsConnect::new(config))
@@ -206,7 +210,7 @@ fn pg_error(e: tokio_postgres::Error) -> SourceError {
 }
 
 /// An error with its causes, `: `-separated.
-fn chain(e: &dyn std::error::Error) -> String {
+pub fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {
