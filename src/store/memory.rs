@@ -69,6 +69,42 @@ impl Durable {
     }
 }
 
+impl Durable {
+    /// At most `batch` rows older than `before`, history first.
+    fn prune_before(&mut self, before: i64, batch: usize) -> usize {
+        let mut left = batch;
+        let mut keep = |at: i64| {
+            let go = at < before && left > 0;
+            if go {
+                left -= 1;
+            }
+            !go
+        };
+        self.history.retain(|r| keep(r.at));
+        self.failures.retain(|f| keep(f.at));
+        batch - left
+    }
+
+    fn forget_person(&mut self, oid: &EsiaOid) -> usize {
+        let own: Vec<LegacyLogin> = self
+            .links
+            .iter()
+            .filter(|l| l.oid == *oid && l.kind == LinkKind::Own)
+            .map(|l| l.login.clone())
+            .collect();
+        let before = self.links.len() + self.history.len() + self.failures.len();
+        self.links.retain(|l| l.oid != *oid);
+        self.history.retain(|r| !own.contains(&r.login));
+        self.failures.retain(|f| f.oid != *oid);
+        let after = self.links.len() + self.history.len() + self.failures.len();
+        let last = own
+            .iter()
+            .filter(|l| self.logins.remove(*l).is_some())
+            .count();
+        before - after + last
+    }
+}
+
 struct Table<T> {
     rows: HashMap<String, (Instant, T)>,
     writes: u64,
@@ -287,6 +323,22 @@ impl Store for MemoryStore {
             .filter(|f| f.at >= at)
             .cloned()
             .collect())
+    }
+
+    async fn last_logins_of(&self, logins: &[LegacyLogin]) -> Result<Vec<LastLogins>, StoreError> {
+        let d = lock(&self.durable);
+        Ok(logins
+            .iter()
+            .filter_map(|l| d.logins.get(l).cloned())
+            .collect())
+    }
+
+    async fn prune_before(&self, before: i64, batch: usize) -> Result<usize, StoreError> {
+        Ok(lock(&self.durable).prune_before(before, batch))
+    }
+
+    async fn forget_person(&self, oid: &EsiaOid) -> Result<usize, StoreError> {
+        Ok(lock(&self.durable).forget_person(oid))
     }
 
     async fn export_durable(&self) -> Result<Vec<DurableRecord>, StoreError> {

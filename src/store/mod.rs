@@ -312,6 +312,26 @@ pub trait Store: Send + Sync {
     async fn has_logged_in(&self, login: &LegacyLogin) -> Result<bool, StoreError>;
     async fn record_match_failure(&self, f: &MatchFailure) -> Result<(), StoreError>;
     async fn match_failures_since(&self, at: i64) -> Result<Vec<MatchFailure>, StoreError>;
+    /// Last logins of these diary logins only (for one school's report),
+    /// without reading the whole region. Logins that never logged in are
+    /// absent from the answer; the order is unspecified.
+    async fn last_logins_of(&self, logins: &[LegacyLogin]) -> Result<Vec<LastLogins>, StoreError>;
+
+    // --- retention and one person's records ---
+    /// Remove login history and match failures recorded before `before`
+    /// (unix seconds, `at < before`), at most about `batch` records per
+    /// call (a backend may overshoot by the records of one login); returns
+    /// how many were removed, and 0 only when nothing older is left. Links
+    /// and last logins are not touched: links stay until unlinked, last
+    /// logins are one row per account (see `links forget`).
+    async fn prune_before(&self, before: i64, batch: usize) -> Result<usize, StoreError>;
+    /// Remove every durable record of one person: the links of this oid
+    /// (own and child, with the owner entries of its own links), the login
+    /// history and last logins of the diary accounts it owns (own links),
+    /// and the match failures recorded for this oid. Returns how many
+    /// records were removed (links + history rows + last-login rows +
+    /// failures); 0 when the store knew nothing of the oid.
+    async fn forget_person(&self, oid: &EsiaOid) -> Result<usize, StoreError>;
 
     // --- migration and health ---
     async fn export_durable(&self) -> Result<Vec<DurableRecord>, StoreError>;

@@ -401,6 +401,15 @@ impl Store for Switchable {
     async fn match_failures_since(&self, at: i64) -> Result<Vec<MatchFailure>, StoreError> {
         self.up()?.match_failures_since(at).await
     }
+    async fn last_logins_of(&self, logins: &[LegacyLogin]) -> Result<Vec<LastLogins>, StoreError> {
+        self.up()?.last_logins_of(logins).await
+    }
+    async fn prune_before(&self, before: i64, batch: usize) -> Result<usize, StoreError> {
+        self.up()?.prune_before(before, batch).await
+    }
+    async fn forget_person(&self, oid: &EsiaOid) -> Result<usize, StoreError> {
+        self.up()?.forget_person(oid).await
+    }
     async fn export_durable(&self) -> Result<Vec<DurableRecord>, StoreError> {
         self.up()?.export_durable().await
     }

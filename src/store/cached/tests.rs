@@ -119,6 +119,15 @@ impl Store for Arc<Probe> {
     async fn match_failures_since(&self, at: i64) -> Result<Vec<MatchFailure>, StoreError> {
         pass!(self.match_failures_since(at))
     }
+    async fn last_logins_of(&self, logins: &[LegacyLogin]) -> Result<Vec<LastLogins>, StoreError> {
+        pass!(self.last_logins_of(logins))
+    }
+    async fn prune_before(&self, before: i64, batch: usize) -> Result<usize, StoreError> {
+        pass!(self.prune_before(before, batch))
+    }
+    async fn forget_person(&self, oid: &EsiaOid) -> Result<usize, StoreError> {
+        pass!(self.forget_person(oid))
+    }
     async fn export_durable(&self) -> Result<Vec<DurableRecord>, StoreError> {
         pass!(self.export_durable())
     }

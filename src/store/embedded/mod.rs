@@ -15,16 +15,22 @@
 //! - `links`: (oid, kind, login) → [`AccountLink`];
 //! - `owners`: login → oid, for `Own` links (one owner per login);
 //! - `last_logins`: login → [`LastLogins`];
-//! - `login_history`: sequence → [`LoginRecord`], appended;
+//! - `login_history_by_time`: (at, sequence within the second) →
+//!   [`LoginRecord`]; `login_history_by_login`: (login, at, sequence) → (),
+//!   the same rows by account (schema 1 had `login_history`: sequence →
+//!   record, moved into these when the file is opened);
 //! - `match_failures`: (at, sequence) → [`MatchFailure`];
+//!   `match_failures_by_oid`: (oid, at, sequence) → (), the same by person;
 //! - `cookie_logins`: cookie hash → (expiry in unix milliseconds, login);
 //! - `cookie_expiry`: (expiry in unix milliseconds, cookie hash) → (), the
 //!   same rows by expiry, so pruning reads only what it removes.
 //!
 //! Here: opening the file and its schema version; `tables` holds the table
 //! definitions and the transaction helpers, `writes` the writes shared by
-//! the calls and the import, `store_impl` the [`Store`] calls.
+//! the calls and the import, `retention` pruning, forgetting a person and
+//! the schema upgrade, `store_impl` the [`Store`] calls.
 
+mod retention;
 mod store_impl;
 mod tables;
 #[cfg(test)]
@@ -38,16 +44,19 @@ use redb::{Database, ReadableTable};
 
 use super::{MemoryStore, StoreError};
 use tables::{
-    COOKIE_EXPIRY, COOKIES, FAILURES, HISTORY, LAST, LINKS, META, OWNERS, PRUNE_BATCH, VERSION_KEY,
-    db_error, in_txn, now_ms, write_txn,
+    COOKIE_EXPIRY, COOKIES, FAILURES, FAILURES_BY_OID, HISTORY, HISTORY_BY_LOGIN, LAST, LINKS,
+    META, OWNERS, PRUNE_BATCH, VERSION_KEY, db_error, in_txn, now_ms, write_txn,
 };
 use writes::prune_cookies_in;
 
 /// The layout written by this version. A file with a higher number was
 /// written by a newer esia-gate and is refused. (The cookie tables came
 /// without a new number: they are only added, an older version ignores
-/// them, and this one creates them in an older file.)
-pub const SCHEMA_VERSION: u64 = 1;
+/// them, and this one creates them in an older file.) Version 2 keeps the
+/// login history by time with an index by login, and the match failures
+/// with an index by person, for retention and `links forget`; a version 1
+/// file is upgraded when opened.
+pub const SCHEMA_VERSION: u64 = 2;
 
 pub struct EmbeddedStore {
     memory: MemoryStore,
@@ -97,23 +106,15 @@ impl EmbeddedStore {
         &self.path
     }
 
-    /// Check the schema version and create every table, so that readers
-    /// never meet a missing one.
+    /// Check the schema version, create every table (so that readers never
+    /// meet a missing one) and upgrade a schema 1 file.
     fn prepare(db: &Database) -> Result<(), StoreError> {
         let txn = write_txn(db).map_err(db_error)?;
         let found = {
-            let mut meta = txn.open_table(META).map_err(db_error)?;
-            let found = meta.get(VERSION_KEY).map_err(db_error)?.map(|v| v.value());
-            match found {
-                Some(v) if v > SCHEMA_VERSION => Some(v),
-                Some(_) => None,
-                None => {
-                    meta.insert(VERSION_KEY, SCHEMA_VERSION).map_err(db_error)?;
-                    None
-                }
-            }
+            let meta = txn.open_table(META).map_err(db_error)?;
+            meta.get(VERSION_KEY).map_err(db_error)?.map(|v| v.value())
         };
-        if let Some(v) = found {
+        if let Some(v) = found.filter(|v| *v > SCHEMA_VERSION) {
             let _ = txn.abort();
             return Err(StoreError::Unavailable(format!(
                 "the file was written by a newer esia-gate (store schema version {v}; this \
@@ -125,10 +126,23 @@ impl EmbeddedStore {
         txn.open_table(OWNERS).map_err(db_error)?;
         txn.open_table(LAST).map_err(db_error)?;
         txn.open_table(HISTORY).map_err(db_error)?;
+        txn.open_table(HISTORY_BY_LOGIN).map_err(db_error)?;
         txn.open_table(FAILURES).map_err(db_error)?;
+        txn.open_table(FAILURES_BY_OID).map_err(db_error)?;
         txn.open_table(COOKIES).map_err(db_error)?;
         txn.open_table(COOKIE_EXPIRY).map_err(db_error)?;
-        txn.commit().map_err(db_error)
+        txn.commit().map_err(db_error)?;
+        if found == Some(1) {
+            retention::upgrade_from_v1(db)?;
+        }
+        if found != Some(SCHEMA_VERSION) {
+            in_txn(db, |txn| {
+                let mut meta = txn.open_table(META).map_err(db_error)?;
+                meta.insert(VERSION_KEY, SCHEMA_VERSION).map_err(db_error)?;
+                Ok(())
+            })?;
+        }
+        Ok(())
     }
 
     /// Remove every expired password-session cookie, batch by batch (each

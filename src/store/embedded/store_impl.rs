@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use redb::{ReadableDatabase, ReadableTable};
 
 use super::EmbeddedStore;
+use super::retention::{forget_in, prune_in};
 use super::tables::{
     COOKIES, FAILURES, HISTORY, LAST, LINKS, META, OWNERS, db_error, from_json, in_txn, kind_str,
     now_ms,
@@ -193,6 +194,29 @@ impl Store for EmbeddedStore {
             out.push(from_json(v.value())?);
         }
         Ok(out)
+    }
+
+    async fn last_logins_of(&self, logins: &[LegacyLogin]) -> Result<Vec<LastLogins>, StoreError> {
+        let txn = self.db.begin_read().map_err(db_error)?;
+        let t = txn.open_table(LAST).map_err(db_error)?;
+        let mut out = Vec::new();
+        for l in logins {
+            if let Some(v) = t.get(l.0.as_str()).map_err(db_error)? {
+                out.push(from_json(v.value())?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn prune_before(&self, before: i64, batch: usize) -> Result<usize, StoreError> {
+        self.write(move |db| in_txn(db, |txn| prune_in(txn, before, batch)))
+            .await
+    }
+
+    async fn forget_person(&self, oid: &EsiaOid) -> Result<usize, StoreError> {
+        let oid = oid.0.clone();
+        self.write(move |db| in_txn(db, |txn| forget_in(txn, &oid)))
+            .await
     }
 
     /// Links, logins and failures only. The password-session cookies are

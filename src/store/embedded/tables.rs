@@ -13,9 +13,20 @@ pub(super) const META: TableDefinition<&str, u64> = TableDefinition::new("meta")
 pub(super) const LINKS: TableDefinition<(&str, &str, &str), &str> = TableDefinition::new("links");
 pub(super) const OWNERS: TableDefinition<&str, &str> = TableDefinition::new("owners");
 pub(super) const LAST: TableDefinition<&str, &str> = TableDefinition::new("last_logins");
-pub(super) const HISTORY: TableDefinition<u64, &str> = TableDefinition::new("login_history");
+/// Schema 1's login history (sequence → record), moved into [`HISTORY`]
+/// when a schema 1 file is opened.
+pub(super) const HISTORY_V1: TableDefinition<u64, &str> = TableDefinition::new("login_history");
+/// (unix seconds, sequence within the second) → [`LoginRecord`](crate::store::LoginRecord).
+pub(super) const HISTORY: TableDefinition<(i64, u64), &str> =
+    TableDefinition::new("login_history_by_time");
+/// (login, unix seconds, sequence) → (): the same rows by account.
+pub(super) const HISTORY_BY_LOGIN: TableDefinition<(&str, i64, u64), ()> =
+    TableDefinition::new("login_history_by_login");
 pub(super) const FAILURES: TableDefinition<(i64, u64), &str> =
     TableDefinition::new("match_failures");
+/// (oid, unix seconds, sequence) → (): the failures by person.
+pub(super) const FAILURES_BY_OID: TableDefinition<(&str, i64, u64), ()> =
+    TableDefinition::new("match_failures_by_oid");
 // Milliseconds, not seconds: a TTL below a second must still mean what it
 // says, as it does in memory and in Redis (`PX`).
 pub(super) const COOKIES: TableDefinition<&str, (u64, &str)> =

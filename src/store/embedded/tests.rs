@@ -9,11 +9,15 @@ use std::time::Duration;
 
 use redb::{Database, ReadableDatabase};
 
-use super::tables::{COOKIE_EXPIRY, COOKIES, META, PRUNE_BATCH, VERSION_KEY, in_txn, now_ms};
+use super::tables::{
+    COOKIE_EXPIRY, COOKIES, FAILURES, HISTORY_V1, META, PRUNE_BATCH, VERSION_KEY, in_txn, now_ms,
+};
 use super::writes::put_cookie_in;
 use super::{EmbeddedStore, SCHEMA_VERSION};
 use crate::identity::{EsiaOid, LegacyLogin};
-use crate::store::{AccountLink, LinkKind, LinkSource, LoginMethod, LoginRecord, Store};
+use crate::store::{
+    AccountLink, DurableRecord, LinkKind, LinkSource, LoginMethod, LoginRecord, MatchFailure, Store,
+};
 
 fn link(i: usize) -> AccountLink {
     AccountLink {
@@ -141,8 +145,85 @@ fn a_second_opener_and_a_newer_file_are_refused_clearly() {
     let e = EmbeddedStore::open(&path).err().expect("newer");
     let m = e.to_string();
     assert!(
-        m.contains("newer esia-gate") && m.contains("version 2"),
+        m.contains("newer esia-gate") && m.contains(&format!("version {}", SCHEMA_VERSION + 1)),
         "{m}"
+    );
+}
+
+/// A file written by schema 1 (history keyed by sequence, failures without
+/// their by-oid index) opens as schema 2 with every record, and retention
+/// and forgetting work on what it held.
+#[tokio::test]
+async fn a_schema_1_file_is_upgraded_without_losing_a_record() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("store.redb");
+    let rec = |i: u64| LoginRecord {
+        login: LegacyLogin(format!("login{}", i % 7)),
+        method: LoginMethod::Esia,
+        at: 1000 + i64::try_from(i % 50).unwrap_or(0),
+    };
+    let failure = |i: i64| MatchFailure {
+        at: 500 + i,
+        reason: "fio_differs".into(),
+        oid: EsiaOid(format!("{}", 9_000_000 + i % 3)),
+        logins: vec![],
+        display_name: None,
+    };
+    {
+        let db = Database::create(&path).expect("db");
+        let txn = db.begin_write().expect("txn");
+        txn.open_table(META)
+            .expect("meta")
+            .insert(VERSION_KEY, 1)
+            .expect("version");
+        {
+            let mut h = txn.open_table(HISTORY_V1).expect("history");
+            for i in 0..25_000u64 {
+                let v = serde_json::to_string(&rec(i)).expect("json");
+                h.insert(i, v.as_str()).expect("row");
+            }
+            let mut f = txn.open_table(FAILURES).expect("failures");
+            for i in 0..10i64 {
+                let v = serde_json::to_string(&failure(i)).expect("json");
+                f.insert((500 + i, 0), v.as_str()).expect("row");
+            }
+        }
+        txn.commit().expect("commit");
+    }
+    let s = EmbeddedStore::open(&path).expect("upgrade");
+    {
+        let txn = s.db.begin_read().expect("read");
+        let v = txn.open_table(META).expect("meta");
+        assert_eq!(v.get(VERSION_KEY).expect("get").map(|g| g.value()), Some(2));
+    }
+    let all = s.export_durable().await.expect("export");
+    let logins = all
+        .iter()
+        .filter(|r| matches!(r, DurableRecord::Login(_)))
+        .count();
+    assert_eq!(logins, 25_000, "every history row moved");
+    assert_eq!(s.match_failures_since(0).await.expect("failures").len(), 10);
+    // The indexes came along: forgetting a person finds its failures.
+    assert_eq!(
+        s.forget_person(&EsiaOid("9000000".into()))
+            .await
+            .expect("forget"),
+        4
+    );
+    drop(s);
+    let s = EmbeddedStore::open(&path).expect("reopen, already upgraded");
+    let mut pruned = 0;
+    loop {
+        let n = s.prune_before(1010, 1000).await.expect("prune");
+        if n == 0 {
+            break;
+        }
+        pruned += n;
+    }
+    assert_eq!(
+        pruned,
+        5_000 + 6,
+        "history of seconds 1000..1009, failures left"
     );
 }
 

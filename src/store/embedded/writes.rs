@@ -6,8 +6,8 @@
 use redb::{ReadableTable, WriteTransaction};
 
 use super::tables::{
-    COOKIE_EXPIRY, COOKIES, FAILURES, HISTORY, LAST, LINKS, OWNERS, PRUNE_BATCH, db_error,
-    from_json, kind_str, to_json,
+    COOKIE_EXPIRY, COOKIES, FAILURES, FAILURES_BY_OID, HISTORY, HISTORY_BY_LOGIN, LAST, LINKS,
+    OWNERS, PRUNE_BATCH, db_error, from_json, kind_str, to_json,
 };
 use crate::store::{
     AccountLink, LastLogins, LinkKind, LoginMethod, LoginRecord, MatchFailure, StoreError,
@@ -40,13 +40,7 @@ pub(super) fn put_link_in(txn: &WriteTransaction, link: &AccountLink) -> Result<
 }
 
 pub(super) fn record_login_in(txn: &WriteTransaction, r: &LoginRecord) -> Result<(), StoreError> {
-    let mut history = txn.open_table(HISTORY).map_err(db_error)?;
-    let next = history
-        .last()
-        .map_err(db_error)?
-        .map_or(0, |(k, _)| k.value() + 1);
-    let v = to_json(r)?;
-    history.insert(next, v.as_str()).map_err(db_error)?;
+    insert_history(txn, r, &to_json(r)?)?;
     let mut last = txn.open_table(LAST).map_err(db_error)?;
     let login = r.login.0.as_str();
     let current = last
@@ -71,21 +65,46 @@ pub(super) fn record_login_in(txn: &WriteTransaction, r: &LoginRecord) -> Result
     Ok(())
 }
 
+/// One history row (JSON `v` of `r`) at the next sequence number of its
+/// second, indexed by login.
+pub(super) fn insert_history(
+    txn: &WriteTransaction,
+    r: &LoginRecord,
+    v: &str,
+) -> Result<(), StoreError> {
+    let mut history = txn.open_table(HISTORY).map_err(db_error)?;
+    let seq = next_seq(&history, r.at)?;
+    history.insert((r.at, seq), v).map_err(db_error)?;
+    let mut by_login = txn.open_table(HISTORY_BY_LOGIN).map_err(db_error)?;
+    by_login
+        .insert((r.login.0.as_str(), r.at, seq), ())
+        .map_err(db_error)?;
+    Ok(())
+}
+
+/// The next free sequence number within second `at` of a table keyed by
+/// (second, sequence).
+fn next_seq(t: &impl ReadableTable<(i64, u64), &'static str>, at: i64) -> Result<u64, StoreError> {
+    Ok(t.range((at, 0)..=(at, u64::MAX))
+        .map_err(db_error)?
+        .next_back()
+        .transpose()
+        .map_err(db_error)?
+        .map_or(0, |(k, _)| k.value().1 + 1))
+}
+
 pub(super) fn record_failure_in(
     txn: &WriteTransaction,
     f: &MatchFailure,
 ) -> Result<(), StoreError> {
     let mut t = txn.open_table(FAILURES).map_err(db_error)?;
-    // Same second: the next sequence number after the last one of that second.
-    let next = t
-        .range((f.at, 0)..=(f.at, u64::MAX))
-        .map_err(db_error)?
-        .next_back()
-        .transpose()
-        .map_err(db_error)?
-        .map_or(0, |(k, _)| k.value().1 + 1);
+    let seq = next_seq(&t, f.at)?;
     let v = to_json(f)?;
-    t.insert((f.at, next), v.as_str()).map_err(db_error)?;
+    t.insert((f.at, seq), v.as_str()).map_err(db_error)?;
+    let mut by_oid = txn.open_table(FAILURES_BY_OID).map_err(db_error)?;
+    by_oid
+        .insert((f.oid.0.as_str(), f.at, seq), ())
+        .map_err(db_error)?;
     Ok(())
 }
 

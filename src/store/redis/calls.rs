@@ -193,6 +193,30 @@ impl Inner {
         }
     }
 
+    pub(super) async fn remove_link_raw(
+        &self,
+        oid: &str,
+        login: &str,
+        kind: LinkKind,
+    ) -> Result<bool, StoreError> {
+        let k = kind_str(kind);
+        let keys = [
+            self.links_key(oid),
+            self.durable("owners"),
+            self.durable("oids"),
+        ];
+        let args = [
+            oid.to_string(),
+            login.to_string(),
+            format!("{k}:{login}"),
+            k.to_string(),
+        ];
+        let n: i64 = self
+            .script("remove_link", &self.scripts.remove_link, &keys, &args)
+            .await?;
+        Ok(n == 1)
+    }
+
     pub(super) async fn record_login(&self, r: &LoginRecord) -> Result<(), StoreError> {
         let keys = [
             self.durable("history"),

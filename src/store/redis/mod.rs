@@ -38,6 +38,7 @@
 
 mod calls;
 mod link;
+mod retention;
 mod scripts;
 mod store_impl;
 #[cfg(test)]

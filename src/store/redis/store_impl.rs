@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::RedisStore;
-use super::calls::{failure_member, from_json, kind_str, millis, now_ms, sha256_hex, to_json};
+use super::calls::{failure_member, from_json, millis, now_ms, sha256_hex, to_json};
 use crate::identity::{EsiaOid, LegacyLogin};
 use crate::store::{
     AccountLink, DurableRecord, LastLogins, LinkKind, LoginMethod, LoginRecord, MatchFailure,
@@ -191,13 +191,7 @@ impl Store for RedisStore {
     ) -> Result<bool, StoreError> {
         let (oid, login) = (oid.0.clone(), login.0.clone());
         self.run("remove_link", move |i| async move {
-            let k = kind_str(kind);
-            let keys = [i.links_key(&oid), i.durable("owners"), i.durable("oids")];
-            let args = [oid, login.clone(), format!("{k}:{login}"), k.to_string()];
-            let n: i64 = i
-                .script("remove_link", &i.scripts.remove_link, &keys, &args)
-                .await?;
-            Ok(n == 1)
+            i.remove_link_raw(&oid, &login, kind).await
         })
         .await
     }
@@ -296,6 +290,29 @@ impl Store for RedisStore {
                 .arg("BYSCORE");
             let v: Vec<String> = i.query("match_failures_since", &c).await?;
             v.iter().map(|m| failure_member(m)).collect()
+        })
+        .await
+    }
+
+    async fn last_logins_of(&self, logins: &[LegacyLogin]) -> Result<Vec<LastLogins>, StoreError> {
+        let logins = logins.to_vec();
+        self.run_for("last_logins_of", None, move |i| async move {
+            i.last_logins_of(&logins).await
+        })
+        .await
+    }
+
+    async fn prune_before(&self, before: i64, batch: usize) -> Result<usize, StoreError> {
+        self.run_for("prune_before", None, move |i| async move {
+            i.prune_before(before, batch).await
+        })
+        .await
+    }
+
+    async fn forget_person(&self, oid: &EsiaOid) -> Result<usize, StoreError> {
+        let oid = oid.0.clone();
+        self.run_for("forget_person", None, move |i| async move {
+            i.forget_person(&oid).await
         })
         .await
     }

@@ -7,7 +7,8 @@
 //!
 //! The behaviours are grouped by record family: `sessions` (with pending
 //! logins), `rate_limits`, `cookies`, `links`, `history` (logins and match
-//! failures) and `export`; `harness` makes the stores.
+//! failures), `retention` (pruning, forgetting a person, the last logins
+//! of a few accounts) and `export`; `harness` makes the stores.
 
 mod cookies;
 mod export;
@@ -15,6 +16,7 @@ mod harness;
 mod history;
 mod links;
 mod rate_limits;
+mod retention;
 mod sessions;
 
 use std::sync::Arc;
@@ -30,6 +32,10 @@ pub use links::{links_are_idempotent_and_own_links_exclusive, removing_a_link_fr
 pub use rate_limits::{
     rate_reservations_count_in_fixed_windows, releasing_never_goes_below_zero,
     sixty_concurrent_reservations_grant_exactly_the_limit,
+};
+pub use retention::{
+    forgetting_a_person_removes_their_records_only, last_logins_of_reads_the_accounts_asked_for,
+    pruning_removes_only_what_is_older_than_the_limit,
 };
 pub use sessions::{pending_logins_are_single_use, records_expire, sessions_round_trip};
 
@@ -183,6 +189,24 @@ macro_rules! backend_suite {
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn pruning_removes_only_what_is_older_than_the_limit() {
+                let (_h, s) = one().await;
+                super::pruning_removes_only_what_is_older_than_the_limit(&*s).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn forgetting_a_person_removes_their_records_only() {
+                let (_h, s) = one().await;
+                super::forgetting_a_person_removes_their_records_only(&*s).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn last_logins_of_reads_the_accounts_asked_for() {
+                let (_h, s) = one().await;
+                super::last_logins_of_reads_the_accounts_asked_for(&*s).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn export_import_round_trip() {
                 let (h, a) = one().await;
                 let b = h.store().await;
@@ -223,6 +247,9 @@ macro_rules! backend_suite_in_one {
             removing_a_link_frees_the_account(&*h.store().await).await;
             login_history_keeps_the_latest_per_method(&*h.store().await).await;
             match_failures_are_kept_by_time(&*h.store().await).await;
+            pruning_removes_only_what_is_older_than_the_limit(&*h.store().await).await;
+            forgetting_a_person_removes_their_records_only(&*h.store().await).await;
+            last_logins_of_reads_the_accounts_asked_for(&*h.store().await).await;
             export_import_round_trip(&*h.store().await, &*h.store().await).await;
             ping_answers(&*h.store().await).await;
         }
