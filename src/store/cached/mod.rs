@@ -315,17 +315,17 @@ impl<S: Store> Store for CachedStore<S> {
 
     async fn last_logins_of(&self, logins: &[LegacyLogin]) -> Result<Vec<LastLogins>, StoreError> {
         let r = self.inner.last_logins_of(logins).await;
-        self.count("last_logins_of", r)
+        self.count_durable("last_logins_of", r)
     }
 
     async fn prune_before(&self, before: i64, batch: usize) -> Result<usize, StoreError> {
         let r = self.inner.prune_before(before, batch).await;
-        self.count("prune_before", r)
+        self.count_durable("prune_before", r)
     }
 
     async fn forget_person(&self, oid: &EsiaOid) -> Result<usize, StoreError> {
         let r = self.inner.forget_person(oid).await;
-        self.count("forget_person", r)
+        self.count_durable("forget_person", r)
     }
 
     async fn export_durable(&self) -> Result<Vec<DurableRecord>, StoreError> {

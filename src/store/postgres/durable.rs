@@ -40,6 +40,22 @@ const RECORD_LOGINS: &str = "WITH rows AS (SELECT * FROM unnest($1::text[], $2::
        last_esia = GREATEST(l.last_esia, EXCLUDED.last_esia), \
        last_password = GREATEST(l.last_password, EXCLUDED.last_password)";
 const LAST_LOGINS: &str = "SELECT login, last_esia, last_password FROM {s}.last_logins";
+const LAST_LOGINS_OF: &str =
+    "SELECT login, last_esia, last_password FROM {s}.last_logins WHERE login = ANY($1)";
+/// The oldest rows first, by the time index.
+const PRUNE_LOGINS: &str = "DELETE FROM {s}.logins WHERE id IN \
+     (SELECT id FROM {s}.logins WHERE at < $1 ORDER BY at LIMIT $2)";
+const PRUNE_FAILURES: &str = "DELETE FROM {s}.match_failures WHERE id IN \
+     (SELECT id FROM {s}.match_failures WHERE at < $1 ORDER BY at LIMIT $2)";
+/// One statement, one snapshot: the person's own accounts are read before
+/// their links go.
+const FORGET: &str = "WITH own AS (SELECT login FROM {s}.links WHERE oid = $1 AND kind = 'own'), \
+     l AS (DELETE FROM {s}.links WHERE oid = $1 RETURNING 1), \
+     h AS (DELETE FROM {s}.logins WHERE login IN (SELECT login FROM own) RETURNING 1), \
+     t AS (DELETE FROM {s}.last_logins WHERE login IN (SELECT login FROM own) RETURNING 1), \
+     f AS (DELETE FROM {s}.match_failures WHERE oid = $1 RETURNING 1) \
+     SELECT (SELECT count(*) FROM l) + (SELECT count(*) FROM h) \
+          + (SELECT count(*) FROM t) + (SELECT count(*) FROM f)";
 const HAS_LOGGED_IN: &str = "SELECT EXISTS (SELECT 1 FROM {s}.last_logins WHERE login = $1)";
 const RECORD_FAILURE: &str = "INSERT INTO {s}.match_failures (at, reason, oid, logins, display_name) \
      VALUES ($1, $2, $3, $4, $5)";
@@ -287,6 +303,64 @@ impl PostgresStore {
             })
             .await?;
         Ok(rows.into_iter().map(last_of).collect())
+    }
+
+    pub async fn last_logins_of(
+        &self,
+        logins: &[LegacyLogin],
+    ) -> Result<Vec<LastLogins>, StoreError> {
+        if logins.is_empty() {
+            return Ok(Vec::new());
+        }
+        let logins: Vec<String> = logins.iter().map(|l| l.0.clone()).collect();
+        let rows = self
+            .run("last_logins_of", move |c| {
+                Box::pin(async move {
+                    let st = c.st(LAST_LOGINS_OF).await?;
+                    c.client
+                        .query(&st, &[&logins])
+                        .await?
+                        .iter()
+                        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+                        .collect::<Result<Vec<_>, tokio_postgres::Error>>()
+                })
+            })
+            .await?;
+        Ok(rows.into_iter().map(last_of).collect())
+    }
+
+    /// At most `batch` rows: login history first, then match failures with
+    /// what is left of the batch; each statement committed on its own.
+    pub async fn prune_before(&self, before: i64, batch: usize) -> Result<usize, StoreError> {
+        let batch = i64::try_from(batch.max(1)).unwrap_or(i64::MAX);
+        let n = self
+            .run("prune_before", move |c| {
+                Box::pin(async move {
+                    let st = c.st(PRUNE_LOGINS).await?;
+                    let mut n = c.client.execute(&st, &[&before, &batch]).await?;
+                    let left = batch.saturating_sub(i64::try_from(n).unwrap_or(i64::MAX));
+                    if left > 0 {
+                        let st = c.st(PRUNE_FAILURES).await?;
+                        n += c.client.execute(&st, &[&before, &left]).await?;
+                    }
+                    Ok(n)
+                })
+            })
+            .await?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    pub async fn forget_person(&self, oid: &EsiaOid) -> Result<usize, StoreError> {
+        let oid = oid.0.clone();
+        let n: i64 = self
+            .run("forget_person", move |c| {
+                Box::pin(async move {
+                    let st = c.st(FORGET).await?;
+                    c.client.query_one(&st, &[&oid]).await?.try_get(0)
+                })
+            })
+            .await?;
+        Ok(usize::try_from(n).unwrap_or(0))
     }
 
     pub async fn has_logged_in(&self, login: &LegacyLogin) -> Result<bool, StoreError> {

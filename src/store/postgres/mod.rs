@@ -453,3 +453,6 @@ impl Inner {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -167,6 +167,23 @@ impl<E: Store> Store for WithPostgres<E> {
         Ok(yes)
     }
 
+    async fn last_logins_of(&self, logins: &[LegacyLogin]) -> Result<Vec<LastLogins>, StoreError> {
+        self.durable.last_logins_of(logins).await
+    }
+
+    async fn prune_before(&self, before: i64, batch: usize) -> Result<usize, StoreError> {
+        self.durable.prune_before(before, batch).await
+    }
+
+    async fn forget_person(&self, oid: &EsiaOid) -> Result<usize, StoreError> {
+        let n = self.durable.forget_person(oid).await?;
+        // Which logins were the person's is gone with them: start over.
+        if let Ok(mut k) = self.known.lock() {
+            k.clear();
+        }
+        Ok(n)
+    }
+
     async fn record_match_failure(&self, f: &MatchFailure) -> Result<(), StoreError> {
         self.durable.record_match_failure(f).await
     }
