@@ -36,7 +36,10 @@ pub fn bin_dir() -> Result<PathBuf, String> {
         })
         .collect();
     found.sort();
-    found.pop().map(|(_, b)| b).ok_or_else(|| missing.to_string())
+    found
+        .pop()
+        .map(|(_, b)| b)
+        .ok_or_else(|| missing.to_string())
 }
 
 fn numeric_id(args: &[&str]) -> Option<u32> {

@@ -411,7 +411,11 @@ pub async fn open_for(
                     Err(e) => return Err(e),
                 },
             }
-            tracing::info!(durable = "postgres", schema = pg.schema(), "durable records in PostgreSQL");
+            tracing::info!(
+                durable = "postgres",
+                schema = pg.schema(),
+                "durable records in PostgreSQL"
+            );
             Some(pg)
         }
     };

@@ -122,7 +122,11 @@ impl<S: Store> CachedStore<S> {
         self.count_as(self.backend, op, r)
     }
 
-    fn count_durable<T>(&self, op: &'static str, r: Result<T, StoreError>) -> Result<T, StoreError> {
+    fn count_durable<T>(
+        &self,
+        op: &'static str,
+        r: Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         self.count_as(self.durable, op, r)
     }
 

@@ -172,11 +172,23 @@ async fn read_all<T>(
 }
 
 fn link_row(r: &tokio_postgres::Row) -> Result<LinkRow, tokio_postgres::Error> {
-    Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?))
+    Ok((
+        r.try_get(0)?,
+        r.try_get(1)?,
+        r.try_get(2)?,
+        r.try_get(3)?,
+        r.try_get(4)?,
+    ))
 }
 
 fn failure_row(r: &tokio_postgres::Row) -> Result<FailureRow, tokio_postgres::Error> {
-    Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?, r.try_get(4)?))
+    Ok((
+        r.try_get(0)?,
+        r.try_get(1)?,
+        r.try_get(2)?,
+        r.try_get(3)?,
+        r.try_get(4)?,
+    ))
 }
 
 /// Inserts one link in an open transaction or on the connection; `Ok(true)`
@@ -242,7 +254,10 @@ impl PostgresStore {
         self.run("remove_link", move |c| {
             Box::pin(async move {
                 let st = c.st(REMOVE_LINK).await?;
-                Ok(c.client.execute(&st, &[&oid, &login, &kind_str(kind)]).await? > 0)
+                Ok(c.client
+                    .execute(&st, &[&oid, &login, &kind_str(kind)])
+                    .await?
+                    > 0)
             })
         })
         .await
@@ -457,7 +472,9 @@ impl PostgresStore {
                                 how.push(method_str(l.method));
                                 when.push(l.at);
                             }
-                            DurableRecord::MatchFailure(f) => insert_failure(&tx, &failure, f).await?,
+                            DurableRecord::MatchFailure(f) => {
+                                insert_failure(&tx, &failure, f).await?
+                            }
                         }
                     }
                     if !who.is_empty() {

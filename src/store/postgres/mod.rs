@@ -75,11 +75,17 @@ pub(super) struct Conn {
 impl Conn {
     /// The statement `sql` (with `{s}` for the schema), prepared once per
     /// connection.
-    pub(super) async fn st(&mut self, sql: &'static str) -> Result<Statement, tokio_postgres::Error> {
+    pub(super) async fn st(
+        &mut self,
+        sql: &'static str,
+    ) -> Result<Statement, tokio_postgres::Error> {
         if let Some(s) = self.prepared.get(sql) {
             return Ok(s.clone());
         }
-        let s = self.client.prepare(&sql.replace("{s}", &self.schema)).await?;
+        let s = self
+            .client
+            .prepare(&sql.replace("{s}", &self.schema))
+            .await?;
         self.prepared.insert(sql, s.clone());
         Ok(s)
     }

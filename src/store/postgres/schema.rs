@@ -67,7 +67,10 @@ pub fn latest() -> i32 {
 }
 
 /// What a schema holds now: its version (0: nothing yet).
-async fn version_in(client: &impl tokio_postgres::GenericClient, schema: &str) -> Result<i32, tokio_postgres::Error> {
+async fn version_in(
+    client: &impl tokio_postgres::GenericClient,
+    schema: &str,
+) -> Result<i32, tokio_postgres::Error> {
     let exists = client
         .query_opt(
             "SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = $1 AND tablename = 'schema_version'",
@@ -171,7 +174,9 @@ impl Inspection {
         if self.found == self.latest {
             format!("PostgreSQL schema {schema} is at version {}", self.found)
         } else if self.found == 0 {
-            format!("PostgreSQL schema {schema} has no tables yet; the gateway creates them at start")
+            format!(
+                "PostgreSQL schema {schema} has no tables yet; the gateway creates them at start"
+            )
         } else {
             format!(
                 "PostgreSQL schema {schema} is at version {}; the gateway migrates it to {} at start",

@@ -118,7 +118,9 @@ impl<E: Store> Store for WithPostgres<E> {
         login: &LegacyLogin,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        self.ephemeral.put_cookie_login(cookie_hash, login, ttl).await
+        self.ephemeral
+            .put_cookie_login(cookie_hash, login, ttl)
+            .await
     }
 
     async fn cookie_login(&self, cookie_hash: &str) -> Result<Option<LegacyLogin>, StoreError> {

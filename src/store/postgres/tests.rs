@@ -91,7 +91,12 @@ async fn the_calls_are_served_by_indexes() {
     // would use on a region's tables.
     let plan = |sql: &str| {
         pg.psql_with(
-            &["-c", "SET enable_seqscan = off", "-c", &format!("EXPLAIN {sql}")],
+            &[
+                "-c",
+                "SET enable_seqscan = off",
+                "-c",
+                &format!("EXPLAIN {sql}"),
+            ],
             None,
         )
         .expect("explain")
@@ -110,7 +115,10 @@ async fn the_calls_are_served_by_indexes() {
             "SELECT id FROM idx.logins WHERE at < 100 ORDER BY at LIMIT 10",
             "logins_by_time",
         ),
-        ("DELETE FROM idx.logins WHERE login IN ('a')", "logins_by_login"),
+        (
+            "DELETE FROM idx.logins WHERE login IN ('a')",
+            "logins_by_login",
+        ),
         (
             "SELECT * FROM idx.match_failures WHERE at >= 5 ORDER BY at, id",
             "match_failures_by_time",
@@ -131,14 +139,21 @@ async fn an_outage_fails_fast_and_the_store_heals_by_itself() {
     let s = store(&pg, "gate");
     s.put_link(&link("1", "a")).await.expect("link");
     pg.stop();
-    let e = s.owner_of(&LegacyLogin("a".into())).await.expect_err("down");
+    let e = s
+        .owner_of(&LegacyLogin("a".into()))
+        .await
+        .expect_err("down");
     assert!(matches!(e, StoreError::Unavailable(_)), "{e}");
     // The next calls within a second do not try again: no waiting.
     let t = Instant::now();
     for _ in 0..5 {
         assert!(s.owner_of(&LegacyLogin("a".into())).await.is_err());
     }
-    assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        t.elapsed()
+    );
     assert!(s.ping().await.is_err());
     pg.restart().expect("postgres again");
     let deadline = Instant::now() + Duration::from_secs(10);
