@@ -82,9 +82,15 @@ impl PostgresServer {
 
     /// [`Self::start`] with more `name=value` server settings.
     pub fn start_with(settings: &[&str]) -> Result<PostgresServer, String> {
+        Self::start_in(&std::env::temp_dir(), settings)
+    }
+
+    /// [`Self::start_with`], the cluster's directory made under `parent`
+    /// (a benchmark's tmpfs).
+    pub fn start_in(parent: &Path, settings: &[&str]) -> Result<PostgresServer, String> {
         let bin = bin_dir()?;
         let port = crate::ports::free_port().map_err(|e| format!("no free port: {e}"))?;
-        let dir = std::env::temp_dir().join(format!(
+        let dir = parent.join(format!(
             "esia-gate-pg-{}-{port}-{}",
             std::process::id(),
             esia_gate::store::random_id()
@@ -260,6 +266,17 @@ impl PostgresServer {
         self.psql_with(&["-c", sql], None)
     }
 
+    /// `psql` connected to the `postgres` database (unaligned, tuples only,
+    /// stopping at the first error), for a caller that feeds its standard
+    /// input itself (`COPY ... FROM STDIN` of generated rows).
+    pub fn psql_command(&self) -> Command {
+        let mut c = Command::new(self.bin.join("psql"));
+        c.args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-U", "postgres", "-d", "postgres", "-X", "-q", "-A", "-t"])
+            .args(["-v", "ON_ERROR_STOP=1"]);
+        c
+    }
+
     /// `psql` with these arguments, and a file as its standard input (for
     /// `COPY ... FROM STDIN`).
     pub fn psql_with(&self, args: &[&str], stdin: Option<&Path>) -> Result<String, String> {
@@ -269,10 +286,8 @@ impl PostgresServer {
             ),
             None => Stdio::null(),
         };
-        let out = Command::new(self.bin.join("psql"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-U", "postgres", "-d", "postgres", "-X", "-q", "-A", "-t"])
-            .args(["-v", "ON_ERROR_STOP=1"])
+        let out = self
+            .psql_command()
             .args(args)
             .stdin(input)
             .output()
