@@ -103,7 +103,7 @@ the verdicts above say nothing about it.\n",
             "# Region scale\n\nA synthetic region: **{} directory accounts** in {} schools (CSV in the \
 directory format; half parents with two children each, 45 % students, 5 % staff, 3 % without a \
 SNILS) and **{} login records** over 400 days (70 % of the accounts ever logged in, 70 % of \
-logins through ESIA), generated in {:.1} s (BENCH_SCALE={}). PostgreSQL 's data and the generated \
+logins through ESIA), generated in {:.1} s (BENCH_SCALE={}). PostgreSQL's data and the generated \
 files are under `{}`. Everything runs on this machine's {} cores on loopback, the benchmark \
 included; the whole run took {:.0} s.\n\n",
             self.accounts,
