@@ -1,7 +1,6 @@
-//! One call to Redis: the keys under the prefix, sending a command,
-//! pipeline or script (sent once more after a dead connection when that
-//! is safe), how failures become [`StoreError`]s, and the durable writes
-//! shared by the [`Store`](crate::store::Store) calls and the import.
+//! One call to Redis: sending a command, pipeline or script (sent once more
+//! after a dead connection when that is safe) and how failures become
+//! [`StoreError`]s. The key layout is in `keys`.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -9,7 +8,12 @@ use redis::{Cmd, Pipeline, RedisError, Script};
 
 use super::link::Link;
 use super::scripts::Scripts;
-use crate::store::{AccountLink, LinkKind, LoginMethod, LoginRecord, MatchFailure, StoreError};
+use crate::store::{LinkKind, LoginMethod, MatchFailure, StoreError};
+
+/// Commands per pipeline in [`Inner::many`] on a single server.
+const MANY_CHUNK: usize = 1000;
+/// Pipelines in flight at once in [`Inner::many`] on a cluster.
+const MANY_AT_ONCE: usize = 32;
 
 /// What one call sends.
 #[derive(Clone, Copy)]
@@ -23,6 +27,23 @@ pub(super) struct Inner {
     pub(super) link: Link,
     pub(super) prefix: String,
     pub(super) scripts: Scripts,
+    /// Whether version 1 keys may still hold records (see `v1`).
+    pub(super) v1: super::v1::V1State,
+    /// Days this node has put into the `{days}` sets (see `keys`), so that
+    /// each is written once a day per node, not once a login.
+    pub(super) days_seen: std::sync::Mutex<std::collections::HashSet<(super::keys::Kind, i64)>>,
+}
+
+impl Inner {
+    pub(super) fn new(link: Link, prefix: String) -> Self {
+        Self {
+            link,
+            prefix,
+            scripts: Scripts::new(),
+            v1: Default::default(),
+            days_seen: Default::default(),
+        }
+    }
 }
 
 fn unavailable(op: &str, e: &RedisError) -> StoreError {
@@ -65,7 +86,8 @@ pub(super) fn now_ms() -> u64 {
 
 /// Calls that may be sent again after a dead connection: sending twice
 /// changes nothing. Taking a pending login, reserving or releasing a
-/// rate-limit attempt and appending history or failures are not repeated.
+/// rate-limit attempt, recording history or failures and the migration's
+/// moves are not repeated (they are sent again from the top instead).
 fn repeatable(op: &str) -> bool {
     !matches!(
         op,
@@ -75,6 +97,8 @@ fn repeatable(op: &str) -> bool {
             | "record_login"
             | "record_match_failure"
             | "import"
+            | "migrate"
+            | "prune_before"
     )
 }
 
@@ -85,7 +109,7 @@ pub(super) fn kind_str(k: LinkKind) -> &'static str {
     }
 }
 
-fn method_str(m: LoginMethod) -> &'static str {
+pub(super) fn method_str(m: LoginMethod) -> &'static str {
     match m {
         LoginMethod::Esia => "esia",
         LoginMethod::Password => "password",
@@ -98,12 +122,6 @@ impl Inner {
     }
     pub(super) fn session_key(&self, id: &str) -> String {
         self.key(&format!("session:{}", sha256_hex(id)))
-    }
-    pub(super) fn durable(&self, part: &str) -> String {
-        self.key(&format!("{{durable}}:{part}"))
-    }
-    pub(super) fn links_key(&self, oid: &str) -> String {
-        self.durable(&format!("links:{oid}"))
     }
 
     /// Send one command, pipeline or script invocation. A connection found
@@ -152,6 +170,63 @@ impl Inner {
         self.send(op, Req::Pipe(p)).await
     }
 
+    /// Commands on the keys of many subjects at once, each with the key
+    /// that routes it; the replies in the same order. One pipeline per
+    /// [`MANY_CHUNK`] commands on a single server; on a cluster one per
+    /// hash slot (redis-rs sends a pipeline to one slot only), up to
+    /// [`MANY_AT_ONCE`] in flight. Not atomic: each command stands alone.
+    pub(super) async fn many<T: redis::FromRedisValue>(
+        &self,
+        op: &str,
+        cmds: Vec<(String, Cmd)>,
+    ) -> Result<Vec<T>, StoreError> {
+        use futures_util::{StreamExt as _, TryStreamExt as _};
+        let groups: Vec<Vec<usize>> = if matches!(self.link, Link::Cluster { .. }) {
+            let mut by_slot: std::collections::HashMap<redis::cluster_routing::Slot, Vec<usize>> =
+                Default::default();
+            for (i, (key, _)) in cmds.iter().enumerate() {
+                by_slot
+                    .entry(redis::cluster_routing::Slot::for_key(key))
+                    .or_default()
+                    .push(i);
+            }
+            by_slot.into_values().collect()
+        } else {
+            (0..cmds.len())
+                .collect::<Vec<_>>()
+                .chunks(MANY_CHUNK)
+                .map(<[usize]>::to_vec)
+                .collect()
+        };
+        let cmds = &cmds;
+        let replies: Vec<(Vec<usize>, Vec<redis::Value>)> = futures_util::stream::iter(groups)
+            .map(|idx| async move {
+                let mut p = redis::pipe();
+                for i in &idx {
+                    p.add_command(cmds[*i].1.clone());
+                }
+                let v: Vec<redis::Value> = self.pipe(op, &p).await?;
+                Ok::<_, StoreError>((idx, v))
+            })
+            .buffer_unordered(MANY_AT_ONCE)
+            .try_collect()
+            .await?;
+        let mut out: Vec<Option<T>> = (0..cmds.len()).map(|_| None).collect();
+        for (idx, values) in replies {
+            for (i, v) in idx.into_iter().zip(values) {
+                let t = redis::from_redis_value(v).map_err(|e| {
+                    StoreError::Corrupt(format!("redis {op}: unexpected reply: {e}"))
+                })?;
+                out[i] = Some(t);
+            }
+        }
+        out.into_iter()
+            .map(|t| {
+                t.ok_or_else(|| StoreError::Unavailable(format!("redis {op}: a reply is missing")))
+            })
+            .collect()
+    }
+
     pub(super) async fn script<T: redis::FromRedisValue>(
         &self,
         op: &str,
@@ -167,75 +242,6 @@ impl Inner {
             inv.arg(a);
         }
         self.send(op, Req::Script(&inv)).await
-    }
-
-    pub(super) async fn put_link(&self, link: &AccountLink) -> Result<(), StoreError> {
-        let kind = kind_str(link.kind);
-        let keys = [
-            self.links_key(&link.oid.0),
-            self.durable("owners"),
-            self.durable("oids"),
-        ];
-        let args = [
-            link.oid.0.clone(),
-            link.login.0.clone(),
-            kind.to_string(),
-            format!("{kind}:{}", link.login.0),
-            to_json(link)?,
-        ];
-        let ok: i64 = self
-            .script("put_link", &self.scripts.put_link, &keys, &args)
-            .await?;
-        if ok == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::AlreadyLinked)
-        }
-    }
-
-    pub(super) async fn remove_link_raw(
-        &self,
-        oid: &str,
-        login: &str,
-        kind: LinkKind,
-    ) -> Result<bool, StoreError> {
-        let k = kind_str(kind);
-        let keys = [
-            self.links_key(oid),
-            self.durable("owners"),
-            self.durable("oids"),
-        ];
-        let args = [
-            oid.to_string(),
-            login.to_string(),
-            format!("{k}:{login}"),
-            k.to_string(),
-        ];
-        let n: i64 = self
-            .script("remove_link", &self.scripts.remove_link, &keys, &args)
-            .await?;
-        Ok(n == 1)
-    }
-
-    pub(super) async fn record_login(&self, r: &LoginRecord) -> Result<(), StoreError> {
-        let keys = [
-            self.durable("history"),
-            self.durable(&format!("last:{}", method_str(r.method))),
-        ];
-        let args = [to_json(r)?, r.login.0.clone(), r.at.to_string()];
-        let _: i64 = self
-            .script("record_login", &self.scripts.record_login, &keys, &args)
-            .await?;
-        Ok(())
-    }
-
-    pub(super) async fn record_match_failure(&self, f: &MatchFailure) -> Result<(), StoreError> {
-        // A unique member per failure: the same failure twice is two rows.
-        let member = format!("{} {}", crate::store::random_id(), to_json(f)?);
-        let mut c = redis::cmd("ZADD");
-        c.arg(self.durable("failures")).arg(f.at).arg(member);
-        let _: i64 = self.query("record_match_failure", &c).await?;
-        Ok(())
     }
 }
 

@@ -37,21 +37,26 @@
 //! calls.
 
 mod calls;
+mod durable;
+mod keys;
 mod link;
+mod migrate;
 mod retention;
 mod scripts;
 mod store_impl;
 #[cfg(test)]
 mod tests;
+mod v1;
 
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use migrate::Migration;
+
 use calls::Inner;
 use link::make_link;
-use scripts::Scripts;
 
 use super::StoreError;
 use crate::config::redis_url::{Target, parse_url};
@@ -145,11 +150,7 @@ impl RedisStore {
                 Ok(Started {
                     handle: runtime.handle().clone(),
                     runtime: Some(runtime),
-                    inner: Arc::new(Inner {
-                        link,
-                        prefix: self.prefix.clone(),
-                        scripts: Scripts::new(),
-                    }),
+                    inner: Arc::new(Inner::new(link, self.prefix.clone())),
                 })
             })
             .as_ref()

@@ -1,143 +1,138 @@
-//! Retention and one person's records on the Redis store: pruning old login
-//! history and match failures in bounded batches, forgetting one person,
-//! and the last logins of a few accounts.
+//! Retention and one person's records in the version 2 layout: pruning by
+//! the day sets, forgetting one person through their own keys.
+//!
+//! Pruning takes the days wholly before the limit from `{days}:<kind>`,
+//! oldest first; for each of their day sets it takes a handful of subjects
+//! (SRANDMEMBER), removes their records older than the limit
+//! (ZREMRANGEBYSCORE, which also takes their older records of other days),
+//! and only then takes them out of the day set (SREM): a crash in between
+//! leaves them to the next run. A day whose sets are empty leaves
+//! `{days}:<kind>`. Records of the UTC day that contains the limit stay
+//! until the limit has passed that day (a later run).
 
-use std::collections::HashMap;
+use super::calls::Inner;
+use super::keys::{DAY, Kind};
+use crate::store::StoreError;
 
-use super::calls::{Inner, failure_member, from_json};
-use crate::identity::LegacyLogin;
-use crate::store::{AccountLink, LastLogins, LinkKind, LoginRecord, StoreError};
+/// Subjects taken from a day set per step.
+const STEP: usize = 100;
 
 impl Inner {
-    pub(super) async fn last_logins_of(
-        &self,
-        logins: &[LegacyLogin],
-    ) -> Result<Vec<LastLogins>, StoreError> {
-        let mut out = Vec::new();
-        for chunk in logins.chunks(500) {
-            let mut p = redis::pipe();
-            p.cmd("HMGET").arg(self.durable("last:esia"));
-            for l in chunk {
-                p.arg(&l.0);
-            }
-            p.cmd("HMGET").arg(self.durable("last:password"));
-            for l in chunk {
-                p.arg(&l.0);
-            }
-            let (esia, password): (Vec<Option<i64>>, Vec<Option<i64>>) =
-                self.pipe("last_logins_of", &p).await?;
-            for ((l, e), pw) in chunk.iter().zip(esia).zip(password) {
-                if e.is_some() || pw.is_some() {
-                    out.push(LastLogins {
-                        login: l.clone(),
-                        last_esia: e,
-                        last_password: pw,
-                    });
-                }
-            }
-        }
-        Ok(out)
-    }
-
     pub(super) async fn prune_before(
         &self,
         before: i64,
         batch: usize,
     ) -> Result<usize, StoreError> {
         let mut removed = 0usize;
-        // History: a list in order of arrival, removed from its head while
-        // the head is old.
-        let key = self.durable("history");
-        while removed < batch {
-            let mut c = redis::cmd("LINDEX");
-            c.arg(&key).arg(0);
-            let head: Option<String> = self.query("prune_before", &c).await?;
-            let Some(head) = head else { break };
-            if from_json::<LoginRecord>(&head)?.at >= before {
-                break;
+        for kind in [Kind::History, Kind::Failures] {
+            removed += self.prune_kind(kind, before, batch - removed).await?;
+            if removed >= batch {
+                return Ok(removed);
             }
-            let mut c = redis::cmd("LREM");
-            c.arg(&key).arg(1).arg(&head);
-            let n: usize = self.query("prune_before", &c).await?;
-            removed += n.max(1);
         }
-        let left = batch.saturating_sub(removed);
-        if left > 0 {
-            let fkey = self.durable("failures");
-            let mut c = redis::cmd("ZRANGE");
-            c.arg(&fkey)
-                .arg("-inf")
-                .arg(format!("({before}"))
-                .arg("BYSCORE")
-                .arg("LIMIT")
-                .arg(0)
-                .arg(left);
-            let old: Vec<String> = self.query("prune_before", &c).await?;
-            if !old.is_empty() {
-                let mut c = redis::cmd("ZREM");
-                c.arg(&fkey).arg(&old);
-                let n: usize = self.query("prune_before", &c).await?;
-                removed += n;
-            }
+        if self.v1_present().await? {
+            removed += self.v1_prune(before, batch - removed).await?;
         }
         Ok(removed)
     }
 
-    pub(super) async fn forget_person(&self, oid: &str) -> Result<usize, StoreError> {
-        let mut n = 0usize;
-        let mut c = redis::cmd("HVALS");
-        c.arg(self.links_key(oid));
-        let links: Vec<String> = self.query("forget_person", &c).await?;
-        let mut own = Vec::new();
-        for l in &links {
-            let link: AccountLink = from_json(l)?;
-            if link.kind == LinkKind::Own {
-                own.push(link.login.0.clone());
-            }
-            let removed = self.remove_link_raw(oid, &link.login.0, link.kind).await?;
-            n += usize::from(removed);
-        }
-        if !own.is_empty() {
-            let key = self.durable("history");
-            let mut c = redis::cmd("LRANGE");
-            c.arg(&key).arg(0).arg(-1);
-            let rows: Vec<String> = self.query("forget_person", &c).await?;
-            let mut counts: HashMap<String, usize> = HashMap::new();
-            for r in rows {
-                let rec: LoginRecord = from_json(&r)?;
-                if own.contains(&rec.login.0) {
-                    *counts.entry(r).or_default() += 1;
+    async fn prune_kind(&self, kind: Kind, before: i64, batch: usize) -> Result<usize, StoreError> {
+        let mut removed = 0usize;
+        // Days d with (d + 1) * DAY <= before: wholly before the limit.
+        let last = before.div_euclid(DAY) - 1;
+        let mut c = redis::cmd("ZRANGE");
+        c.arg(self.days(kind)).arg("-inf").arg(last).arg("BYSCORE");
+        let days: Vec<i64> = self.query("prune_before", &c).await?;
+        for day in days {
+            for s in 0..kind.shards() {
+                let set = self.day_set(kind, day, s);
+                loop {
+                    if removed >= batch {
+                        return Ok(removed);
+                    }
+                    let mut c = redis::cmd("SRANDMEMBER");
+                    c.arg(&set).arg(STEP.min(batch - removed).max(1));
+                    let subjects: Vec<String> = self.query("prune_before", &c).await?;
+                    if subjects.is_empty() {
+                        break;
+                    }
+                    let writes = subjects
+                        .iter()
+                        .map(|subject| {
+                            let k = self.records_of(kind, subject);
+                            let mut c = redis::cmd("ZREMRANGEBYSCORE");
+                            c.arg(&k).arg("-inf").arg(format!("({before}"));
+                            (k, c)
+                        })
+                        .collect();
+                    let counts: Vec<usize> = self.many("prune_before", writes).await?;
+                    removed += counts.iter().sum::<usize>();
+                    let mut c = redis::cmd("SREM");
+                    c.arg(&set).arg(&subjects);
+                    let _: usize = self.query("prune_before", &c).await?;
                 }
             }
-            for row in counts.keys() {
-                let mut c = redis::cmd("LREM");
-                c.arg(&key).arg(0).arg(row);
-                let k: usize = self.query("forget_person", &c).await?;
+            let mut c = redis::cmd("ZREM");
+            c.arg(self.days(kind)).arg(day);
+            let _: usize = self.query("prune_before", &c).await?;
+        }
+        Ok(removed)
+    }
+
+    /// See [`Store::forget_person`](crate::store::Store::forget_person).
+    pub(super) async fn forget_person(&self, oid: &str) -> Result<usize, StoreError> {
+        let mut n = 0usize;
+        let links = self.person(oid, "links");
+        let mut c = redis::cmd("HKEYS");
+        c.arg(&links);
+        let fields: Vec<String> = self.query("forget_person", &c).await?;
+        let mut own: Vec<String> = Vec::new();
+        for field in &fields {
+            let Some((kind, login)) = field.split_once(':') else {
+                continue;
+            };
+            if kind == "own" {
+                // Only an account this person owns is theirs to forget.
+                let keys = [self.account(login, "owner")];
+                let released: i64 = self
+                    .script(
+                        "forget_person",
+                        &self.scripts.release_owner,
+                        &keys,
+                        &[oid.to_string()],
+                    )
+                    .await?;
+                if released == 1 {
+                    own.push(login.to_string());
+                }
+            }
+            let mut c = redis::cmd("HDEL");
+            c.arg(&links).arg(field);
+            let k: usize = self.query("forget_person", &c).await?;
+            if kind != "own" || own.last().is_some_and(|l| l == login) {
                 n += k;
             }
-            for m in ["esia", "password"] {
-                let mut c = redis::cmd("HDEL");
-                c.arg(self.durable(&format!("last:{m}"))).arg(&own);
-                let _: usize = self.query("forget_person", &c).await?;
-            }
-            // One last-login row per account, whichever methods it had.
-            n += own.len();
         }
-        let fkey = self.durable("failures");
-        let mut c = redis::cmd("ZRANGE");
-        c.arg(&fkey).arg(0).arg(-1);
-        let rows: Vec<String> = self.query("forget_person", &c).await?;
-        let mut doomed = Vec::new();
-        for r in rows {
-            if failure_member(&r)?.oid.0 == oid {
-                doomed.push(r);
-            }
-        }
-        if !doomed.is_empty() {
-            let mut c = redis::cmd("ZREM");
-            c.arg(&fkey).arg(&doomed);
-            let k: usize = self.query("forget_person", &c).await?;
+        for login in &own {
+            let keys = [self.account(login, "hist"), self.account(login, "last")];
+            let k: usize = self
+                .script("forget_person", &self.scripts.forget_account, &keys, &[])
+                .await?;
             n += k;
+            let mut c = redis::cmd("SREM");
+            c.arg(self.logins_index(login)).arg(login);
+            let _: usize = self.query("forget_person", &c).await?;
+        }
+        let fail = self.person(oid, "fail");
+        let mut p = redis::pipe();
+        p.cmd("ZCARD").arg(&fail).cmd("DEL").arg(&fail).ignore();
+        let (k,): (usize,) = self.pipe("forget_person", &p).await?;
+        n += k;
+        let mut c = redis::cmd("SREM");
+        c.arg(self.oids_index(oid)).arg(oid);
+        let _: usize = self.query("forget_person", &c).await?;
+        if self.v1_present().await? {
+            n += self.v1_forget(oid).await?;
         }
         Ok(n)
     }

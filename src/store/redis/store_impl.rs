@@ -6,11 +6,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::RedisStore;
-use super::calls::{failure_member, from_json, millis, now_ms, sha256_hex, to_json};
+use super::calls::{from_json, millis, now_ms, sha256_hex, to_json};
 use crate::identity::{EsiaOid, LegacyLogin};
 use crate::store::{
-    AccountLink, DurableRecord, LastLogins, LinkKind, LoginMethod, LoginRecord, MatchFailure,
-    PendingLogin, Reserved, SessionRecord, Store, StoreError,
+    AccountLink, DurableRecord, LastLogins, LinkKind, LoginRecord, MatchFailure, PendingLogin,
+    Reserved, SessionRecord, Store, StoreError, random_id,
 };
 
 #[async_trait]
@@ -191,68 +191,38 @@ impl Store for RedisStore {
     ) -> Result<bool, StoreError> {
         let (oid, login) = (oid.0.clone(), login.0.clone());
         self.run("remove_link", move |i| async move {
-            i.remove_link_raw(&oid, &login, kind).await
+            i.remove_link(&oid, &login, kind).await
         })
         .await
     }
 
     async fn links_of(&self, oid: &EsiaOid) -> Result<Vec<AccountLink>, StoreError> {
         let oid = oid.0.clone();
-        self.run("links_of", move |i| async move {
-            let mut c = redis::cmd("HVALS");
-            c.arg(i.links_key(&oid));
-            let v: Vec<String> = i.query("links_of", &c).await?;
-            v.iter().map(|s| from_json(s)).collect()
-        })
-        .await
+        self.run("links_of", move |i| async move { i.links_of(&oid).await })
+            .await
     }
 
     async fn owner_of(&self, login: &LegacyLogin) -> Result<Option<EsiaOid>, StoreError> {
         let login = login.0.clone();
         self.run("owner_of", move |i| async move {
-            let mut c = redis::cmd("HGET");
-            c.arg(i.durable("owners")).arg(login);
-            let v: Option<String> = i.query("owner_of", &c).await?;
-            Ok(v.map(EsiaOid))
+            Ok(i.owner_of(&login).await?.map(EsiaOid))
         })
         .await
     }
 
     async fn record_login(&self, r: &LoginRecord) -> Result<(), StoreError> {
         let r = r.clone();
-        self.run(
-            "record_login",
-            move |i| async move { i.record_login(&r).await },
-        )
+        self.run("record_login", move |i| async move {
+            i.record_login(&r, &random_id()).await
+        })
         .await
     }
 
+    /// Every account that has logged in: reads the whole region (for a
+    /// region-wide report); [`Store::last_logins_of`] reads a few.
     async fn last_logins(&self) -> Result<Vec<LastLogins>, StoreError> {
-        self.run("last_logins", move |i| async move {
-            let mut p = redis::pipe();
-            p.cmd("HGETALL")
-                .arg(i.durable("last:esia"))
-                .cmd("HGETALL")
-                .arg(i.durable("last:password"));
-            let (esia, password): (
-                std::collections::HashMap<String, i64>,
-                std::collections::HashMap<String, i64>,
-            ) = i.pipe("last_logins", &p).await?;
-            let mut all: std::collections::BTreeMap<String, LastLogins> = Default::default();
-            for (m, map) in [(LoginMethod::Esia, esia), (LoginMethod::Password, password)] {
-                for (login, at) in map {
-                    let e = all.entry(login.clone()).or_insert_with(|| LastLogins {
-                        login: LegacyLogin(login),
-                        last_esia: None,
-                        last_password: None,
-                    });
-                    match m {
-                        LoginMethod::Esia => e.last_esia = Some(at),
-                        LoginMethod::Password => e.last_password = Some(at),
-                    }
-                }
-            }
-            Ok(all.into_values().collect())
+        self.run_for("last_logins", None, move |i| async move {
+            i.last_logins().await
         })
         .await
     }
@@ -260,15 +230,7 @@ impl Store for RedisStore {
     async fn has_logged_in(&self, login: &LegacyLogin) -> Result<bool, StoreError> {
         let login = login.0.clone();
         self.run("has_logged_in", move |i| async move {
-            let mut p = redis::pipe();
-            p.cmd("HEXISTS")
-                .arg(i.durable("last:esia"))
-                .arg(&login)
-                .cmd("HEXISTS")
-                .arg(i.durable("last:password"))
-                .arg(&login);
-            let (a, b): (bool, bool) = i.pipe("has_logged_in", &p).await?;
-            Ok(a || b)
+            i.has_logged_in(&login).await
         })
         .await
     }
@@ -276,26 +238,21 @@ impl Store for RedisStore {
     async fn record_match_failure(&self, f: &MatchFailure) -> Result<(), StoreError> {
         let f = f.clone();
         self.run("record_match_failure", move |i| async move {
-            i.record_match_failure(&f).await
+            i.record_match_failure(&f, &random_id()).await
         })
         .await
     }
 
     async fn match_failures_since(&self, at: i64) -> Result<Vec<MatchFailure>, StoreError> {
-        self.run("match_failures_since", move |i| async move {
-            let mut c = redis::cmd("ZRANGE");
-            c.arg(i.durable("failures"))
-                .arg(at)
-                .arg("+inf")
-                .arg("BYSCORE");
-            let v: Vec<String> = i.query("match_failures_since", &c).await?;
-            v.iter().map(|m| failure_member(m)).collect()
+        self.run_for("match_failures_since", None, move |i| async move {
+            i.match_failures_since(at).await
         })
         .await
     }
 
     async fn last_logins_of(&self, logins: &[LegacyLogin]) -> Result<Vec<LastLogins>, StoreError> {
         let logins = logins.to_vec();
+        // A school's accounts: a pipeline per 500, under the deadline each.
         self.run_for("last_logins_of", None, move |i| async move {
             i.last_logins_of(&logins).await
         })
@@ -319,46 +276,8 @@ impl Store for RedisStore {
 
     async fn export_durable(&self) -> Result<Vec<DurableRecord>, StoreError> {
         // Unbounded in size: no deadline beyond each command's own.
-        self.run_for("export", None, |i| async move {
-            let mut out = Vec::new();
-            let mut c = redis::cmd("SMEMBERS");
-            c.arg(i.durable("oids"));
-            let mut oids: Vec<String> = i.query("export", &c).await?;
-            oids.sort();
-            for oid in oids {
-                let mut c = redis::cmd("HVALS");
-                c.arg(i.links_key(&oid));
-                let links: Vec<String> = i.query("export", &c).await?;
-                for l in links {
-                    out.push(DurableRecord::Link(from_json(&l)?));
-                }
-            }
-            let mut start = 0i64;
-            const CHUNK: i64 = 5000;
-            loop {
-                let mut c = redis::cmd("LRANGE");
-                c.arg(i.durable("history"))
-                    .arg(start)
-                    .arg(start + CHUNK - 1);
-                let rows: Vec<String> = i.query("export", &c).await?;
-                let n = rows.len() as i64;
-                for r in rows {
-                    out.push(DurableRecord::Login(from_json(&r)?));
-                }
-                if n < CHUNK {
-                    break;
-                }
-                start += CHUNK;
-            }
-            let mut c = redis::cmd("ZRANGE");
-            c.arg(i.durable("failures")).arg(0).arg(-1);
-            let rows: Vec<String> = i.query("export", &c).await?;
-            for r in rows {
-                out.push(DurableRecord::MatchFailure(failure_member(&r)?));
-            }
-            Ok(out)
-        })
-        .await
+        self.run_for("export", None, |i| async move { i.export().await })
+            .await
     }
 
     /// Record by record, in order (not one transaction): an import that
@@ -370,8 +289,10 @@ impl Store for RedisStore {
             for r in &records {
                 match r {
                     DurableRecord::Link(l) => inner.put_link(l).await?,
-                    DurableRecord::Login(l) => inner.record_login(l).await?,
-                    DurableRecord::MatchFailure(f) => inner.record_match_failure(f).await?,
+                    DurableRecord::Login(l) => inner.record_login(l, &random_id()).await?,
+                    DurableRecord::MatchFailure(f) => {
+                        inner.record_match_failure(f, &random_id()).await?
+                    }
                 }
             }
             Ok(())
