@@ -37,7 +37,6 @@ use std::time::Duration;
 
 use support::{Options, Stack, free_port, persons, policy_options};
 
-
 /// The gateway binary's allocator: the seeded gateway (this process) must
 /// allocate as `esia-gate run` does.
 #[global_allocator]

@@ -56,7 +56,12 @@ pub fn measure_directory(csv: &Path) -> DirectoryLoad {
         .split_whitespace()
         .filter_map(|x| x.parse().ok())
         .collect();
-    assert_eq!(f.len(), 5, "{text} {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        f.len(),
+        5,
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     DirectoryLoad {
         seconds: f[0],
         rss_mib: f[1],
@@ -194,7 +199,11 @@ pub async fn fetch(g: &Gateway, path_and_query: &str) -> Fetched {
     Fetched {
         seconds,
         bytes: body.len(),
-        rows: body.iter().filter(|b| **b == b'\n').count().saturating_sub(1),
+        rows: body
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            .saturating_sub(1),
         peak_mib: hwm_mib(pid),
         before_mib,
     }

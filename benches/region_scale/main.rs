@@ -107,7 +107,10 @@ fn main() {
     let csv = data.path().join("region.csv");
     r.schools = region::write_directory(&csv, accounts).expect("the directory CSV");
     r.generate_s = t.elapsed().as_secs_f64();
-    eprintln!("bench: {accounts} accounts written in {:.1} s", r.generate_s);
+    eprintln!(
+        "bench: {accounts} accounts written in {:.1} s",
+        r.generate_s
+    );
     let d = gateway::measure_directory(&csv);
     eprintln!(
         "bench: directory loaded in {:.2} s, RSS {:.0} MiB, peak {:.0} MiB",

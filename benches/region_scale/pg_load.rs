@@ -68,8 +68,9 @@ fn copy_in<T>(
 /// Creates the schema and loads `records` logins of `accounts` accounts.
 pub async fn load(pg: &PostgresServer, accounts: usize, records: usize, now: i64) -> Loaded {
     let started = Instant::now();
-    let store = esia_gate::store::PostgresStore::new(&settings(pg), std::path::Path::new("."), true)
-        .expect("store");
+    let store =
+        esia_gate::store::PostgresStore::new(&settings(pg), std::path::Path::new("."), true)
+            .expect("store");
     store.start().await.expect("migrations");
     drop(store);
     let latest = copy_in(
@@ -82,8 +83,10 @@ pub async fn load(pg: &PostgresServer, accounts: usize, records: usize, now: i64
         &format!("COPY {SCHEMA}.last_logins (login, last_esia, last_password) FROM STDIN"),
         |w| region::write_latest(w, &latest),
     );
-    pg.psql(&format!("ANALYZE {SCHEMA}.logins; ANALYZE {SCHEMA}.last_logins"))
-        .expect("analyze");
+    pg.psql(&format!(
+        "ANALYZE {SCHEMA}.logins; ANALYZE {SCHEMA}.last_logins"
+    ))
+    .expect("analyze");
     let seconds = started.elapsed().as_secs_f64();
     let size: f64 = pg
         .psql(&format!(

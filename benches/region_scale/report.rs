@@ -52,7 +52,9 @@ fn list(v: &[f64], digits: usize) -> String {
 
 impl Report {
     fn targets(&self, out: &mut String) {
-        out.push_str("## Targets (issue 14)\n\n| target | measured | verdict |\n| --- | --- | --- |\n");
+        out.push_str(
+            "## Targets (issue 14)\n\n| target | measured | verdict |\n| --- | --- | --- |\n",
+        );
         if let Some(d) = &self.directory {
             out.push_str(&format!(
                 "| directory of 1,000,000 rows loaded in < 10 s | {} rows in {:.2} s | {} |\n",
@@ -69,12 +71,27 @@ impl Report {
         }
         for (what, _, rounds) in &self.reports {
             let s = median(rounds.iter().map(|f| f.seconds).collect());
-            let peak = rounds.iter().map(|f| f.peak_mib - f.before_mib).fold(0.0, f64::max);
-            let limit = if what.starts_with("one school") { 0.2 } else { 10.0 };
+            let peak = rounds
+                .iter()
+                .map(|f| f.peak_mib - f.before_mib)
+                .fold(0.0, f64::max);
+            let limit = if what.starts_with("one school") {
+                0.2
+            } else {
+                10.0
+            };
             out.push_str(&format!(
                 "| {what} < {} | {} (median) | {} |\n",
-                if limit < 1.0 { "200 ms".to_string() } else { "10 s".to_string() },
-                if s < 1.0 { format!("{:.0} ms", s * 1000.0) } else { format!("{s:.2} s") },
+                if limit < 1.0 {
+                    "200 ms".to_string()
+                } else {
+                    "10 s".to_string()
+                },
+                if s < 1.0 {
+                    format!("{:.0} ms", s * 1000.0)
+                } else {
+                    format!("{s:.2} s")
+                },
                 verdict(s < limit)
             ));
             out.push_str(&format!(
