@@ -17,7 +17,11 @@ use crate::support::{Stack, free_port};
 pub const DIRECTORY_VAR: &str = "ESIA_GATE_BENCH_DIRECTORY";
 
 /// In the child: load the directory, print `seconds rss_mib hwm_mib
-/// accounts`, exit.
+/// accounts skipped lookup_us scan_us`, exit. The last two: one account
+/// found by login through the directory's index, and the same account
+/// found by a scan of every account (as `by_login` did before the index),
+/// each the mean of a few hundred look-ups of accounts spread over the
+/// directory.
 pub fn load_directory_if_asked() {
     let Ok(path) = std::env::var(DIRECTORY_VAR) else {
         return;
@@ -27,10 +31,23 @@ pub fn load_directory_if_asked() {
         esia_gate::identity::Directory::load_csv(Path::new(&path)).expect("the directory");
     let seconds = started.elapsed().as_secs_f64();
     let me = std::process::id();
+    let (rss, hwm) = (procs::rss_mib(&[me]), hwm_mib(me));
+    let n = dir.accounts().len().max(1);
+    let wanted: Vec<String> = (0..200)
+        .map(|k| dir.accounts()[(k * 7919) % n].login.0.clone())
+        .collect();
+    let t = Instant::now();
+    let found = wanted.iter().filter(|l| dir.by_login(l).is_some()).count();
+    let lookup_us = t.elapsed().as_secs_f64() * 1e6 / wanted.len() as f64;
+    let t = Instant::now();
+    let scanned = wanted
+        .iter()
+        .filter(|l| dir.accounts().iter().any(|a| a.login.0 == **l))
+        .count();
+    let scan_us = t.elapsed().as_secs_f64() * 1e6 / wanted.len() as f64;
+    assert_eq!(found, scanned);
     println!(
-        "{seconds} {} {} {} {}",
-        procs::rss_mib(&[me]),
-        hwm_mib(me),
+        "{seconds} {rss} {hwm} {} {} {lookup_us} {scan_us}",
         dir.accounts().len(),
         problems.len()
     );
@@ -43,6 +60,9 @@ pub struct DirectoryLoad {
     pub peak_mib: f64,
     pub accounts: usize,
     pub skipped: usize,
+    /// One account by login: through the index, and by a scan.
+    pub lookup_us: f64,
+    pub scan_us: f64,
 }
 
 /// The directory loaded by a fresh process.
@@ -58,7 +78,7 @@ pub fn measure_directory(csv: &Path) -> DirectoryLoad {
         .collect();
     assert_eq!(
         f.len(),
-        5,
+        7,
         "{text} {}",
         String::from_utf8_lossy(&out.stderr)
     );
@@ -68,6 +88,8 @@ pub fn measure_directory(csv: &Path) -> DirectoryLoad {
         peak_mib: f[2],
         accounts: f[3] as usize,
         skipped: f[4] as usize,
+        lookup_us: f[5],
+        scan_us: f[6],
     }
 }
 

@@ -190,17 +190,21 @@ fn main() {
             format!("csv = \"{}\"", demo_csv(&stack)),
             format!("csv = \"{}\"", csv.display()),
         );
-        let (_, demo_run) = seeded::rss(&stack, &wrk, sessions, &[]).await;
+        let (demo_none, _) = seeded::rss(&stack, &wrk, 0, &[]).await;
+        let (demo_many, demo_run) = seeded::rss(&stack, &wrk, sessions, &[]).await;
         let (none, _) = seeded::rss(&stack, &wrk, 0, std::slice::from_ref(&csv_line)).await;
         let (many, region_run) =
             seeded::rss(&stack, &wrk, sessions, std::slice::from_ref(&csv_line)).await;
-        r.seeded = Some((none, many));
+        r.seeded = Some(((demo_none, demo_many), (none, many)));
         for (what, run) in [("demo (6 accounts)", demo_run), ("the region's", region_run)] {
             if let Some(run) = run {
                 r.proxied.push((what, run.per_second, run.p99_ms));
             }
         }
-        eprintln!("bench: sessions: {none:.0} MiB without, {many:.0} MiB with {sessions}");
+        eprintln!(
+            "bench: sessions: demo directory {demo_none:.0} / {demo_many:.0} MiB, \
+             region's {none:.0} / {many:.0} MiB without / with {sessions}"
+        );
         drop(stack);
 
         let redis = RedisServer::start().expect("redis-server");
