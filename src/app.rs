@@ -346,6 +346,13 @@ pub fn run(r: Resolved, gateway: Gateway, opt: Option<Opt>) -> anyhow::Result<()
         .upstream()
         .keep_fresh(Duration::from_secs(r.settings.upstream.dns_refresh_seconds))
         .context("the upstream DNS thread")?;
+    crate::store::upkeep::start(
+        gateway.store().clone(),
+        &r.settings.store,
+        &r.base_dir,
+        gateway.clock().clone(),
+    )
+    .context("the store upkeep thread")?;
     let limits = public_limits(&r);
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();

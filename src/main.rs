@@ -65,7 +65,8 @@ enum Command {
         #[arg(long, default_value = "pages-preview")]
         out: PathBuf,
     },
-    /// Move durable records (links, login history, match failures) as JSON lines.
+    /// Durable records (links, login history, match failures): export, import,
+    /// one person's records, the Redis key layout.
     Links {
         #[command(subcommand)]
         what: LinksCommand,
@@ -80,6 +81,10 @@ enum LinksCommand {
         config: PathBuf,
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Only this person's records (their links, their own accounts' login
+        /// history and their failed matches).
+        #[arg(long)]
+        oid: Option<String>,
     },
     /// Add the records of a file (or stdin) to the configured store.
     Import {
@@ -87,6 +92,21 @@ enum LinksCommand {
         config: PathBuf,
         #[arg(long = "in")]
         input: Option<PathBuf>,
+    },
+    /// Remove every durable record of one person (links, their own accounts'
+    /// login history and last logins, their failed matches); prints counts only.
+    Forget {
+        #[arg(long, short)]
+        config: PathBuf,
+        /// The person's ESIA oid.
+        #[arg(long)]
+        oid: String,
+    },
+    /// Move records of the Redis key layout version 1 to version 2 (also done
+    /// by the gateway at start); safe to run any number of times.
+    Migrate {
+        #[arg(long, short)]
+        config: PathBuf,
     },
 }
 
@@ -232,13 +252,21 @@ fn pages(config: Option<&Path>, policy: &[PathBuf], out: &Path) -> anyhow::Resul
 fn links(what: LinksCommand) -> anyhow::Result<String> {
     use anyhow::Context as _;
     let config = match &what {
-        LinksCommand::Export { config, .. } | LinksCommand::Import { config, .. } => config,
+        LinksCommand::Export { config, .. }
+        | LinksCommand::Import { config, .. }
+        | LinksCommand::Forget { config, .. }
+        | LinksCommand::Migrate { config } => config,
     };
     let r = config::load(config)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     rt.block_on(async {
+        if let LinksCommand::Migrate { .. } = what {
+            return migrate(&r).await;
+        }
+        // With durable records in PostgreSQL only PostgreSQL is opened: the
+        // commands run beside running gateways.
         let store = esia_gate::store::open_for(
             &r.settings.store,
             &r.base_dir,
@@ -247,24 +275,34 @@ fn links(what: LinksCommand) -> anyhow::Result<String> {
         .await
         .context("store")?;
         match what {
-            LinksCommand::Export { out, .. } => {
+            LinksCommand::Export { out, oid, .. } => {
+                let oid = oid.map(esia_gate::identity::EsiaOid);
+                let export = async |w: &mut (dyn tokio::io::AsyncWrite + Unpin + Send)| match &oid {
+                    Some(o) => {
+                        esia_gate::store::migrate::export_person_jsonl(store.as_ref(), o, w).await
+                    }
+                    None => esia_gate::store::migrate::export_jsonl(store.as_ref(), w).await,
+                };
                 let n = match out {
                     Some(path) => {
                         let mut f = tokio::fs::File::create(&path)
                             .await
                             .with_context(|| format!("cannot create {}", path.display()))?;
-                        let n =
-                            esia_gate::store::migrate::export_jsonl(store.as_ref(), &mut f).await?;
+                        let n = export(&mut f).await?;
                         f.sync_all().await?;
                         n
                     }
-                    None => {
-                        let mut w = tokio::io::stdout();
-                        esia_gate::store::migrate::export_jsonl(store.as_ref(), &mut w).await?
-                    }
+                    None => export(&mut tokio::io::stdout()).await?,
                 };
                 Ok(format!("exported {n} records"))
             }
+            LinksCommand::Forget { oid, .. } => {
+                let n = store
+                    .forget_person(&esia_gate::identity::EsiaOid(oid))
+                    .await?;
+                Ok(format!("removed {n} records of one person"))
+            }
+            LinksCommand::Migrate { .. } => Ok(String::new()),
             LinksCommand::Import { input, .. } => {
                 let n = match input {
                     Some(path) => {
@@ -289,4 +327,68 @@ fn links(what: LinksCommand) -> anyhow::Result<String> {
             }
         }
     })
+}
+
+/// `links migrate`: the Redis key layout version 1 → 2 (waits for a gateway
+/// that is migrating now). The embedded store upgrades its file when opened.
+async fn migrate(r: &config::Resolved) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    use esia_gate::config::store::{DurableBackend, StoreBackend};
+    let s = &r.settings.store;
+    if s.durable == DurableBackend::Postgres {
+        // Opening applies the schema's migrations (under a lock).
+        esia_gate::store::open_for(s, &r.base_dir, esia_gate::store::Purpose::Durable)
+            .await
+            .context("store")?;
+        let notes = esia_gate::store::check_notes(s, &r.base_dir)
+            .await
+            .context("store")?;
+        return Ok(format!(
+            "durable records are in PostgreSQL: {}; Redis keeps none to migrate (move records \
+             kept there before with links export and links import)",
+            notes.join("; ").trim_start_matches("store: ")
+        ));
+    }
+    if s.backend != StoreBackend::Redis {
+        esia_gate::store::open(s, &r.base_dir)
+            .await
+            .context("store")?;
+        return Ok(
+            "the embedded store has no key layout to migrate; its file is at the current \
+                   schema version (upgraded when opened)"
+                .into(),
+        );
+    }
+    let store = esia_gate::store::RedisStore::open(s, &r.base_dir)
+        .await
+        .context("store")?;
+    let m = store
+        .migrate_v1(std::time::Duration::from_secs(600))
+        .await
+        .context("migrate")?;
+    anyhow::ensure!(
+        !m.busy,
+        "another node has been migrating for 10 minutes and is not done: run this again later"
+    );
+    let mut msg = format!(
+        "moved to the version 2 layout: {} links, {} last logins, {} login-history rows, {} \
+         failed matches; layout {}",
+        m.links,
+        m.last_logins,
+        m.history,
+        m.failures,
+        if m.done {
+            "2 (no version 1 key left)"
+        } else {
+            "1 (version 1 keys left)"
+        }
+    );
+    if m.conflicts > 0 {
+        msg.push_str(&format!(
+            "\n{} own links stay in version 1: another person owns the account in version 2 \
+             (see docs/store.md, migration)",
+            m.conflicts
+        ));
+    }
+    Ok(msg)
 }

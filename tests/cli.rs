@@ -377,3 +377,106 @@ fn pages_writes_every_page_with_the_regions_words_and_an_index() {
     assert!(!ok);
     assert!(out.contains("/nonexistent/policy.toml"), "{out}");
 }
+
+fn links_cli(args: &[&str], config: &std::path::Path) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_esia-gate"))
+        .arg("links")
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .output()
+        .expect("run esia-gate links");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn one_persons_records_are_exported_and_forgotten_by_oid() {
+    let (dir, path, _) = prepared();
+    let records = [
+        r#"{"type":"link","oid":"1000001","login":"ivanova.m","kind":"own","source":"snils","created_at":1}"#,
+        r#"{"type":"link","oid":"1000001","login":"ivanov.p","kind":"child","source":"snils","created_at":1}"#,
+        r#"{"type":"link","oid":"1000002","login":"petrov.a","kind":"own","source":"snils","created_at":1}"#,
+        r#"{"type":"login","login":"ivanova.m","method":"esia","at":1700000000}"#,
+        r#"{"type":"login","login":"ivanova.m","method":"password","at":1700000100}"#,
+        r#"{"type":"login","login":"petrov.a","method":"esia","at":1700000200}"#,
+        r#"{"type":"match_failure","at":1700000300,"reason":"fio_differs","oid":"1000001","logins":[]}"#,
+    ];
+    let file = dir.path().join("seed.jsonl");
+    std::fs::write(&file, records.join("\n")).expect("seed");
+    let (ok, _, err) = links_cli(&["import", "--in", file.to_str().expect("path")], &path);
+    assert!(ok, "{err}");
+
+    let (ok, out, err) = links_cli(&["export", "--oid", "1000001"], &path);
+    assert!(ok, "{err}");
+    let mine: Vec<&str> = out.lines().collect();
+    assert_eq!(mine.len(), 5, "2 links, 2 logins, 1 failure: {out}");
+    assert!(!out.contains("petrov.a"), "{out}");
+
+    let (ok, out, err) = links_cli(&["forget", "--oid", "1000001"], &path);
+    assert!(ok, "{err}");
+    // 2 links, 2 history rows, 1 last-login row, 1 failure.
+    assert!(err.contains("removed 6 records of one person"), "{err}");
+    assert!(
+        !format!("{out}{err}").contains("1000001") && !err.contains("ivanova"),
+        "counts only, no personal data: {out}{err}"
+    );
+    let (ok, out, err) = links_cli(&["export"], &path);
+    assert!(ok, "{err}");
+    assert!(
+        !out.contains("1000001") && !out.contains("ivanova.m"),
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().count(),
+        2,
+        "the other person's link and login: {out}"
+    );
+}
+
+#[test]
+fn links_migrate_moves_a_version_1_redis_layout_once() {
+    let redis = esia_gate_dev::redis::RedisServer::start().unwrap_or_else(|e| panic!("{e}"));
+    let (_dir, path, text) = prepared();
+    std::fs::write(
+        &path,
+        format!(
+            "{text}\n[store]\nbackend = \"redis\"\nurl = \"{}\"\n",
+            redis.url()
+        ),
+    )
+    .expect("config");
+    let k = |p: &str| format!("esia-gate:v1:{{durable}}:{p}");
+    let run = |args: &[&str]| {
+        let r = esia_gate_dev::redis::command(redis.port(), args).expect("redis");
+        assert!(!r.starts_with('-'), "{args:?}: {r}");
+    };
+    let link =
+        r#"{"oid":"1000001","login":"ivanova.m","kind":"own","source":"snils","created_at":1}"#;
+    run(&["HSET", &k("links:1000001"), "own:ivanova.m", link]);
+    run(&["HSET", &k("owners"), "ivanova.m", "1000001"]);
+    run(&["SADD", &k("oids"), "1000001"]);
+    let login = r#"{"login":"ivanova.m","method":"esia","at":1700000000}"#;
+    run(&["RPUSH", &k("history"), login]);
+    run(&["HSET", &k("last:esia"), "ivanova.m", "1700000000"]);
+
+    let (ok, _, err) = links_cli(&["migrate"], &path);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("1 links, 1 last logins, 1 login-history rows, 0 failed matches; layout 2"),
+        "{err}"
+    );
+    let (ok, _, err) = links_cli(&["migrate"], &path);
+    assert!(ok, "{err}");
+    assert!(err.contains("0 links") && err.contains("layout 2"), "{err}");
+    let (ok, out, err) = links_cli(&["export"], &path);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("\"type\":\"link\"") && out.contains("\"type\":\"login\""),
+        "{out}"
+    );
+    assert_eq!(out.lines().count(), 2, "{out}");
+}

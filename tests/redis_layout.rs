@@ -63,7 +63,7 @@ fn link(i: usize, kind: LinkKind) -> AccountLink {
 /// third person a child's account (shared by persons 2k and 2k+1).
 fn links_of(i: usize) -> Vec<AccountLink> {
     let mut v = vec![link(i, LinkKind::Own)];
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         v.push(link(i, LinkKind::Child));
     }
     v
@@ -120,7 +120,7 @@ async fn write_v1(c: &mut redis::cluster_async::ClusterConnection, n: usize) {
             };
             let _: () = c.hset(k(method), &r.login.0, r.at).await.expect("last");
         }
-        if i % 10 == 0 {
+        if i.is_multiple_of(10) {
             let f = esia_gate::store::MatchFailure {
                 at: 1_700_000_000 + i64::try_from(i).unwrap_or(0),
                 reason: "fio_differs".into(),
@@ -283,12 +283,16 @@ async fn durable_records_spread_over_every_master() {
     for n in &cluster.nodes {
         command(n.port(), &["CONFIG", "RESETSTAT"]).expect("resetstat");
     }
-    let now = 1_700_000_000;
+    // Logins of today, as a gateway records them (a day's first login on a
+    // node also notes the day, once).
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(0));
     for i in 0..300 {
         s.put_link(&link(i, LinkKind::Own)).await.expect("link");
         for r in login_rows(i) {
             s.record_login(&LoginRecord {
-                at: now + r.at % 86_400,
+                at: now - r.at % 600,
                 ..r
             })
             .await

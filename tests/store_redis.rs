@@ -6,6 +6,7 @@
 //! working, a new login gets the 503 page, `/readyz` says so, errors are
 //! counted, nothing panics, and every link written before is still there.
 //! (c) The brute-force limit of manual linking counts across instances.
+//! (d) A gateway started on the version 1 key layout migrates it at start.
 
 mod support;
 
@@ -316,4 +317,61 @@ async fn the_brute_force_limit_of_manual_linking_counts_across_instances() {
         let sixth = browser.post_form(&url, &right).await;
         assert_eq!(sixth.status, 429, "{url}: {}", sixth.body);
     }
+}
+
+/// A gateway started on a Redis holding the version 1 key layout moves it
+/// to version 2 by itself, and a person linked in version 1 goes straight
+/// in (before, during and after the move).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_started_on_the_version_1_layout_migrates_it_at_start() {
+    let redis = redis_server();
+    let k = |p: &str| format!("esia-gate:v1:{{durable}}:{p}");
+    let run = |args: &[&str]| {
+        let r = esia_gate_dev::redis::command(redis.port(), args).expect("redis");
+        assert!(!r.starts_with('-'), "{args:?}: {r}");
+    };
+    let link = format!(
+        r#"{{"oid":"{}","login":"kuznetsova.o","kind":"own","source":"password","created_at":1}}"#,
+        persons::KUZNETSOVA
+    );
+    run(&[
+        "HSET",
+        &k(&format!("links:{}", persons::KUZNETSOVA)),
+        "own:kuznetsova.o",
+        &link,
+    ]);
+    run(&["HSET", &k("owners"), "kuznetsova.o", persons::KUZNETSOVA]);
+    run(&["SADD", &k("oids"), persons::KUZNETSOVA]);
+    let stack = Stack::start_with(Options {
+        config_extra: redis_store_section(&redis, 500),
+        ..Options::default()
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let layout =
+            esia_gate_dev::redis::command(redis.port(), &["GET", "esia-gate:v1:{meta}:layout"])
+                .expect("layout");
+        if layout.contains("\r\n2\r\n") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not migrated: {layout}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let left = esia_gate_dev::redis::command(redis.port(), &["EXISTS", &k("oids"), &k("owners")])
+        .expect("exists");
+    assert!(left.starts_with(":0"), "version 1 keys left: {left}");
+    let page = Browser::new()
+        .login(&stack, "/grades", persons::KUZNETSOVA)
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        element_text(&page.body, "remote-user").as_deref(),
+        Some("kuznetsova.o")
+    );
+    assert!(
+        stack.log_text().contains("version 1 records moved"),
+        "{}",
+        stack.log_text()
+    );
 }

@@ -7,6 +7,7 @@
 
 pub mod access;
 mod report_pages;
+mod report_stream;
 pub mod reports;
 pub mod tables;
 
@@ -17,10 +18,9 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
-use async_trait::async_trait;
 use http::Response;
-use pingora::apps::http_app::ServeHttp;
 use pingora::protocols::http::ServerSession;
+use report_stream::Answer;
 
 use crate::clock::{Clock, Rehearsal};
 use crate::esia::EsiaClient;
@@ -102,9 +102,9 @@ async fn upstream_reachable(addr: std::net::SocketAddr) -> bool {
     )
 }
 
-#[async_trait]
-impl ServeHttp for AdminApp {
-    async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
+impl AdminApp {
+    /// The answer to one request (see `report_stream` for how it is sent).
+    async fn answer(&self, session: &mut ServerSession) -> Answer {
         let path = session.req_header().uri.path().to_string();
         let query = session.req_header().uri.query().map(str::to_string);
         let host = session
@@ -114,33 +114,33 @@ impl ServeHttp for AdminApp {
             .and_then(|v| v.to_str().ok())
             .or_else(|| session.req_header().uri.host());
         if path != "/healthz" && self.token.is_none() && !access::loopback_host(host) {
-            return reply(
+            return Answer::Whole(reply(
                 403,
                 "text/plain; charset=utf-8",
                 b"this admin listener answers only requests for localhost (set [admin] token_file to reach it by another name)\n".to_vec(),
-            );
+            ));
         }
         if path != "/healthz"
             && let Some(token) = &self.token
             && !token.allows(&session.req_header().headers)
         {
-            return report_pages::respond(
+            return Answer::Whole(report_pages::respond(
                 401,
                 "text/plain; charset=utf-8",
                 &[("WWW-Authenticate", access::CHALLENGE.to_string())],
                 b"this admin listener needs its token (Authorization: Bearer ...)\n".to_vec(),
-            );
+            ));
         }
-        match path.as_str() {
+        Answer::Whole(match path.as_str() {
             "/healthz" => reply(200, "text/plain; charset=utf-8", b"ok\n".to_vec()),
             "/reports" | "/reports/" => report_pages::index(),
             "/rehearse-date" => {
                 let Some(r) = &self.rehearsal else {
-                    return reply(
+                    return Answer::Whole(reply(
                         404,
                         "text/plain; charset=utf-8",
                         b"not a rehearsal gateway\n".to_vec(),
-                    );
+                    ));
                 };
                 let query = session.req_header().uri.query().unwrap_or("");
                 let date = url::form_urlencoded::parse(query.as_bytes())
@@ -212,18 +212,25 @@ impl ServeHttp for AdminApp {
                     metrics::get().encode(),
                 )
             }
-            _ => match self.report(&path, query.as_deref()).await {
-                Some(r) => r,
-                None => reply(404, "text/plain; charset=utf-8", b"not found\n".to_vec()),
-            },
-        }
+            _ => {
+                return match self.report(&path, query.as_deref()).await {
+                    Some(r) => r,
+                    None => Answer::Whole(reply(
+                        404,
+                        "text/plain; charset=utf-8",
+                        b"not found\n".to_vec(),
+                    )),
+                };
+            }
+        })
     }
 }
 
 impl AdminApp {
     /// Before a scrape: dependency checks (every 10 s at most) and the
     /// adoption counts (every `admin.adoption_refresh_seconds` at most;
-    /// they read the whole login history).
+    /// they read the last logins of every directory account, a part at a
+    /// time).
     async fn refresh_gauges(&self) {
         if due(&DEPENDENCIES_CHECKED, DEPENDENCY_CHECK_EVERY) {
             let (upstream, esia, store, durable) = tokio::join!(
@@ -235,11 +242,11 @@ impl AdminApp {
             record_dependencies(upstream, esia, store.is_ok(), durable.is_ok());
         }
         if due(&ADOPTION_COUNTED, self.reports.adoption_refresh) {
-            match self.store.last_logins().await {
-                Ok(last) => {
-                    let dir = self.directory.load_full();
+            let dir = self.directory.load_full();
+            match self.adoption_counts(&dir).await {
+                Ok(counts) => {
                     let gauge = &metrics::get().adoption_accounts;
-                    for (role, state, n) in reports::adoption_counts(&dir, &last) {
+                    for (role, state, n) in counts {
                         gauge.with_label_values(&[role.as_str(), state]).set(n);
                     }
                 }

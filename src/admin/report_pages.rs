@@ -12,6 +12,7 @@ use chrono_tz::Tz;
 use http::Response;
 
 use super::AdminApp;
+use super::report_stream::{AdoptionCsv, Answer};
 use super::reports::query::{self, MAX_DAYS};
 use super::reports::{self, BadParameter, Clock, Report, StateFilter, words};
 use crate::identity::Directory;
@@ -152,11 +153,20 @@ fn param(query: Option<&str>, name: &str) -> Option<String> {
 
 impl AdminApp {
     /// `/reports/...`; `None` when the path names no report.
-    pub(super) async fn report(
+    pub(super) async fn report(&self, path: &str, query: Option<&str>) -> Option<Answer> {
+        self.report_answer(path, query).await.map(|r| match r {
+            Ok(whole) => Answer::Whole(whole),
+            Err(stream) => stream,
+        })
+    }
+
+    /// A whole answer, or (`Err`) the adoption accounts file, which is
+    /// sent a part at a time.
+    async fn report_answer(
         &self,
         path: &str,
         query: Option<&str>,
-    ) -> Option<Response<Vec<u8>>> {
+    ) -> Option<Result<Response<Vec<u8>>, Answer>> {
         let rest = path.strip_prefix("/reports/")?;
         let (name, format) = match rest.rsplit_once('.') {
             Some((n, "csv")) => (n, Format::Csv),
@@ -168,19 +178,28 @@ impl AdminApp {
         let dir = self.directory.load_full();
         let q = match query::parse(name, query, &dir) {
             Ok(q) => q,
-            Err(e) => return Some(bad_request(name, format, &e)),
+            Err(e) => return Some(Ok(bad_request(name, format, &e))),
         };
         let clock = Clock {
             now: (self.clock)(),
             zone: self.reports.zone,
         };
         let filter = &q.filter;
+        let date = clock.now.with_timezone(&clock.zone).format("%Y-%m-%d");
+        if name == "adoption"
+            && matches!(format, Format::Csv)
+            && q.table.is_none_or(|t| t == "accounts")
+        {
+            return Some(Err(Answer::AdoptionCsv(AdoptionCsv {
+                dir: dir.clone(),
+                filter: filter.clone(),
+                group: q.group.clone(),
+                clock,
+                file: format!("esia-gate-adoption-{date}.csv"),
+            })));
+        }
         let built = match name {
-            "adoption" => self
-                .store
-                .last_logins()
-                .await
-                .map(|last| reports::adoption(&dir, &last, filter, &q.group, &clock)),
+            "adoption" => self.adoption_report(&dir, filter, &q.group, clock).await,
             "snils" => Ok(reports::invalid_snils(&dir, filter, &clock)),
             _ => {
                 let days = q.days.unwrap_or(self.reports.match_failure_days);
@@ -195,15 +214,15 @@ impl AdminApp {
             Ok(r) => r,
             Err(e) => {
                 tracing::error!(report = name, error = %e, "a report could not be read from the store");
-                return Some(respond(
+                return Some(Ok(respond(
                     503,
                     "text/plain; charset=utf-8",
                     &[],
                     b"the store does not answer; try again later\n".to_vec(),
-                ));
+                )));
             }
         };
-        Some(match format {
+        Some(Ok(match format {
             Format::Json => respond(
                 200,
                 "application/json",
@@ -221,14 +240,13 @@ impl AdminApp {
                 };
                 let Some(table) = table else {
                     // The query named a table of this report: it is there.
-                    return Some(respond(
+                    return Some(Ok(respond(
                         500,
                         "text/plain; charset=utf-8",
                         &[],
                         b"the report has no such table\n".to_vec(),
-                    ));
+                    )));
                 };
-                let date = clock.now.with_timezone(&clock.zone).format("%Y-%m-%d");
                 let file = if table.key == "totals" {
                     format!("esia-gate-{}-totals-{date}.csv", report.name)
                 } else {
@@ -250,7 +268,7 @@ impl AdminApp {
                 &[],
                 html(&report, &dir, query),
             ),
-        })
+        }))
     }
 }
 

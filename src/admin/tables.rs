@@ -141,25 +141,10 @@ impl Table {
     /// CSV with a BOM, `;`-separated, CRLF line ends, a header row of the
     /// Russian column names, then the rows and the footer.
     pub fn to_csv(&self) -> Vec<u8> {
-        let mut w = csv::WriterBuilder::new()
-            .delimiter(b';')
-            .terminator(csv::Terminator::CRLF)
-            .from_writer(Vec::from(&b"\xef\xbb\xbf"[..]));
-        let mut result =
-            w.write_record(self.columns.iter().filter(|c| c.in_csv()).map(|c| c.header));
-        for row in self.rows.iter().chain(self.footer.iter()) {
-            if result.is_ok() {
-                result = w.write_record(
-                    self.cells(row, Column::in_csv)
-                        .map(|(c, v)| spreadsheet_safe(&c.show(v))),
-                );
-            }
-        }
-        if let Err(e) = result {
-            // Writing to memory cannot fail; keep what was written.
-            tracing::error!(error = %e, "cannot write a CSV report");
-        }
-        w.into_inner().unwrap_or_default()
+        let mut out = csv_start(&self.columns);
+        let rows: Vec<&Vec<Value>> = self.rows.iter().chain(self.footer.iter()).collect();
+        out.extend(csv_rows(&self.columns, rows));
+        out
     }
 
     /// The table as HTML (at most [`HTML_ROW_LIMIT`] rows).
@@ -216,6 +201,48 @@ impl Table {
         out.push_str("</tr>");
         out
     }
+}
+
+/// The start of a CSV file of `columns` (see [`Table::to_csv`]): the BOM and
+/// the header row; [`csv_rows`] writes the rows after it, so that a long
+/// table can be sent a part at a time.
+pub fn csv_start(columns: &[Column]) -> Vec<u8> {
+    let mut out = Vec::from(&b"\xef\xbb\xbf"[..]);
+    out.extend(csv_records(std::iter::once(
+        columns
+            .iter()
+            .filter(|c| c.in_csv())
+            .map(|c| c.header.to_string())
+            .collect::<Vec<_>>(),
+    )));
+    out
+}
+
+/// Rows of a CSV file of `columns` (no header).
+pub fn csv_rows<'a>(columns: &[Column], rows: impl IntoIterator<Item = &'a Vec<Value>>) -> Vec<u8> {
+    csv_records(rows.into_iter().map(|row| {
+        columns
+            .iter()
+            .zip(row)
+            .filter(|(c, _)| c.in_csv())
+            .map(|(c, v)| spreadsheet_safe(&c.show(v)))
+            .collect::<Vec<_>>()
+    }))
+}
+
+fn csv_records(records: impl Iterator<Item = Vec<String>>) -> Vec<u8> {
+    let mut w = csv::WriterBuilder::new()
+        .delimiter(b';')
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    for r in records {
+        if let Err(e) = w.write_record(&r) {
+            // Writing to memory cannot fail; keep what was written.
+            tracing::error!(error = %e, "cannot write a CSV report");
+            break;
+        }
+    }
+    w.into_inner().unwrap_or_default()
 }
 
 /// A cell as people read it: times as `2024-09-01 11:05` in the region's

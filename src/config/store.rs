@@ -110,6 +110,10 @@ pub struct StoreSettings {
     /// Connection and response timeout of every Redis call.
     #[serde(default = "default_timeout")]
     pub timeout_ms: u64,
+    /// Days login history and match failures are kept (pruned in the
+    /// background after that); links stay until unlinked.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
     /// `backend` (default: durable records live with the rest) or
     /// `postgres` (in `[store.postgres]`).
     #[serde(default)]
@@ -133,6 +137,11 @@ fn default_cache_stale() -> u64 {
 fn default_timeout() -> u64 {
     1500
 }
+/// A school year and the months its appeals may take.
+pub const DEFAULT_RETENTION_DAYS: u32 = 400;
+fn default_retention_days() -> u32 {
+    DEFAULT_RETENTION_DAYS
+}
 
 impl Default for StoreSettings {
     fn default() -> Self {
@@ -145,6 +154,7 @@ impl Default for StoreSettings {
             cache_ttl_ms: default_cache_ttl(),
             cache_stale_ms: default_cache_stale(),
             timeout_ms: default_timeout(),
+            retention_days: default_retention_days(),
             durable: DurableBackend::default(),
             postgres: None,
         }
@@ -181,6 +191,13 @@ impl StoreSettings {
         }
         if self.timeout_ms == 0 {
             out.push(("store.timeout_ms", "must be above 0".to_string()));
+        }
+        if !(1..=36_600).contains(&self.retention_days) {
+            out.push((
+                "store.retention_days",
+                "must be between 1 and 36600 (days login history and match failures are kept)"
+                    .to_string(),
+            ));
         }
         self.postgres_problems(&mut out);
         out
@@ -259,7 +276,10 @@ mod tests {
         assert_eq!(s.path, PathBuf::from("esia-gate.redb"));
         assert_eq!(s.key_prefix, "esia-gate:v1:");
         assert_eq!(s.cache_ttl_ms, 2000);
+        assert_eq!(s.retention_days, 400);
         assert!(s.problems().is_empty());
+        let s: StoreSettings = toml::from_str("retention_days = 0").expect("parse");
+        assert_eq!(s.problems()[0].0, "store.retention_days");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
-use super::{DurableRecord, Store, StoreError};
+use super::{DurableRecord, LinkKind, Store, StoreError};
+use crate::identity::{EsiaOid, LegacyLogin};
 
 /// Records written to the store per call on import.
 const BATCH: usize = 1000;
@@ -16,8 +17,15 @@ where
     W: AsyncWrite + Unpin + ?Sized,
 {
     let records = store.export_durable().await?;
+    write_records(&records, writer).await
+}
+
+async fn write_records<W>(records: &[DurableRecord], writer: &mut W) -> Result<usize, StoreError>
+where
+    W: AsyncWrite + Unpin + ?Sized,
+{
     let io = |e: std::io::Error| StoreError::Unavailable(format!("cannot write the export: {e}"));
-    for r in &records {
+    for r in records {
         let mut line = serde_json::to_vec(r)
             .map_err(|e| StoreError::Corrupt(format!("cannot encode a record: {e}")))?;
         line.push(b'\n');
@@ -25,6 +33,39 @@ where
     }
     writer.flush().await.map_err(io)?;
     Ok(records.len())
+}
+
+/// Write one person's durable records (see [`Store::forget_person`] for
+/// which), one JSON object a line; returns how many. Reads every durable
+/// record of the store to find them (minutes at region size): for an
+/// occasional request of one person, not for bulk use.
+pub async fn export_person_jsonl<W>(
+    store: &dyn Store,
+    oid: &EsiaOid,
+    writer: &mut W,
+) -> Result<usize, StoreError>
+where
+    W: AsyncWrite + Unpin + ?Sized,
+{
+    let links = store.links_of(oid).await?;
+    let own: Vec<&LegacyLogin> = links
+        .iter()
+        .filter(|l| l.kind == LinkKind::Own)
+        .map(|l| &l.login)
+        .collect();
+    let mut records: Vec<DurableRecord> = links.iter().cloned().map(DurableRecord::Link).collect();
+    records.extend(
+        store
+            .export_durable()
+            .await?
+            .into_iter()
+            .filter(|r| match r {
+                DurableRecord::Login(l) => own.contains(&&l.login),
+                DurableRecord::MatchFailure(f) => f.oid == *oid,
+                DurableRecord::Link(_) => false,
+            }),
+    );
+    write_records(&records, writer).await
 }
 
 /// Read JSON lines of [`DurableRecord`] (blank lines are skipped) and add

@@ -15,6 +15,7 @@ pub mod postgres;
 pub mod redis;
 #[cfg(test)]
 mod suite;
+pub mod upkeep;
 
 pub use cached::{CacheSettings, CachedStore};
 pub use embedded::EmbeddedStore;
@@ -321,9 +322,11 @@ pub trait Store: Send + Sync {
     /// Remove login history and match failures recorded before `before`
     /// (unix seconds, `at < before`), at most about `batch` records per
     /// call (a backend may overshoot by the records of one login); returns
-    /// how many were removed, and 0 only when nothing older is left. Links
-    /// and last logins are not touched: links stay until unlinked, last
-    /// logins are one row per account (see `links forget`).
+    /// how many were removed, and 0 only when nothing older is left. A
+    /// backend may prune by whole UTC days and keep the records of the day
+    /// that contains `before` until a later call (Redis does). Links and
+    /// last logins are not touched: links stay until unlinked, last logins
+    /// are one row per account (see `links forget`).
     async fn prune_before(&self, before: i64, batch: usize) -> Result<usize, StoreError>;
     /// Remove every durable record of one person: the links of this oid
     /// (own and child, with the owner entries of its own links), the login

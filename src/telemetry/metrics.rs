@@ -47,6 +47,9 @@ pub struct Metrics {
     pub policy_info: IntGaugeVec,
     /// Failed store calls by backend (`embedded`, `redis`) and operation.
     pub store_errors: IntCounterVec,
+    /// Login-history rows and match failures removed for being older than
+    /// `store.retention_days`, by backend.
+    pub store_pruned: IntCounterVec,
     pub active_sessions: IntGauge,
     pub build_info: IntGaugeVec,
     /// Directory loads by source (`csv`, `postgres`) and result (`ok`, `error`).
@@ -186,6 +189,11 @@ impl Metrics {
             "esia_gate_store_errors_total",
             "Failed store calls, by backend and operation.",
             &["backend", "op"],
+        );
+        let store_pruned = counter(
+            "esia_gate_store_pruned_total",
+            "Login-history rows and match failures removed for being older than store.retention_days, by backend.",
+            &["backend"],
         );
         let active_sessions = IntGauge::new(
             "esia_gate_active_sessions",
@@ -380,6 +388,7 @@ impl Metrics {
             esia_duration,
             upstream_errors,
             store_errors,
+            store_pruned,
             active_sessions,
             build_info,
             directory_reloads,

@@ -104,37 +104,83 @@ pub fn adoption(
 ) -> Report {
     let by_login: HashMap<&str, &LastLogins> =
         last.iter().map(|l| (l.login.0.as_str(), l)).collect();
-    let families = Families::new(dir);
-    let mut columns = account_columns();
-    columns.extend([
-        Column::new("snils", "СНИЛС"),
-        Column::new("last_esia_login", "Последний вход через Госуслуги"),
-        Column::new("last_password_login", "Последний вход по паролю"),
-        Column::coded("state", "Состояние", words::state),
-        Column::json_only("state_text"),
-    ]);
+    let mut b = AdoptionBuilder::new(dir, filter, group, *clock);
     let mut rows = Vec::new();
-    let mut groups: BTreeMap<Vec<String>, Counts> = BTreeMap::new();
-    let mut total = Counts::default();
-    for a in dir
-        .accounts()
-        .iter()
-        .filter(|a| filter.matches(a, &families))
-    {
-        let l = by_login.get(a.login.0.as_str()).copied();
+    for a in b.covered() {
+        if let Some(row) = b.add(a, by_login.get(a.login.0.as_str()).copied()) {
+            rows.push(row);
+        }
+    }
+    b.finish(rows)
+}
+
+/// The adoption report built a part at a time: the accounts the filter
+/// covers are taken in parts, their last logins asked of the store part by
+/// part, and each account [`added`](Self::add); the caller keeps the rows
+/// (a page, JSON) or writes them out as they come (CSV), so that memory
+/// holds one part and the totals, not the region.
+pub struct AdoptionBuilder<'a> {
+    dir: &'a Directory,
+    families: Families<'a>,
+    filter: Filter,
+    group: Vec<&'static str>,
+    clock: Clock,
+    groups: BTreeMap<Vec<String>, Counts>,
+    total: Counts,
+}
+
+impl<'a> AdoptionBuilder<'a> {
+    pub fn new(dir: &'a Directory, filter: &Filter, group: &[&'static str], clock: Clock) -> Self {
+        Self {
+            dir,
+            families: Families::new(dir),
+            filter: filter.clone(),
+            group: group.to_vec(),
+            clock,
+            groups: BTreeMap::new(),
+            total: Counts::default(),
+        }
+    }
+
+    /// The directory accounts the filter covers (school, class, role; the
+    /// state narrows the rows only): whose last logins to ask for.
+    pub fn covered(&self) -> Vec<&'a Account> {
+        self.dir
+            .accounts()
+            .iter()
+            .filter(|a| self.filter.matches(a, &self.families))
+            .collect()
+    }
+
+    /// The columns of the accounts table.
+    pub fn columns() -> Vec<Column> {
+        let mut columns = account_columns();
+        columns.extend([
+            Column::new("snils", "СНИЛС"),
+            Column::new("last_esia_login", "Последний вход через Госуслуги"),
+            Column::new("last_password_login", "Последний вход по паролю"),
+            Column::coded("state", "Состояние", words::state),
+            Column::json_only("state_text"),
+        ]);
+        columns
+    }
+
+    /// Count one covered account; its row when the state filter admits it.
+    pub fn add(&mut self, a: &Account, l: Option<&LastLogins>) -> Option<Vec<Value>> {
         let state = Adoption::of(l);
         // The totals count every account of the school, class and role,
         // so that their shares keep their meaning; the state filter only
         // narrows the list.
-        groups
-            .entry(group_key(a, group, filter))
+        self.groups
+            .entry(group_key(a, &self.group, &self.filter))
             .or_default()
             .add(state);
-        total.add(state);
-        if filter.state.is_some_and(|s| !s.admits(state)) {
-            continue;
+        self.total.add(state);
+        if self.filter.state.is_some_and(|s| !s.admits(state)) {
+            return None;
         }
-        let mut row = account_values(a, &families);
+        let clock = &self.clock;
+        let mut row = account_values(a, &self.families);
         row.extend([
             a.snils
                 .as_ref()
@@ -146,107 +192,136 @@ pub fn adoption(
             Value::String(state.code().into()),
             words::state(state.code()).map_or(Value::Null, |w| Value::String(w.into())),
         ]);
-        rows.push(row);
+        Some(row)
     }
-    let mut total_columns: Vec<Column> = group
-        .iter()
-        .map(|d| match *d {
-            "school" => Column::new("school", "Школа"),
-            "class" => Column::new("class", "Класс"),
-            _ => Column::coded("role", "Роль", words::role),
-        })
-        .collect();
-    total_columns.extend([
-        Column::new("accounts", "Учётных записей"),
-        Column::new("esia", "Входили через Госуслуги"),
-        Column::new("password_only", "Только по паролю"),
-        Column::new("never", "Ещё не входили"),
-        Column::new("esia_percent", "Доля Госуслуг, %"),
-    ]);
-    let mut total_rows: Vec<Vec<Value>> = groups
-        .into_iter()
-        .map(|(key, c)| {
-            let mut row: Vec<Value> = key.into_iter().map(Value::String).collect();
-            row.extend(c.values());
-            row
-        })
-        .collect();
-    let mut all: Vec<Value> = group
-        .iter()
-        .enumerate()
-        .map(|(i, _)| {
-            Value::String(if i == 0 {
-                "Всего".into()
-            } else {
-                String::new()
+
+    /// The report, with `rows` as its accounts table (empty when they were
+    /// written out as they came).
+    pub fn finish(self, rows: Vec<Vec<Value>>) -> Report {
+        let (group, filter, clock) = (&self.group, &self.filter, &self.clock);
+        let mut total_columns: Vec<Column> = group
+            .iter()
+            .map(|d| match *d {
+                "school" => Column::new("school", "Школа"),
+                "class" => Column::new("class", "Класс"),
+                _ => Column::coded("role", "Роль", words::role),
             })
-        })
-        .collect();
-    all.extend(total.values());
-    let footer = if group.is_empty() { None } else { Some(all) };
-    if group.is_empty() {
-        total_rows = vec![total.values()];
-    }
-    let mut notes = vec![
-        "Каждая учётная запись дневника с датой последнего входа через Госуслуги и по паролю; \
-         выше — итоги по школам, классам и ролям. У родителя — классы его детей (по справочнику \
-         учётных записей); фильтр по классу показывает и родителей учеников этого класса."
-            .to_string(),
-    ];
-    if let Some(s) = filter.state {
-        let also = if s == StateFilter::NotEsia {
-            " (входят только по паролю или ещё не входили)"
-        } else {
-            ""
-        };
-        notes.push(format!(
-            "В списке — только «{}»{also}; итоги — по всем выбранным учётным записям.",
-            words::state(s.code()).unwrap_or(s.code())
-        ));
-    }
-    Report {
-        name: "adoption",
-        title: "Вход через Госуслуги: кто уже перешёл",
-        notes,
-        guide: Vec::new(),
-        filter: filter.clone(),
-        generated_at: clock.time(clock.now.timestamp()),
-        tables: vec![
-            Table {
-                key: "totals",
-                title: "Итоги",
-                columns: total_columns,
-                rows: total_rows,
-                footer,
-            },
-            Table {
-                key: "accounts",
-                title: "Учётные записи",
-                columns,
-                rows,
-                footer: None,
-            },
-        ],
+            .collect();
+        total_columns.extend([
+            Column::new("accounts", "Учётных записей"),
+            Column::new("esia", "Входили через Госуслуги"),
+            Column::new("password_only", "Только по паролю"),
+            Column::new("never", "Ещё не входили"),
+            Column::new("esia_percent", "Доля Госуслуг, %"),
+        ]);
+        let mut total_rows: Vec<Vec<Value>> = self
+            .groups
+            .into_iter()
+            .map(|(key, c)| {
+                let mut row: Vec<Value> = key.into_iter().map(Value::String).collect();
+                row.extend(c.values());
+                row
+            })
+            .collect();
+        let mut all: Vec<Value> = group
+            .iter()
+            .enumerate()
+            .map(|(i, _)| {
+                Value::String(if i == 0 {
+                    "Всего".into()
+                } else {
+                    String::new()
+                })
+            })
+            .collect();
+        all.extend(self.total.values());
+        let footer = if group.is_empty() { None } else { Some(all) };
+        if group.is_empty() {
+            total_rows = vec![self.total.values()];
+        }
+        let mut notes = vec![
+            "Каждая учётная запись дневника с датой последнего входа через Госуслуги и по паролю; \
+             выше — итоги по школам, классам и ролям. У родителя — классы его детей (по справочнику \
+             учётных записей); фильтр по классу показывает и родителей учеников этого класса."
+                .to_string(),
+        ];
+        if let Some(s) = filter.state {
+            let also = if s == StateFilter::NotEsia {
+                " (входят только по паролю или ещё не входили)"
+            } else {
+                ""
+            };
+            notes.push(format!(
+                "В списке — только «{}»{also}; итоги — по всем выбранным учётным записям.",
+                words::state(s.code()).unwrap_or(s.code())
+            ));
+        }
+        Report {
+            name: "adoption",
+            title: "Вход через Госуслуги: кто уже перешёл",
+            notes,
+            guide: Vec::new(),
+            filter: filter.clone(),
+            generated_at: clock.time(clock.now.timestamp()),
+            tables: vec![
+                Table {
+                    key: "totals",
+                    title: "Итоги",
+                    columns: total_columns,
+                    rows: total_rows,
+                    footer,
+                },
+                Table {
+                    key: "accounts",
+                    title: "Учётные записи",
+                    columns: Self::columns(),
+                    rows,
+                    footer: None,
+                },
+            ],
+        }
     }
 }
 
 /// Counts of directory accounts by role and adoption state, for the
 /// `esia_gate_adoption_accounts` gauge. Every role and state is present.
 pub fn adoption_counts(dir: &Directory, last: &[LastLogins]) -> Vec<(Role, &'static str, i64)> {
-    let by_login: HashMap<&str, &LastLogins> =
-        last.iter().map(|l| (l.login.0.as_str(), l)).collect();
-    let mut counts: BTreeMap<(&'static str, &'static str), i64> = BTreeMap::new();
-    for role in [Role::Staff, Role::Parent, Role::Student] {
-        for state in [Adoption::Esia, Adoption::PasswordOnly, Adoption::Never] {
-            counts.insert((role.as_str(), state.code()), 0);
+    let mut c = AdoptionCounts::default();
+    c.add(dir.accounts(), last);
+    c.finish()
+}
+
+/// [`adoption_counts`] a part of the directory at a time.
+#[derive(Default)]
+pub struct AdoptionCounts {
+    counts: BTreeMap<(&'static str, &'static str), i64>,
+}
+
+impl AdoptionCounts {
+    /// Count `accounts`, whose last logins are among `last`.
+    pub fn add(&mut self, accounts: &[Account], last: &[LastLogins]) {
+        let by_login: HashMap<&str, &LastLogins> =
+            last.iter().map(|l| (l.login.0.as_str(), l)).collect();
+        for a in accounts {
+            let state = Adoption::of(by_login.get(a.login.0.as_str()).copied());
+            *self
+                .counts
+                .entry((a.role.as_str(), state.code()))
+                .or_default() += 1;
         }
     }
-    for a in dir.accounts() {
-        let state = Adoption::of(by_login.get(a.login.0.as_str()).copied());
-        *counts.entry((a.role.as_str(), state.code())).or_default() += 1;
+
+    pub fn finish(mut self) -> Vec<(Role, &'static str, i64)> {
+        for role in [Role::Staff, Role::Parent, Role::Student] {
+            for state in [Adoption::Esia, Adoption::PasswordOnly, Adoption::Never] {
+                self.counts
+                    .entry((role.as_str(), state.code()))
+                    .or_insert(0);
+            }
+        }
+        self.counts
+            .into_iter()
+            .filter_map(|((role, state), n)| Role::parse(role).map(|r| (r, state, n)))
+            .collect()
     }
-    counts
-        .into_iter()
-        .filter_map(|((role, state), n)| Role::parse(role).map(|r| (r, state, n)))
-        .collect()
 }

@@ -36,7 +36,7 @@ use serde_json::{Value, json};
 use super::tables::{Column, Table};
 use crate::identity::{Account, Directory, Role};
 
-pub use adoption::{Adoption, adoption, adoption_counts};
+pub use adoption::{Adoption, AdoptionBuilder, AdoptionCounts, adoption, adoption_counts};
 pub use failures::match_failures;
 pub use query::{BadParameter, Query};
 pub use snils::invalid_snils;

@@ -233,3 +233,30 @@ fn adoption_counts_cover_every_role_and_state() {
     assert!(counts.contains(&(Role::Student, "never", 1)));
     assert!(counts.contains(&(Role::Parent, "never", 1)));
 }
+
+#[test]
+fn a_one_school_report_asks_only_for_that_schools_accounts() {
+    let d = dir();
+    let covered = |q: &str| -> Vec<String> {
+        let b = AdoptionBuilder::new(&d, &filter("adoption", q), &["school"], clock());
+        let mut v: Vec<String> = b.covered().iter().map(|a| a.login.0.clone()).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(covered("school=СШ №7"), vec!["orlova", "petrov"]);
+    // A school covers the parents of its students.
+    assert_eq!(covered("school=СШ №5"), vec!["ivanov", "ivanova"]);
+    assert_eq!(covered("").len(), 4);
+    // Built a part at a time, the report is the one built at once.
+    let history = [last("ivanova", Some(1_724_990_000), None)];
+    let f = filter("adoption", "school=СШ №5");
+    let whole = adoption(&d, &history, &f, &["school"], &clock());
+    let mut b = AdoptionBuilder::new(&d, &f, &["school"], clock());
+    let mut rows = Vec::new();
+    for a in b.covered() {
+        let l = history.iter().find(|l| l.login == a.login);
+        rows.extend(b.add(a, l));
+    }
+    let parts = b.finish(rows);
+    assert_eq!(parts.to_json(), whole.to_json());
+}

@@ -6,8 +6,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::{Cmd, Pipeline, RedisError, Script};
 
+use super::Inner;
 use super::link::Link;
-use super::scripts::Scripts;
 use crate::store::{LinkKind, LoginMethod, MatchFailure, StoreError};
 
 /// Commands per pipeline in [`Inner::many`] on a single server.
@@ -21,29 +21,6 @@ pub(super) enum Req<'a> {
     Cmd(&'a Cmd),
     Pipe(&'a Pipeline),
     Script(&'a redis::ScriptInvocation<'a>),
-}
-
-pub(super) struct Inner {
-    pub(super) link: Link,
-    pub(super) prefix: String,
-    pub(super) scripts: Scripts,
-    /// Whether version 1 keys may still hold records (see `v1`).
-    pub(super) v1: super::v1::V1State,
-    /// Days this node has put into the `{days}` sets (see `keys`), so that
-    /// each is written once a day per node, not once a login.
-    pub(super) days_seen: std::sync::Mutex<std::collections::HashSet<(super::keys::Kind, i64)>>,
-}
-
-impl Inner {
-    pub(super) fn new(link: Link, prefix: String) -> Self {
-        Self {
-            link,
-            prefix,
-            scripts: Scripts::new(),
-            v1: Default::default(),
-            days_seen: Default::default(),
-        }
-    }
 }
 
 fn unavailable(op: &str, e: &RedisError) -> StoreError {

@@ -16,7 +16,8 @@ use std::collections::{HashMap, HashSet};
 
 use redis::cmd;
 
-use super::calls::{Inner, failure_member, from_json, kind_str, method_str, to_json};
+use super::Inner;
+use super::calls::{failure_member, from_json, kind_str, method_str, to_json};
 use super::keys::{Kind, day_of};
 use super::v1::merge_last;
 use crate::identity::LegacyLogin;
@@ -165,27 +166,22 @@ impl Inner {
         Ok(v)
     }
 
-    /// Put `day` into the `{days}` set of `kind` unless this node did today.
-    /// Days older than yesterday (an import, the migration) are written
-    /// every time: pruning may have just taken such a day out.
+    /// Put `day` into the `{days}` set of `kind` unless this node did
+    /// already (remembered for the last 64 days it wrote). Pruning takes a
+    /// day out once its sets are empty; a record of that day written by an
+    /// import at that very moment is beyond the retention limit anyway, and
+    /// goes when its account's next login's day is pruned.
     async fn note_day(&self, kind: Kind, day: i64) -> Result<(), StoreError> {
-        let today = day_of(i64::try_from(super::calls::now_ms() / 1000).unwrap_or(0));
-        if day < today - 1 {
-            return self.note_day_always(kind, day).await;
-        }
-        let seen = |f: &dyn Fn(&mut HashSet<(Kind, i64)>) -> bool| {
-            f(&mut self.days_seen.lock().unwrap_or_else(|p| p.into_inner()))
-        };
-        if seen(&|s| s.contains(&(kind, day))) {
+        let seen = || self.days_seen.lock().unwrap_or_else(|p| p.into_inner());
+        if seen().contains(&(kind, day)) {
             return Ok(());
         }
         self.note_day_always(kind, day).await?;
-        seen(&|s| {
-            if s.len() > 64 {
-                s.clear();
-            }
-            s.insert((kind, day))
-        });
+        let mut s = seen();
+        if s.len() > 64 {
+            s.clear();
+        }
+        s.insert((kind, day));
         Ok(())
     }
 

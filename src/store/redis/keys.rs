@@ -12,9 +12,9 @@
 //!   it through an own link), `last` (hash `esia`/`password` → unix
 //!   seconds), `hist` (sorted set by time of `<id> <login JSON>`);
 //! - indexes spread over fixed shards, each shard its own tag: `{oids:NN}`
-//!   (sets of oids with links or failures, 64 shards), `{logins:NN}` (sets of
-//!   logins with history, 64 shards), `{hday:D:NN}` (logins with history on
-//!   UTC day `D`, 64 shards), `{fday:D:NN}` (oids with failures on day `D`,
+//!   (sets of oids with links or failures, 256 shards), `{logins:NN}` (sets of
+//!   logins with history, 256 shards), `{hday:D:NN}` (logins with history on
+//!   UTC day `D`, 256 shards), `{fday:D:NN}` (oids with failures on day `D`,
 //!   16 shards), `{days}:hist` / `{days}:fail` (sorted sets of the days that
 //!   have day sets, one member a day: written once a day per node);
 //! - `{meta}:layout` (`2` once no version 1 key is left) and
@@ -24,10 +24,11 @@
 //! keys are named here for the migration and for reading what is not
 //! migrated yet.
 
-use super::calls::{Inner, sha256_hex};
+use super::Inner;
+use super::calls::sha256_hex;
 
 /// Shards of the oid and login indexes and of the history day sets.
-pub(super) const SHARDS: u64 = 64;
+pub(super) const SHARDS: u64 = 256;
 /// Shards of the failure day sets (failures are rare).
 pub(super) const FAIL_SHARDS: u64 = 16;
 pub(super) const DAY: i64 = 86_400;

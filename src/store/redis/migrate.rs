@@ -24,8 +24,9 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use super::Inner;
 use super::RedisStore;
-use super::calls::{Inner, from_json};
+use super::calls::from_json;
 use super::durable::member;
 use super::keys::{Kind, day_of};
 use super::scripts::{RAISE_LAST, V1_DROP_LAST};

@@ -12,16 +12,14 @@
 //!
 //! `password_file` (first line) wins over a password in the URL.
 //!
-//! Keys start with the prefix (default `esia-gate:v1:`; the `v1` changes
-//! with the layout). Ephemeral keys all carry a TTL (`PX`): `session:<sha256
-//! of the id>`, `pending:<state>`, `rate:<key>`, `cookie:<hash>`, and the
+//! Keys start with the prefix (default `esia-gate:v1:`, kept across
+//! layouts). Ephemeral keys all carry a TTL (`PX`): `session:<sha256 of the
+//! id>`, `pending:<state>`, `rate:<key>`, `cookie:<hash>`, and the
 //! `sessions` sorted set (expiry per session, for the gauge). Durable keys
-//! share the hash tag `{durable}` so that Lua scripts touching several of
-//! them run in one slot of a cluster: `{durable}:links:<oid>` (hash
-//! `kind:login` → link), `{durable}:oids`, `{durable}:owners` (hash login →
-//! oid), `{durable}:history` (list), `{durable}:last:esia` and
-//! `{durable}:last:password` (hash login → unix seconds), `{durable}:failures`
-//! (sorted set by time).
+//! follow the version 2 layout of `keys` (a hash tag per person and per
+//! account, sharded indexes and day sets); `durable` holds their reads and
+//! writes, `retention` pruning and forgetting, `v1` what is read of the
+//! version 1 layout (one `{durable}` tag) until `migrate` has moved it.
 //!
 //! A durable write returns `Ok` once Redis answered the command: run Redis
 //! with AOF (`appendonly yes`, `appendfsync everysec` or `always`) so that
@@ -32,9 +30,9 @@
 //! failure is [`StoreError::Unavailable`], never a panic.
 //!
 //! This module holds the store and its runtime; `link` reaches Redis
-//! (single server, sentinels, cluster), `calls` sends one call and holds the
-//! key layout, `scripts` the Lua scripts, `store_impl` the [`Store`](super::Store)
-//! calls.
+//! (single server, sentinels, cluster), `calls` sends one call (or many,
+//! grouped by slot on a cluster), `scripts` the Lua scripts, `store_impl`
+//! the [`Store`](super::Store) calls.
 
 mod calls;
 mod durable;
@@ -55,8 +53,7 @@ use std::time::Duration;
 
 pub use migrate::Migration;
 
-use calls::Inner;
-use link::make_link;
+use link::{Link, make_link};
 
 use super::StoreError;
 use crate::config::redis_url::{Target, parse_url};
@@ -202,5 +199,30 @@ impl RedisStore {
         Fut: Future<Output = Result<T, StoreError>> + Send + 'static,
     {
         self.run_for(op, Some(self.timeout), f).await
+    }
+}
+
+/// What every call needs: the connection, the prefix, the scripts and a
+/// little state of the durable layout.
+struct Inner {
+    link: Link,
+    prefix: String,
+    scripts: scripts::Scripts,
+    /// Whether version 1 keys may still hold records (see `v1`).
+    v1: v1::V1State,
+    /// Days this node has put into the `{days}` sets (see `keys`), so that
+    /// each is written once a day per node, not once a login.
+    days_seen: std::sync::Mutex<std::collections::HashSet<(keys::Kind, i64)>>,
+}
+
+impl Inner {
+    fn new(link: Link, prefix: String) -> Self {
+        Self {
+            link,
+            prefix,
+            scripts: scripts::Scripts::new(),
+            v1: Default::default(),
+            days_seen: Default::default(),
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! Retention and one person's records in the version 2 layout: pruning by
-//! the day sets, forgetting one person through their own keys.
+//! the day sets, forgetting one person through their own keys (and taking
+//! them out of the day sets and indexes, which name them too).
 //!
 //! Pruning takes the days wholly before the limit from `{days}:<kind>`,
 //! oldest first; for each of their day sets it takes a handful of subjects
@@ -10,8 +11,8 @@
 //! `{days}:<kind>`. Records of the UTC day that contains the limit stay
 //! until the limit has passed that day (a later run).
 
-use super::calls::Inner;
-use super::keys::{DAY, Kind};
+use super::Inner;
+use super::keys::{DAY, Kind, day_of};
 use crate::store::StoreError;
 
 /// Subjects taken from a day set per step.
@@ -114,6 +115,7 @@ impl Inner {
             }
         }
         for login in &own {
+            self.leave_day_sets(Kind::History, login).await?;
             let keys = [self.account(login, "hist"), self.account(login, "last")];
             let k: usize = self
                 .script("forget_person", &self.scripts.forget_account, &keys, &[])
@@ -123,6 +125,7 @@ impl Inner {
             c.arg(self.logins_index(login)).arg(login);
             let _: usize = self.query("forget_person", &c).await?;
         }
+        self.leave_day_sets(Kind::Failures, oid).await?;
         let fail = self.person(oid, "fail");
         let mut p = redis::pipe();
         p.cmd("ZCARD").arg(&fail).cmd("DEL").arg(&fail).ignore();
@@ -135,5 +138,32 @@ impl Inner {
             n += self.v1_forget(oid).await?;
         }
         Ok(n)
+    }
+
+    /// Take `subject` out of the day sets of the days it has records on
+    /// (read from those records, so before they go: a forget cut short is
+    /// run again with the records still there).
+    async fn leave_day_sets(&self, kind: Kind, subject: &str) -> Result<(), StoreError> {
+        let mut c = redis::cmd("ZRANGE");
+        c.arg(self.records_of(kind, subject))
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES");
+        let rows: Vec<(String, f64)> = self.query("forget_person", &c).await?;
+        let days: std::collections::BTreeSet<i64> = rows
+            .iter()
+            .map(|(_, at)| day_of(at.floor() as i64))
+            .collect();
+        let writes = days
+            .into_iter()
+            .map(|d| {
+                let k = self.day_set_of(kind, d, subject);
+                let mut c = redis::cmd("SREM");
+                c.arg(&k).arg(subject);
+                (k, c)
+            })
+            .collect();
+        let _: Vec<redis::Value> = self.many("forget_person", writes).await?;
+        Ok(())
     }
 }

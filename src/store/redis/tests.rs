@@ -102,3 +102,98 @@ async fn a_password_file_is_used_for_auth() {
         .await
         .expect("ping with the password in the URL");
 }
+
+/// Everything stored under `prefix`, values included, as one text.
+async fn everything(store: &RedisStore, prefix: &str) -> String {
+    let prefix = prefix.to_string();
+    store
+        .run_for("dump", None, move |i| async move {
+            let mut c = redis::cmd("KEYS");
+            c.arg(format!("{prefix}*"));
+            let keys: Vec<String> = i.query("dump", &c).await?;
+            let mut out = String::new();
+            for k in keys {
+                let mut t = redis::cmd("TYPE");
+                t.arg(&k);
+                let kind: String = i.query("dump", &t).await?;
+                let mut c = match kind.as_str() {
+                    "set" => redis::cmd("SMEMBERS"),
+                    "zset" => redis::cmd("ZRANGE"),
+                    "hash" => redis::cmd("HGETALL"),
+                    "list" => redis::cmd("LRANGE"),
+                    _ => redis::cmd("GET"),
+                };
+                c.arg(&k);
+                if kind == "zset" || kind == "list" {
+                    c.arg(0).arg(-1);
+                }
+                let v: Vec<String> = match kind.as_str() {
+                    "string" => vec![i.query::<String>("dump", &c).await?],
+                    _ => i.query("dump", &c).await?,
+                };
+                out.push_str(&format!("{k} {}\n", v.join(" ")));
+            }
+            Ok(out)
+        })
+        .await
+        .expect("dump")
+}
+
+#[tokio::test]
+async fn forgetting_a_person_leaves_no_trace_of_them_in_any_key() {
+    use crate::store::{LoginMethod, LoginRecord, MatchFailure};
+    let server = esia_gate_dev::redis::RedisServer::start().expect("redis-server");
+    let prefix = "forget:v1:";
+    let store = RedisStore::open(
+        &StoreSettings {
+            backend: crate::config::store::StoreBackend::Redis,
+            url: Some(server.url()),
+            key_prefix: prefix.into(),
+            ..Default::default()
+        },
+        Path::new("."),
+    )
+    .await
+    .expect("open");
+    let (oid, login) = (EsiaOid("7700001".into()), LegacyLogin("zabyt.o".into()));
+    store
+        .put_link(&AccountLink {
+            oid: oid.clone(),
+            login: login.clone(),
+            kind: LinkKind::Own,
+            source: super::super::LinkSource::Snils,
+            created_at: 1,
+        })
+        .await
+        .expect("link");
+    for (day, method) in [(3, LoginMethod::Esia), (9, LoginMethod::Password)] {
+        store
+            .record_login(&LoginRecord {
+                login: login.clone(),
+                method,
+                at: day * 86_400 + 5,
+            })
+            .await
+            .expect("login");
+    }
+    store
+        .record_match_failure(&MatchFailure {
+            at: 4 * 86_400,
+            reason: "fio_differs".into(),
+            oid: oid.clone(),
+            logins: vec![login.clone()],
+            display_name: Some("Забытова Ольга".into()),
+        })
+        .await
+        .expect("failure");
+    let before = everything(&store, prefix).await;
+    assert!(
+        before.contains("zabyt.o") && before.contains("7700001"),
+        "{before}"
+    );
+    assert_eq!(store.forget_person(&oid).await.expect("forget"), 5);
+    let after = everything(&store, prefix).await;
+    for trace in ["zabyt.o", "7700001", "Забытова"] {
+        assert!(!after.contains(trace), "{trace} left in:\n{after}");
+    }
+}

@@ -11,7 +11,8 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use super::calls::{Inner, failure_member, from_json, kind_str, now_ms};
+use super::Inner;
+use super::calls::{failure_member, from_json, kind_str, now_ms};
 use crate::identity::LegacyLogin;
 use crate::store::{
     AccountLink, DurableRecord, LastLogins, LinkKind, LoginRecord, MatchFailure, StoreError,
