@@ -4,8 +4,9 @@
 //! of PostgreSQL itself; a PostgreSQL outage stops new logins only (people
 //! already in keep the diary, the instance stays ready); `links export`
 //! works while the gateway runs (its embedded file is not needed) and
-//! `links import` fills another schema; `esia-gate check` says where the
-//! schema stands.
+//! `links import` fills another schema; one person is exported and
+//! forgotten beside the running gateway; `links migrate` and `esia-gate
+//! check` say where the schema stands.
 
 mod support;
 
@@ -239,6 +240,64 @@ async fn links_export_import_and_check_work_with_postgres() {
     assert_eq!(
         sorted(&text),
         sorted(&std::fs::read_to_string(&again).expect("again"))
+    );
+
+    // One person: exported alone, then forgotten while the gateway runs.
+    let person = stack.dir.path().join("person.jsonl");
+    let out = Command::new(bin)
+        .args(["links", "export", "--config"])
+        .arg(stack.config_path())
+        .args(["--oid", persons::KUZNETSOVA, "--out"])
+        .arg(&person)
+        .output()
+        .expect("export --oid");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs = std::fs::read_to_string(&person).expect("person");
+    assert!(theirs.contains("kuznetsova.o"), "{theirs}");
+    assert!(!theirs.contains("sidorov"), "{theirs}");
+    let out = Command::new(bin)
+        .args(["links", "forget", "--config"])
+        .arg(stack.config_path())
+        .args(["--oid", persons::KUZNETSOVA])
+        .output()
+        .expect("forget");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        pg.psql(
+            "SELECT (SELECT count(*) FROM esia_gate.links WHERE login = 'kuznetsova.o') + \
+             (SELECT count(*) FROM esia_gate.logins WHERE login = 'kuznetsova.o') + \
+             (SELECT count(*) FROM esia_gate.last_logins WHERE login = 'kuznetsova.o')"
+        )
+        .expect("left")
+        .trim(),
+        "0",
+        "nothing of the person is left"
+    );
+    // Asked to link again, as someone new.
+    let again = Browser::new()
+        .login(&stack, "/grades", persons::KUZNETSOVA)
+        .await;
+    assert!(again.url.ends_with("/esia-gate/link"), "{}", again.url);
+    // links migrate: PostgreSQL's schema is brought up to date.
+    let out = Command::new(bin)
+        .args(["links", "migrate", "--config"])
+        .arg(stack.config_path())
+        .output()
+        .expect("migrate");
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("PostgreSQL") && said.contains("is at version"),
+        "{said}"
     );
 
     // check: the schema's state, and nothing created for a new one.
