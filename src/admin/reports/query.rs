@@ -89,19 +89,26 @@ fn listed(values: &[String]) -> String {
 
 /// Names compared as people type them: trimmed, in any case.
 pub(super) fn same(a: &str, b: &str) -> bool {
-    a.trim().to_lowercase() == b.trim().to_lowercase()
+    // Asked for every account of the region by a report: no allocation.
+    a.trim()
+        .chars()
+        .flat_map(char::to_lowercase)
+        .eq(b.trim().chars().flat_map(char::to_lowercase))
 }
 
 /// A school or class value: one the directory has (its own spelling kept).
-fn known(
+fn known<'a>(
     parameter: &str,
     what: &str,
     value: &str,
-    have: BTreeSet<&str>,
+    have: impl Iterator<Item = &'a str> + Clone,
 ) -> Result<String, BadParameter> {
-    if let Some(v) = have.iter().find(|h| same(h, value)) {
-        return Ok((*v).to_string());
+    // The first spelling in the directory; the set of every value (a
+    // region's million accounts) only for a value it does not have.
+    if let Some(v) = have.clone().find(|h| same(h, value)) {
+        return Ok(v.to_string());
     }
+    let have: BTreeSet<&str> = have.collect();
     let allowed: Vec<String> = have.into_iter().map(str::to_string).collect();
     let message = if allowed.is_empty() {
         format!(
@@ -158,14 +165,14 @@ pub fn parse(report: &str, query: Option<&str>, dir: &Directory) -> Result<Query
                     .iter()
                     .map(|a| a.school.trim())
                     .filter(|s| !s.is_empty());
-                q.filter.school = Some(known("school", "школа", v, have.collect())?);
+                q.filter.school = Some(known("school", "школа", v, have)?);
             }
             "class" => {
                 let have = accounts
                     .iter()
                     .map(|a| a.class.trim())
                     .filter(|s| !s.is_empty());
-                q.filter.class = Some(known("class", "класс", v, have.collect())?);
+                q.filter.class = Some(known("class", "класс", v, have)?);
             }
             "role" => q.filter.role = Some(role(v)?),
             "state" => q.filter.state = Some(state(v)?),
