@@ -89,11 +89,33 @@ fn listed(values: &[String]) -> String {
 
 /// Names compared as people type them: trimmed, in any case.
 pub(super) fn same(a: &str, b: &str) -> bool {
-    // Asked for every account of the region by a report: no allocation.
-    a.trim()
-        .chars()
-        .flat_map(char::to_lowercase)
-        .eq(b.trim().chars().flat_map(char::to_lowercase))
+    // Asked for every account of the region by a report: no allocation,
+    // and letters are lowered only where the two spellings differ.
+    let (a, b) = (a.trim(), b.trim());
+    if a == b {
+        return true;
+    }
+    let (mut x, mut y) = (a.chars(), b.chars());
+    loop {
+        match (x.next(), y.next()) {
+            (None, None) => return true,
+            (Some(c), Some(d)) if c == d => {}
+            (Some(c), Some(d)) => {
+                let (mut lc, mut ld) = (c.to_lowercase(), d.to_lowercase());
+                if lc.len() != 1 || ld.len() != 1 {
+                    // A letter lowered into several: compare in full.
+                    return a
+                        .chars()
+                        .flat_map(char::to_lowercase)
+                        .eq(b.chars().flat_map(char::to_lowercase));
+                }
+                if lc.next() != ld.next() {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
 }
 
 /// A school or class value: one the directory has (its own spelling kept).
@@ -312,6 +334,27 @@ b,Петрова,Анна,,,parent,,СШ №5,\n";
         // The state belongs to the adoption report only.
         assert_eq!(bad("snils", "state=never").parameter, "state");
         assert_eq!(bad("adoption", "role=parent&role=staff").parameter, "role");
+    }
+
+    #[test]
+    fn values_compare_in_any_case_trimmed() {
+        for (x, y, want) in [
+            ("СШ №5", "сш №5", true),
+            (" 7Б ", "7б", true),
+            ("МОУ СОШ №501", "МОУ СОШ №17", false),
+            ("МОУ СОШ №5", "МОУ СОШ №50", false),
+            ("Ёлочка", "ёЛОЧКА", true),
+            ("İ", "i\u{307}", true),
+            ("", "", true),
+            ("a", "", false),
+        ] {
+            assert_eq!(same(x, y), want, "{x:?} {y:?}");
+            assert_eq!(
+                same(x, y),
+                x.trim().to_lowercase() == y.trim().to_lowercase(),
+                "as to_lowercase: {x:?} {y:?}"
+            );
+        }
     }
 
     #[test]
