@@ -96,6 +96,8 @@ pub struct Directory {
     /// (asked on every proxied request): 4 bytes an account, where a map
     /// of logins would cost some 60.
     by_login: Vec<u32>,
+    /// Accounts by school, for a report of one school.
+    by_school: super::schools::SchoolIndex,
     by_snils: HashMap<String, Vec<usize>>,
     by_fio: HashMap<NormalFio, Vec<usize>>,
     skipped: Vec<RowProblem>,
@@ -147,8 +149,9 @@ impl Directory {
             .map(|i| &self.accounts[*i as usize])
     }
 
-    /// Sorts the login index; after the last [`Directory::push`]. A stable
-    /// sort: of repeated logins, the first row is found.
+    /// Sorts the login index, then indexes the schools; after the last
+    /// [`Directory::push`]. A stable sort: of repeated logins, the first row
+    /// is found.
     fn index_logins(&mut self) {
         let n = u32::try_from(self.accounts.len()).unwrap_or(u32::MAX);
         let mut idx: Vec<u32> = (0..n).collect();
@@ -159,6 +162,15 @@ impl Directory {
                 .cmp(&self.accounts[*b as usize].login.0)
         });
         self.by_login = idx;
+        self.by_school = super::schools::SchoolIndex::build(self);
+    }
+
+    /// The accounts of `school` (any case), with the parents of its pupils.
+    pub fn school_accounts(&self, school: &str) -> impl Iterator<Item = &Account> {
+        self.by_school
+            .get(school)
+            .iter()
+            .filter_map(|i| self.accounts.get(*i as usize))
     }
 
     pub fn with_snils(&self, snils: &Snils) -> &[usize] {
