@@ -35,7 +35,9 @@ mod upgrade;
 
 /// Everything that can fail at start fails here, with the key or file named.
 pub fn build_gateway(r: Resolved, clock: Clock) -> anyhow::Result<Gateway> {
-    let store = crate::store::open_blocking(&r.settings.store, &r.base_dir).context("store")?;
+    let store =
+        crate::store::open_blocking(&r.settings.store, &r.base_dir, crate::store::Purpose::Serve)
+            .context("store")?;
     build_with_store(r, clock, store)
 }
 
@@ -53,17 +55,23 @@ pub fn check_gateway(r: Resolved, clock: Clock) -> anyhow::Result<Vec<String>> {
         }
         Err(e) => notes.push(format!("cannot read the file descriptor limit: {e}")),
     }
-    let store: Arc<dyn crate::store::Store> =
-        match crate::store::open_blocking(&r.settings.store, &r.base_dir) {
-            Ok(s) => s,
-            Err(crate::store::StoreError::InUse(why)) => {
-                notes.push(format!(
-                    "store: {why}; not opened by check, the rest is checked"
-                ));
-                Arc::new(crate::store::MemoryStore::default())
-            }
-            Err(e) => return Err(anyhow::Error::from(e).context("store")),
-        };
+    let store: Arc<dyn crate::store::Store> = match crate::store::open_blocking(
+        &r.settings.store,
+        &r.base_dir,
+        crate::store::Purpose::Check,
+    ) {
+        Ok(s) => s,
+        Err(crate::store::StoreError::InUse(why)) => {
+            notes.push(format!(
+                "store: {why}; not opened by check, the rest is checked"
+            ));
+            Arc::new(crate::store::MemoryStore::default())
+        }
+        Err(e) => return Err(anyhow::Error::from(e).context("store")),
+    };
+    notes.extend(
+        crate::store::check_notes_blocking(&r.settings.store, &r.base_dir).context("store")?,
+    );
     build_with_store(r, clock, store)?;
     Ok(notes)
 }

@@ -281,9 +281,15 @@ fn links(what: LinksCommand) -> anyhow::Result<String> {
         if let LinksCommand::Migrate { .. } = what {
             return migrate(&r).await;
         }
-        let store = esia_gate::store::open(&r.settings.store, &r.base_dir)
-            .await
-            .context("store")?;
+        // With durable records in PostgreSQL only PostgreSQL is opened: the
+        // commands run beside running gateways.
+        let store = esia_gate::store::open_for(
+            &r.settings.store,
+            &r.base_dir,
+            esia_gate::store::Purpose::Durable,
+        )
+        .await
+        .context("store")?;
         match what {
             LinksCommand::Export { out, oid, .. } => {
                 let oid = oid.map(esia_gate::identity::EsiaOid);
@@ -343,8 +349,22 @@ fn links(what: LinksCommand) -> anyhow::Result<String> {
 /// that is migrating now). The embedded store upgrades its file when opened.
 async fn migrate(r: &config::Resolved) -> anyhow::Result<String> {
     use anyhow::Context as _;
-    use esia_gate::config::store::StoreBackend;
+    use esia_gate::config::store::{DurableBackend, StoreBackend};
     let s = &r.settings.store;
+    if s.durable == DurableBackend::Postgres {
+        // Opening applies the schema's migrations (under a lock).
+        esia_gate::store::open_for(s, &r.base_dir, esia_gate::store::Purpose::Durable)
+            .await
+            .context("store")?;
+        let notes = esia_gate::store::check_notes(s, &r.base_dir)
+            .await
+            .context("store")?;
+        return Ok(format!(
+            "durable records are in PostgreSQL: {}; Redis keeps none to migrate (move records \
+             kept there before with links export and links import)",
+            notes.join("; ").trim_start_matches("store: ")
+        ));
+    }
     if s.backend != StoreBackend::Redis {
         esia_gate::store::open(s, &r.base_dir)
             .await

@@ -98,7 +98,10 @@ async fn a_morning_of_logins_moves_the_counters_and_the_scrape_passes_promtool()
     // A request is counted in Pingora's `logging` hook, after its answer
     // went out: the last one may not be counted yet.
     stack
-        .wait_for_counter("esia_gate_requests_total{route=\"diary\",status=\"401\"}", 1.0)
+        .wait_for_counter(
+            "esia_gate_requests_total{route=\"diary\",status=\"401\"}",
+            1.0,
+        )
         .await;
 
     let scrape = stack.metrics().await;

@@ -33,7 +33,7 @@ mod report;
 mod seeded;
 mod wrk;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use support::{Options, Stack, free_port, persons, policy_options};
 
@@ -52,7 +52,7 @@ fn rounds() -> usize {
         .unwrap_or(ROUNDS)
 }
 const CONNECTIONS: [usize; 2] = [32, 128];
-const WRK_THREADS: usize = 2;
+pub const WRK_THREADS: usize = 2;
 const LOGIN_CLIENTS: usize = 8;
 const SEEDED_SESSIONS: usize = 100_000;
 const GZIP_PATH: &str = "/legacy/gzip-50k";
@@ -99,88 +99,6 @@ fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
         .unwrap_or_default()
-}
-
-async fn wait_for(url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !reqwest::get(url)
-        .await
-        .is_ok_and(|r| r.status().is_success())
-    {
-        assert!(Instant::now() < deadline, "{url} did not answer");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Start this binary as a gateway with `n` seeded sessions beside `stack`
-/// (its configuration on other ports, its own store file); the RSS after
-/// a page opened with a seeded session and a short load.
-async fn seeded_rss(stack: &Stack, wrk: &str, n: usize) -> f64 {
-    let (public, admin) = (free_port(), free_port());
-    let dir = stack.dir.path();
-    let text = std::fs::read_to_string(stack.config_path())
-        .expect("config")
-        .replace(
-            &format!("public = \"127.0.0.1:{}\"", stack.ports.gateway),
-            &format!("public = \"127.0.0.1:{public}\""),
-        )
-        .replace(
-            &format!("admin = \"127.0.0.1:{}\"", stack.ports.admin),
-            &format!("admin = \"127.0.0.1:{admin}\""),
-        )
-        .replace(
-            "[listen]\n",
-            &format!("[listen]\nupgrade_sock = \"seeded-{n}.sock\"\n"),
-        );
-    let config = dir.join(format!("seeded-{n}.toml"));
-    std::fs::write(
-        &config,
-        format!("{text}\n[store]\npath = \"seeded-{n}.redb\"\n"),
-    )
-    .expect("config");
-    let id_file = dir.join(format!("seeded-{n}.id"));
-    let log = std::fs::File::create(dir.join(format!("seeded-{n}.log"))).expect("log");
-    let child = std::process::Command::new(std::env::current_exe().expect("exe"))
-        .env(seeded::CONFIG_VAR, &config)
-        .env(seeded::SESSIONS_VAR, n.to_string())
-        .env(seeded::ID_FILE_VAR, &id_file)
-        .env("RUST_LOG", "info")
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .spawn()
-        .expect("the seeded gateway");
-    let child = KillOnDrop(child);
-    wait_for(&format!("http://127.0.0.1:{admin}/healthz")).await;
-    let mut headers = vec![("Accept", "text/html".to_string())];
-    if n > 0 {
-        let id = std::fs::read_to_string(&id_file).expect("a seeded session id");
-        headers.push(("Cookie", format!("esia_gate_session={id}")));
-    }
-    let url = format!("http://127.0.0.1:{public}/grades");
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .expect("client");
-    let mut req = http.get(&url);
-    for (k, v) in &headers {
-        req = req.header(*k, v);
-    }
-    let status = req.send().await.expect("seeded gateway").status();
-    // With a seeded session the page opens; without one, ESIA is asked for.
-    assert_eq!(status.as_u16(), if n > 0 { 200 } else { 302 }, "{url}");
-    if n > 0 {
-        wrk::run(wrk, &url, WRK_THREADS, 32, 2.0, &headers);
-    }
-    procs::rss_mib(&[child.0.id()])
 }
 
 fn main() {
@@ -323,8 +241,8 @@ fn main() {
             r.logins.push((n as f64 / secs, cpu * 1e6 / n as f64));
         }
         r.seeded_rss = Some((
-            seeded_rss(&stack, &wrk, 0).await,
-            seeded_rss(&stack, &wrk, SEEDED_SESSIONS).await,
+            seeded::rss(&stack, &wrk, 0, &[]).await.0,
+            seeded::rss(&stack, &wrk, SEEDED_SESSIONS, &[]).await.0,
         ));
         drop(stack);
 

@@ -71,9 +71,14 @@ fn due(last: &Mutex<Option<Instant>>, every: Duration) -> bool {
 static DEPENDENCIES_CHECKED: Mutex<Option<Instant>> = Mutex::new(None);
 static ADOPTION_COUNTED: Mutex<Option<Instant>> = Mutex::new(None);
 
-fn record_dependencies(upstream: bool, esia: bool, store: bool) {
+fn record_dependencies(upstream: bool, esia: bool, store: bool, durable: bool) {
     let m = metrics::get();
-    for (name, up) in [("upstream", upstream), ("esia", esia), ("store", store)] {
+    for (name, up) in [
+        ("upstream", upstream),
+        ("esia", esia),
+        ("store", store),
+        ("durable_store", durable),
+    ] {
         m.dependency_up
             .with_label_values(&[name])
             .set(i64::from(up));
@@ -161,19 +166,22 @@ impl AdminApp {
                 }
             }
             "/readyz" => {
-                let (upstream, esia, store) = tokio::join!(
+                let (upstream, esia, store, durable) = tokio::join!(
                     upstream_reachable((self.upstream)()),
                     self.esia.reachable(),
-                    self.store.ping()
+                    self.store.ping(),
+                    self.store.ping_durable()
                 );
-                let store = store.is_ok();
-                record_dependencies(upstream, esia, store);
+                let (store, durable) = (store.is_ok(), durable.is_ok());
+                record_dependencies(upstream, esia, store, durable);
                 // Ready = this instance can serve the diary. An ESIA outage
                 // stops new logins only (they get their page); people
                 // already in and allowed password users keep the diary, so
                 // a balancer must not drain every instance for it. ESIA's
                 // health is `esia_gate_dependency_up{dependency="esia"}`
-                // and its own alert.
+                // and its own alert. Durable records kept apart (in
+                // PostgreSQL) are alike: without them new logins fail, the
+                // people already in do not (`durable`, for information).
                 let ready = upstream && store;
                 let policy = self.policy.load_full().map(|p| {
                     serde_json::json!({
@@ -188,6 +196,7 @@ impl AdminApp {
                     "upstream": upstream,
                     "esia": esia,
                     "store": store,
+                    "durable": durable,
                 });
                 reply(
                     if ready { 200 } else { 503 },
@@ -226,12 +235,13 @@ impl AdminApp {
     /// time).
     async fn refresh_gauges(&self) {
         if due(&DEPENDENCIES_CHECKED, DEPENDENCY_CHECK_EVERY) {
-            let (upstream, esia, store) = tokio::join!(
+            let (upstream, esia, store, durable) = tokio::join!(
                 upstream_reachable((self.upstream)()),
                 self.esia.reachable(),
-                self.store.ping()
+                self.store.ping(),
+                self.store.ping_durable()
             );
-            record_dependencies(upstream, esia, store.is_ok());
+            record_dependencies(upstream, esia, store.is_ok(), durable.is_ok());
         }
         if due(&ADOPTION_COUNTED, self.reports.adoption_refresh) {
             let dir = self.directory.load_full();

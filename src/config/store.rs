@@ -1,6 +1,9 @@
 //! `[store]`: where sessions, pending logins, rate limits, links and login
 //! history live. Every key has a default, so a configuration without the
 //! section runs the embedded store next to the configuration file.
+//! `durable = "postgres"` with a `[store.postgres]` section moves the
+//! durable records (links, login history, match failures) to PostgreSQL;
+//! the rest stays with `backend`.
 
 use std::path::PathBuf;
 
@@ -25,6 +28,57 @@ impl StoreBackend {
             StoreBackend::Redis => "redis",
         }
     }
+}
+
+/// Where the durable records live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DurableBackend {
+    /// With everything else, in `backend`.
+    #[default]
+    Backend,
+    /// In PostgreSQL (`[store.postgres]`); `backend` keeps the ephemeral
+    /// records and password-session cookies.
+    Postgres,
+}
+
+/// `[store.postgres]`: the database of the durable records.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorePostgres {
+    /// `postgresql://user:password@host:port/db?sslmode=require` or
+    /// `host=... user=... dbname=...`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A file holding the URL (its first line), read again at every new
+    /// connection, so that the password stays out of this file and a
+    /// rotated one is picked up.
+    #[serde(default)]
+    pub url_file: Option<PathBuf>,
+    /// PEM certificates of the CA that signed the server's certificate,
+    /// for `sslmode=require`; the public web roots are trusted when absent.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// The schema holding the gateway's tables (created at start when
+    /// missing, with its migrations).
+    #[serde(default = "default_schema")]
+    pub schema: String,
+    /// Connections this node keeps open.
+    #[serde(default = "default_pg_connections")]
+    pub connections: usize,
+    /// Limit for connecting and for each call.
+    #[serde(default = "default_pg_timeout")]
+    pub timeout_ms: u64,
+}
+
+fn default_schema() -> String {
+    "esia_gate".into()
+}
+fn default_pg_connections() -> usize {
+    4
+}
+fn default_pg_timeout() -> u64 {
+    3000
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -66,6 +120,12 @@ pub struct StoreSettings {
     /// background after that); links stay until unlinked.
     #[serde(default = "default_retention_days")]
     pub retention_days: u32,
+    /// `backend` (default: durable records live with the rest) or
+    /// `postgres` (in `[store.postgres]`).
+    #[serde(default)]
+    pub durable: DurableBackend,
+    #[serde(default)]
+    pub postgres: Option<StorePostgres>,
 }
 
 fn default_path() -> PathBuf {
@@ -102,6 +162,8 @@ impl Default for StoreSettings {
             cache_stale_ms: default_cache_stale(),
             timeout_ms: default_timeout(),
             retention_days: default_retention_days(),
+            durable: DurableBackend::default(),
+            postgres: None,
         }
     }
 }
@@ -144,8 +206,70 @@ impl StoreSettings {
                     .to_string(),
             ));
         }
+        self.postgres_problems(&mut out);
         out
     }
+
+    fn postgres_problems(&self, out: &mut Vec<(&'static str, String)>) {
+        let pg = match (self.durable, &self.postgres) {
+            (DurableBackend::Backend, None) => return,
+            (DurableBackend::Backend, Some(_)) => {
+                out.push((
+                    "store.durable",
+                    "[store.postgres] is set: add durable = \"postgres\" to use it".into(),
+                ));
+                return;
+            }
+            (DurableBackend::Postgres, None) => {
+                out.push((
+                    "store.postgres",
+                    "required with durable = \"postgres\" (url or url_file)".into(),
+                ));
+                return;
+            }
+            (DurableBackend::Postgres, Some(pg)) => pg,
+        };
+        match (&pg.url, &pg.url_file) {
+            (Some(_), Some(_)) => out.push((
+                "store.postgres.url_file",
+                "set only one of url and url_file".into(),
+            )),
+            (None, None) => out.push((
+                "store.postgres.url",
+                "set url, or url_file naming a file that holds it".into(),
+            )),
+            (Some(url), None) => {
+                if let Err(m) = super::directory::check_url(url) {
+                    out.push(("store.postgres.url", m));
+                }
+            }
+            (None, Some(_)) => {}
+        }
+        if !valid_schema(&pg.schema) {
+            out.push((
+                "store.postgres.schema",
+                "must be a lower-case SQL name: a-z, 0-9 and _, not starting with a digit, \
+                 at most 63 characters"
+                    .into(),
+            ));
+        }
+        if pg.connections == 0 || pg.connections > 64 {
+            out.push(("store.postgres.connections", "must be 1 to 64".into()));
+        }
+        if pg.timeout_ms == 0 {
+            out.push(("store.postgres.timeout_ms", "must be above 0".into()));
+        }
+    }
+}
+
+/// A schema name safe to write into SQL unquoted.
+pub fn valid_schema(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && !s.starts_with("pg_")
 }
 
 #[cfg(test)]
@@ -177,5 +301,43 @@ mod tests {
                 .expect("parse");
         assert!(s.problems().is_empty(), "{:?}", s.problems());
         assert!(toml::from_str::<StoreSettings>("urll = \"x\"").is_err());
+    }
+
+    #[test]
+    fn durable_records_in_postgres_need_a_valid_section() {
+        let s: StoreSettings = toml::from_str("durable = \"postgres\"").expect("parse");
+        assert_eq!(s.problems()[0].0, "store.postgres");
+        let s: StoreSettings = toml::from_str(
+            "backend = \"redis\"\nurl = \"redis://r:6379\"\ndurable = \"postgres\"\n\
+             [postgres]\nurl = \"host=db user=gate dbname=gate\"",
+        )
+        .expect("parse");
+        assert!(s.problems().is_empty(), "{:?}", s.problems());
+        let pg = s.postgres.as_ref().expect("section");
+        assert_eq!((pg.schema.as_str(), pg.connections), ("esia_gate", 4));
+        for (text, key) in [
+            ("[postgres]\nurl = \"host=db\"", "store.durable"),
+            (
+                "durable = \"postgres\"\n[postgres]\nurl = \"host=db\"\nurl_file = \"f\"",
+                "store.postgres.url_file",
+            ),
+            (
+                "durable = \"postgres\"\n[postgres]\nurl = \"nonsense=1\"",
+                "store.postgres.url",
+            ),
+            (
+                "durable = \"postgres\"\n[postgres]\nurl = \"host=db\"\nschema = \"Gate; DROP\"",
+                "store.postgres.schema",
+            ),
+            (
+                "durable = \"postgres\"\n[postgres]\nurl_file = \"f\"\nconnections = 0",
+                "store.postgres.connections",
+            ),
+        ] {
+            let s: StoreSettings = toml::from_str(text).expect(text);
+            assert_eq!(s.problems().first().map(|p| p.0), Some(key), "{text}");
+        }
+        assert!(toml::from_str::<StoreSettings>("[postgres]\nurll = \"x\"").is_err());
+        assert!(toml::from_str::<StoreSettings>("durable = \"mysql\"").is_err());
     }
 }

@@ -5,6 +5,7 @@
 pub mod directory;
 pub mod matching;
 pub mod names;
+pub mod schools;
 pub mod snils;
 pub mod source;
 pub mod text;

@@ -10,6 +10,8 @@ pub mod cached;
 mod embedded;
 mod memory;
 pub mod migrate;
+mod open;
+pub mod postgres;
 pub mod redis;
 #[cfg(test)]
 mod suite;
@@ -18,10 +20,10 @@ pub mod upkeep;
 pub use cached::{CacheSettings, CachedStore};
 pub use embedded::EmbeddedStore;
 pub use memory::MemoryStore;
+pub use open::{Purpose, check_notes, check_notes_blocking, open, open_blocking, open_for};
+pub use postgres::{PostgresStore, WithPostgres};
 pub use redis::RedisStore;
 
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -343,6 +345,12 @@ pub trait Store: Send + Sync {
     async fn import_durable(&self, records: &[DurableRecord]) -> Result<(), StoreError>;
     /// Can the store serve requests now (for `/readyz`)?
     async fn ping(&self) -> Result<(), StoreError>;
+    /// Can the durable records be read and written now? The same as
+    /// [`Store::ping`] unless they live elsewhere (PostgreSQL), whose outage
+    /// stops new logins but not the people already in.
+    async fn ping_durable(&self) -> Result<(), StoreError> {
+        self.ping().await
+    }
 }
 
 /// A new random identifier (session id, binding): 256 bits, base64url.
@@ -350,73 +358,6 @@ pub fn random_id() -> String {
     use base64::Engine as _;
     let bytes: [u8; 32] = rand::random();
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-}
-
-/// Open the configured store, wrapped in the session cache. Relative paths
-/// are resolved against `base_dir` (the configuration file's directory).
-/// A Redis that is down at start is not an error: the store connects on
-/// first use and whenever Redis is back, and `/readyz` says so meanwhile.
-pub async fn open(
-    settings: &crate::config::store::StoreSettings,
-    base_dir: &Path,
-) -> Result<Arc<dyn Store>, StoreError> {
-    use crate::config::store::StoreBackend;
-    if let Some((key, message)) = settings.problems().into_iter().next() {
-        return Err(StoreError::Unavailable(format!("{key}: {message}")));
-    }
-    let cache = CacheSettings {
-        ttl: Duration::from_millis(settings.cache_ttl_ms),
-        stale: Duration::from_millis(settings.cache_stale_ms),
-        ..CacheSettings::default()
-    };
-    match settings.backend {
-        StoreBackend::Embedded => {
-            let path = if settings.path.is_absolute() {
-                settings.path.clone()
-            } else {
-                base_dir.join(&settings.path)
-            };
-            let store = EmbeddedStore::open(&path)?;
-            tracing::info!(backend = "embedded", path = %path.display(), "store opened");
-            Ok(Arc::new(CachedStore::new(store, "embedded", cache)))
-        }
-        StoreBackend::Redis => {
-            let store = RedisStore::open(settings, base_dir).await?;
-            // Connects on first use; `/readyz` tells whether Redis answers.
-            tracing::info!(backend = "redis", target = store.describe(), "store opened");
-            Ok(Arc::new(CachedStore::new(store, "redis", cache)))
-        }
-    }
-}
-
-/// [`open`] for synchronous start-up code (before Pingora's runtimes exist,
-/// or inside some other runtime): opens on a short-lived thread of its own.
-/// The Redis store keeps its connections on a runtime it owns, so nothing it
-/// needs dies with that thread.
-pub fn open_blocking(
-    settings: &crate::config::store::StoreSettings,
-    base_dir: &Path,
-) -> Result<Arc<dyn Store>, StoreError> {
-    std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .map_err(|e| {
-                        StoreError::Unavailable(format!(
-                            "cannot start a runtime to open the store: {e}"
-                        ))
-                    })?;
-                rt.block_on(open(settings, base_dir))
-            })
-            .join()
-            .unwrap_or_else(|_| {
-                Err(StoreError::Unavailable(
-                    "opening the store failed unexpectedly".into(),
-                ))
-            })
-    })
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use super::{RedisStore, Store};
 use crate::clock::Clock;
-use crate::config::store::{StoreBackend, StoreSettings};
+use crate::config::store::{DurableBackend, StoreBackend, StoreSettings};
 
 pub const MIGRATE_EVERY: Duration = Duration::from_secs(60);
 pub const PRUNE_EVERY: Duration = Duration::from_secs(3600);
@@ -61,17 +61,23 @@ async fn run(
     base_dir: std::path::PathBuf,
     clock: Clock,
 ) {
-    let backend = settings.backend.label();
-    // The migration talks to Redis through a connection of its own.
+    let backend = match settings.durable {
+        DurableBackend::Backend => settings.backend.label(),
+        DurableBackend::Postgres => "postgres",
+    };
+    // The migration talks to Redis through a connection of its own; with
+    // the durable records in PostgreSQL, Redis has no layout to migrate.
     let migrator = match settings.backend {
-        StoreBackend::Redis => match RedisStore::open(&settings, &base_dir).await {
-            Ok(s) => Some(s),
-            Err(e) => {
-                tracing::warn!(error = %e, "store upkeep: cannot open Redis for the layout migration");
-                None
+        StoreBackend::Redis if settings.durable == DurableBackend::Backend => {
+            match RedisStore::open(&settings, &base_dir).await {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::warn!(error = %e, "store upkeep: cannot open Redis for the layout migration");
+                    None
+                }
             }
-        },
-        StoreBackend::Embedded => None,
+        }
+        StoreBackend::Redis | StoreBackend::Embedded => None,
     };
     let keep = i64::from(settings.retention_days) * 86_400;
     let mut pruned_at: Option<Instant> = None;

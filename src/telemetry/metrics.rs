@@ -330,7 +330,7 @@ impl Metrics {
         let dependency_up = IntGaugeVec::new(
             Opts::new(
                 "esia_gate_dependency_up",
-                "Whether a dependency (upstream, esia, store) answered the last check: 1 or 0.",
+                "Whether a dependency (upstream, esia, store, durable_store) answered the last check: 1 or 0.",
             ),
             &["dependency"],
         )

@@ -145,9 +145,14 @@ impl<'a> AdoptionBuilder<'a> {
     /// The directory accounts the filter covers (school, class, role; the
     /// state narrows the rows only): whose last logins to ask for.
     pub fn covered(&self) -> Vec<&'a Account> {
-        self.dir
-            .accounts()
-            .iter()
+        let dir: &'a Directory = self.dir;
+        // One school: its own accounts and its pupils' parents, from the
+        // directory's school index, not the whole region.
+        let candidates: Box<dyn Iterator<Item = &'a Account>> = match &self.filter.school {
+            Some(s) => Box::new(dir.school_accounts(s)),
+            None => Box::new(dir.accounts().iter()),
+        };
+        candidates
             .filter(|a| self.filter.matches(a, &self.families))
             .collect()
     }

@@ -27,7 +27,7 @@ mod snils;
 mod tests;
 pub mod words;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use chrono::{DateTime, TimeZone as _, Utc};
 use chrono_tz::Tz;
@@ -97,15 +97,21 @@ impl Filter {
     /// Whether `a` is covered by school, class and role (the state is the
     /// adoption report's to check).
     pub fn matches(&self, a: &Account, families: &Families) -> bool {
-        let kids = families.children(a);
+        if self.role.is_some_and(|r| a.role != r) {
+            return false;
+        }
+        // The children are looked up only for an account that is not
+        // itself of the school or class (a parent): asked for every
+        // account of the region.
+        let kids = std::cell::OnceCell::new();
+        let kids = || kids.get_or_init(|| families.children(a));
         let school = |s: &String| {
-            query::same(&a.school, s) || kids.iter().any(|k| query::same(&k.school, s))
+            query::same(&a.school, s) || kids().iter().any(|k| query::same(&k.school, s))
         };
-        let class =
-            |c: &String| query::same(&a.class, c) || kids.iter().any(|k| query::same(&k.class, c));
-        self.school.as_ref().is_none_or(school)
-            && self.class.as_ref().is_none_or(class)
-            && self.role.is_none_or(|r| a.role == r)
+        let class = |c: &String| {
+            query::same(&a.class, c) || kids().iter().any(|k| query::same(&k.class, c))
+        };
+        self.school.as_ref().is_none_or(school) && self.class.as_ref().is_none_or(class)
     }
 
     pub fn to_json(&self) -> Value {
@@ -118,24 +124,19 @@ impl Filter {
     }
 }
 
-/// The directory by login, and each parent's children in it.
+/// The directory by login, and each parent's children in it (through the
+/// directory's own login index: nothing built per report).
 pub struct Families<'a> {
-    by_login: HashMap<&'a str, &'a Account>,
+    dir: &'a Directory,
 }
 
 impl<'a> Families<'a> {
     pub fn new(dir: &'a Directory) -> Self {
-        Self {
-            by_login: dir
-                .accounts()
-                .iter()
-                .map(|a| (a.login.0.as_str(), a))
-                .collect(),
-        }
+        Self { dir }
     }
 
     pub fn account(&self, login: &str) -> Option<&'a Account> {
-        self.by_login.get(login).copied()
+        self.dir.by_login(login)
     }
 
     /// The student accounts the directory lists as `a`'s children.

@@ -89,19 +89,48 @@ fn listed(values: &[String]) -> String {
 
 /// Names compared as people type them: trimmed, in any case.
 pub(super) fn same(a: &str, b: &str) -> bool {
-    a.trim().to_lowercase() == b.trim().to_lowercase()
+    // Asked for every account of the region by a report: no allocation,
+    // and letters are lowered only where the two spellings differ.
+    let (a, b) = (a.trim(), b.trim());
+    if a == b {
+        return true;
+    }
+    let (mut x, mut y) = (a.chars(), b.chars());
+    loop {
+        match (x.next(), y.next()) {
+            (None, None) => return true,
+            (Some(c), Some(d)) if c == d => {}
+            (Some(c), Some(d)) => {
+                let (mut lc, mut ld) = (c.to_lowercase(), d.to_lowercase());
+                if lc.len() != 1 || ld.len() != 1 {
+                    // A letter lowered into several: compare in full.
+                    return a
+                        .chars()
+                        .flat_map(char::to_lowercase)
+                        .eq(b.chars().flat_map(char::to_lowercase));
+                }
+                if lc.next() != ld.next() {
+                    return false;
+                }
+            }
+            _ => return false,
+        }
+    }
 }
 
 /// A school or class value: one the directory has (its own spelling kept).
-fn known(
+fn known<'a>(
     parameter: &str,
     what: &str,
     value: &str,
-    have: BTreeSet<&str>,
+    have: impl Iterator<Item = &'a str> + Clone,
 ) -> Result<String, BadParameter> {
-    if let Some(v) = have.iter().find(|h| same(h, value)) {
-        return Ok((*v).to_string());
+    // The first spelling in the directory; the set of every value (a
+    // region's million accounts) only for a value it does not have.
+    if let Some(v) = have.clone().find(|h| same(h, value)) {
+        return Ok(v.to_string());
     }
+    let have: BTreeSet<&str> = have.collect();
     let allowed: Vec<String> = have.into_iter().map(str::to_string).collect();
     let message = if allowed.is_empty() {
         format!(
@@ -158,14 +187,14 @@ pub fn parse(report: &str, query: Option<&str>, dir: &Directory) -> Result<Query
                     .iter()
                     .map(|a| a.school.trim())
                     .filter(|s| !s.is_empty());
-                q.filter.school = Some(known("school", "школа", v, have.collect())?);
+                q.filter.school = Some(known("school", "школа", v, have)?);
             }
             "class" => {
                 let have = accounts
                     .iter()
                     .map(|a| a.class.trim())
                     .filter(|s| !s.is_empty());
-                q.filter.class = Some(known("class", "класс", v, have.collect())?);
+                q.filter.class = Some(known("class", "класс", v, have)?);
             }
             "role" => q.filter.role = Some(role(v)?),
             "state" => q.filter.state = Some(state(v)?),
@@ -305,6 +334,27 @@ b,Петрова,Анна,,,parent,,СШ №5,\n";
         // The state belongs to the adoption report only.
         assert_eq!(bad("snils", "state=never").parameter, "state");
         assert_eq!(bad("adoption", "role=parent&role=staff").parameter, "role");
+    }
+
+    #[test]
+    fn values_compare_in_any_case_trimmed() {
+        for (x, y, want) in [
+            ("СШ №5", "сш №5", true),
+            (" 7Б ", "7б", true),
+            ("МОУ СОШ №501", "МОУ СОШ №17", false),
+            ("МОУ СОШ №5", "МОУ СОШ №50", false),
+            ("Ёлочка", "ёЛОЧКА", true),
+            ("İ", "i\u{307}", true),
+            ("", "", true),
+            ("a", "", false),
+        ] {
+            assert_eq!(same(x, y), want, "{x:?} {y:?}");
+            assert_eq!(
+                same(x, y),
+                x.trim().to_lowercase() == y.trim().to_lowercase(),
+                "as to_lowercase: {x:?} {y:?}"
+            );
+        }
     }
 
     #[test]

@@ -31,7 +31,7 @@ use crate::telemetry::metrics;
 use csv::CsvSource;
 use postgres::{Conn, PostgresSource, tls_connector};
 
-pub use postgres::masked;
+pub use postgres::{chain, masked, rustls_connector};
 
 /// At most this many skipped rows are logged one by one per load.
 const LOGGED_ROWS: usize = 20;

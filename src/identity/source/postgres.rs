@@ -4,7 +4,7 @@
 //! Server messages are masked so that no SNILS reaches a log.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio_postgres::config::SslMode;
@@ -177,12 +177,20 @@ pub(super) fn tls_connector(trust: &Trust) -> Result<MakeRustlsConnect, SourceEr
     Ok(MakeRustlsConnect::new(config))
 }
 
+/// The TLS connector of the PostgreSQL store (`sslmode=require`): the web
+/// roots and the CA certificates of `ca_file` (PEM), as every client
+/// trusts with `[tls] roots = "webpki"`.
+pub fn rustls_connector(ca_file: Option<&Path>) -> Result<MakeRustlsConnect, String> {
+    let config = Trust::load(ca_file, crate::config::tls::Roots::Webpki)?.client_config()?;
+    Ok(MakeRustlsConnect::new(config))
+}
+
 fn pg_error(e: tokio_postgres::Error) -> SourceError {
     SourceError::Postgres(masked(&chain(&e)))
 }
 
 /// An error with its causes, `: `-separated.
-fn chain(e: &dyn std::error::Error) -> String {
+pub fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {

@@ -49,6 +49,9 @@ impl Default for CacheSettings {
 pub struct CachedStore<S> {
     inner: S,
     backend: &'static str,
+    /// The label of the durable records' calls (`postgres` when they live
+    /// there, else `backend`).
+    durable: &'static str,
     settings: CacheSettings,
     sessions: Memo<SessionRecord>,
     /// Diary cookie hash → the login of its password session, or `None`
@@ -62,10 +65,17 @@ impl<S: Store> CachedStore<S> {
         Self {
             inner,
             backend,
+            durable: backend,
             settings,
             sessions: Memo::new(settings.capacity),
             cookies: Memo::new(settings.capacity),
         }
+    }
+
+    /// Count the durable records' failures under another backend label.
+    pub fn with_durable_label(mut self, label: &'static str) -> Self {
+        self.durable = label;
+        self
     }
 
     pub fn inner(&self) -> &S {
@@ -109,12 +119,29 @@ impl<S: Store> CachedStore<S> {
     }
 
     fn count<T>(&self, op: &'static str, r: Result<T, StoreError>) -> Result<T, StoreError> {
+        self.count_as(self.backend, op, r)
+    }
+
+    fn count_durable<T>(
+        &self,
+        op: &'static str,
+        r: Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.count_as(self.durable, op, r)
+    }
+
+    fn count_as<T>(
+        &self,
+        backend: &'static str,
+        op: &'static str,
+        r: Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         if let Err(e) = &r
             && !matches!(e, StoreError::AlreadyLinked)
         {
             crate::telemetry::metrics::get()
                 .store_errors
-                .with_label_values(&[self.backend, op])
+                .with_label_values(&[backend, op])
                 .inc();
         }
         r
@@ -242,7 +269,7 @@ impl<S: Store> Store for CachedStore<S> {
 
     async fn put_link(&self, link: &AccountLink) -> Result<(), StoreError> {
         let r = self.inner.put_link(link).await;
-        self.count("put_link", r)
+        self.count_durable("put_link", r)
     }
 
     async fn remove_link(
@@ -252,72 +279,77 @@ impl<S: Store> Store for CachedStore<S> {
         kind: LinkKind,
     ) -> Result<bool, StoreError> {
         let r = self.inner.remove_link(oid, login, kind).await;
-        self.count("remove_link", r)
+        self.count_durable("remove_link", r)
     }
 
     async fn links_of(&self, oid: &EsiaOid) -> Result<Vec<AccountLink>, StoreError> {
         let r = self.inner.links_of(oid).await;
-        self.count("links_of", r)
+        self.count_durable("links_of", r)
     }
 
     async fn owner_of(&self, login: &LegacyLogin) -> Result<Option<EsiaOid>, StoreError> {
         let r = self.inner.owner_of(login).await;
-        self.count("owner_of", r)
+        self.count_durable("owner_of", r)
     }
 
     async fn record_login(&self, r: &LoginRecord) -> Result<(), StoreError> {
         let res = self.inner.record_login(r).await;
-        self.count("record_login", res)
+        self.count_durable("record_login", res)
     }
 
     async fn last_logins(&self) -> Result<Vec<LastLogins>, StoreError> {
         let r = self.inner.last_logins().await;
-        self.count("last_logins", r)
+        self.count_durable("last_logins", r)
     }
 
     async fn has_logged_in(&self, login: &LegacyLogin) -> Result<bool, StoreError> {
         let r = self.inner.has_logged_in(login).await;
-        self.count("has_logged_in", r)
+        self.count_durable("has_logged_in", r)
     }
 
     async fn record_match_failure(&self, f: &MatchFailure) -> Result<(), StoreError> {
         let r = self.inner.record_match_failure(f).await;
-        self.count("record_match_failure", r)
+        self.count_durable("record_match_failure", r)
     }
 
     async fn match_failures_since(&self, at: i64) -> Result<Vec<MatchFailure>, StoreError> {
         let r = self.inner.match_failures_since(at).await;
-        self.count("match_failures_since", r)
+        self.count_durable("match_failures_since", r)
     }
 
     async fn last_logins_of(&self, logins: &[LegacyLogin]) -> Result<Vec<LastLogins>, StoreError> {
         let r = self.inner.last_logins_of(logins).await;
-        self.count("last_logins_of", r)
+        self.count_durable("last_logins_of", r)
     }
 
     async fn prune_before(&self, before: i64, batch: usize) -> Result<usize, StoreError> {
         let r = self.inner.prune_before(before, batch).await;
-        self.count("prune_before", r)
+        self.count_durable("prune_before", r)
     }
 
     async fn forget_person(&self, oid: &EsiaOid) -> Result<usize, StoreError> {
         let r = self.inner.forget_person(oid).await;
-        self.count("forget_person", r)
+        self.count_durable("forget_person", r)
     }
 
     async fn export_durable(&self) -> Result<Vec<DurableRecord>, StoreError> {
         let r = self.inner.export_durable().await;
-        self.count("export_durable", r)
+        self.count_durable("export_durable", r)
     }
 
     async fn import_durable(&self, records: &[DurableRecord]) -> Result<(), StoreError> {
         let r = self.inner.import_durable(records).await;
-        self.count("import_durable", r)
+        self.count_durable("import_durable", r)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
         let r = self.inner.ping().await;
         self.count("ping", r)
+    }
+
+    async fn ping_durable(&self) -> Result<(), StoreError> {
+        let r = self.inner.ping_durable().await;
+        self.count_durable("ping_durable", r)
     }
 }
 

@@ -1,5 +1,8 @@
 //! Fresh stores of one backend for the suite: a temp directory, a
-//! `redis-server`, a Redis Cluster or Sentinel as the backend needs.
+//! `redis-server`, a Redis Cluster or Sentinel, a PostgreSQL server as the
+//! backend needs. `redis_postgres` and `embedded_postgres` keep the
+//! durable records in PostgreSQL (a schema per store) and the rest in
+//! Redis or the embedded store, as `[store] durable = "postgres"` does.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +17,7 @@ pub struct Harness {
     pub redis: Option<esia_gate_dev::redis::RedisServer>,
     cluster: Option<esia_gate_dev::redis::RedisCluster>,
     sentinel: Option<esia_gate_dev::redis::RedisSentinel>,
+    pub postgres: Option<esia_gate_dev::postgres::PostgresServer>,
     n: std::sync::atomic::AtomicUsize,
 }
 
@@ -35,12 +39,17 @@ impl Harness {
         } else {
             None
         };
+        let postgres = kind.contains("postgres").then(|| {
+            esia_gate_dev::postgres::PostgresServer::start_with(&["fsync=off"])
+                .unwrap_or_else(|e| panic!("cannot start PostgreSQL for the tests: {e}"))
+        });
         Harness {
             kind,
             dir: tempfile::tempdir().expect("tempdir"),
             redis,
             cluster,
             sentinel,
+            postgres,
             n: 0.into(),
         }
     }
@@ -99,6 +108,45 @@ impl Harness {
                     Arc::new(store)
                 } else {
                     Arc::new(crate::store::CachedStore::new(store, "redis", cache))
+                }
+            }
+            "redis_postgres" | "embedded_postgres" => {
+                let pg = self.postgres.as_ref().expect("a PostgreSQL server");
+                let settings = crate::config::store::StoreSettings {
+                    backend: crate::config::store::StoreBackend::Redis,
+                    url: self.redis.as_ref().map(|r| r.url()),
+                    key_prefix: format!("test{n}:v1:"),
+                    durable: crate::config::store::DurableBackend::Postgres,
+                    postgres: Some(crate::config::store::StorePostgres {
+                        url: Some(pg.url()),
+                        url_file: None,
+                        ca_file: None,
+                        schema: format!("test{n}"),
+                        connections: 4,
+                        timeout_ms: 5000,
+                    }),
+                    ..Default::default()
+                };
+                let durable = crate::store::PostgresStore::new(&settings, self.dir.path(), true)
+                    .expect("open postgres");
+                durable.start().await.expect("postgres answers");
+                if self.kind == "redis_postgres" {
+                    let ephemeral = crate::store::RedisStore::open(&settings, self.dir.path())
+                        .await
+                        .expect("open redis");
+                    Arc::new(
+                        crate::store::CachedStore::new(
+                            crate::store::WithPostgres::new(ephemeral, durable),
+                            "redis",
+                            cache,
+                        )
+                        .with_durable_label("postgres"),
+                    )
+                } else {
+                    let ephemeral =
+                        EmbeddedStore::open(&self.dir.path().join(format!("store-{n}.redb")))
+                            .expect("open embedded");
+                    Arc::new(crate::store::WithPostgres::new(ephemeral, durable))
                 }
             }
             other => panic!("unknown backend {other}"),

@@ -1,8 +1,9 @@
 //! Behaviour every backend must show, one function per behaviour, run
 //! against every backend by [`backend_suite!`] at the bottom: the in-memory
 //! store, the embedded store (a temp file), the Redis store (a real
-//! `redis-server` on a free loopback port) and the cached wrapper over two
-//! of them.
+//! `redis-server` on a free loopback port), the cached wrapper over two
+//! of them, and durable records in PostgreSQL (a real server) beside Redis
+//! or the embedded store.
 //!
 //! The behaviours are grouped by record family: `sessions` (with pending
 //! logins), `rate_limits`, `cookies`, `links`, `history` (logins and match
@@ -257,3 +258,5 @@ macro_rules! backend_suite_in_one {
 
 backend_suite_in_one!(redis_cluster_whole_suite, "cluster");
 backend_suite_in_one!(redis_sentinel_whole_suite, "sentinel");
+backend_suite_in_one!(redis_postgres_whole_suite, "redis_postgres");
+backend_suite_in_one!(embedded_postgres_whole_suite, "embedded_postgres");

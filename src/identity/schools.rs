@@ -1,0 +1,78 @@
+//! The directory's accounts by school, built once per load: a report for
+//! one school reads that school's accounts, not the region's million. A
+//! school's list holds its own accounts and the parents of its pupils
+//! (a parent row lists the children's logins; a parent is of the schools
+//! of those of them that are students), each once, in directory order.
+//! Schools are keyed as the reports compare them: trimmed, in lower case.
+
+use std::collections::HashMap;
+
+use super::directory::{Directory, Role};
+
+#[derive(Debug, Default)]
+pub struct SchoolIndex {
+    accounts: HashMap<String, Vec<u32>>,
+}
+
+/// How a school's name is compared: trimmed, each letter in lower case.
+pub fn school_key(s: &str) -> String {
+    s.trim().chars().flat_map(char::to_lowercase).collect()
+}
+
+impl SchoolIndex {
+    /// Reads `dir`'s accounts and their children through its login index.
+    pub fn build(dir: &Directory) -> Self {
+        let mut accounts: HashMap<String, Vec<u32>> = HashMap::new();
+        for (i, a) in dir.accounts().iter().enumerate() {
+            let i = u32::try_from(i).unwrap_or(u32::MAX);
+            let mut keys = Vec::with_capacity(1 + a.children.len());
+            keys.push(school_key(&a.school));
+            for c in &a.children {
+                if let Some(k) = dir.by_login(&c.0).filter(|k| k.role == Role::Student) {
+                    let key = school_key(&k.school);
+                    if !keys.contains(&key) {
+                        keys.push(key);
+                    }
+                }
+            }
+            for key in keys {
+                accounts.entry(key).or_default().push(i);
+            }
+        }
+        Self { accounts }
+    }
+
+    /// Positions of the accounts of `school` (compared as [`school_key`]).
+    pub fn get(&self, school: &str) -> &[u32] {
+        self.accounts
+            .get(&school_key(school))
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_school_lists_its_accounts_and_its_pupils_parents_in_directory_order() {
+        let text = "login,last_name,first_name,middle_name,snils,role,birth_date,school,class,children\n\
+kid5,Петрова,Дарья,,,student,,СШ №5,7Б,\n\
+kid7,Петров,Кирилл,,,student,,Гимназия №7,2А,\n\
+mother,Петрова,Анна,,,parent,,СШ №5,,\"kid5 kid7\"\n\
+father,Петров,Олег,,,parent,,,,kid7\n\
+teacher,Иванова,Мария,,,staff,,сш №5 ,,\n\
+odd,Сидоров,Иван,,,parent,,,,\"teacher nobody\"\n";
+        let (dir, problems) = Directory::parse_csv(text.as_bytes(), "t.csv").expect("parses");
+        assert!(problems.is_empty(), "{problems:?}");
+        let of =
+            |s: &str| -> Vec<&str> { dir.school_accounts(s).map(|a| a.login.0.as_str()).collect() };
+        assert_eq!(of("СШ №5"), vec!["kid5", "mother", "teacher"]);
+        assert_eq!(of(" сш №5"), of("СШ №5"), "any case, trimmed");
+        assert_eq!(of("Гимназия №7"), vec!["kid7", "mother", "father"]);
+        assert!(of("Лицей").is_empty());
+        // A parent whose listed child is staff, or unknown, is of no school.
+        assert!(of("").contains(&"odd"));
+    }
+}
