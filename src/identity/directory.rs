@@ -165,7 +165,12 @@ impl Directory {
                 .cmp(&self.accounts[*b as usize].login.0)
         });
         self.by_login = idx;
-        self.by_school = super::schools::SchoolIndex::build(self);
+        let schools = self.accounts.iter().map(|a| {
+            let pupils = a.children.iter().filter_map(|c| self.by_login(&c.0));
+            let of = pupils.filter(|k| k.role == Role::Student);
+            (a.school.as_str(), of.map(|k| k.school.as_str()).collect())
+        });
+        self.by_school = super::schools::SchoolIndex::build(schools);
     }
 
     /// The accounts of `school` (any case), with the parents of its pupils.

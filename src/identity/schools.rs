@@ -7,8 +7,6 @@
 
 use std::collections::HashMap;
 
-use super::directory::{Directory, Role};
-
 #[derive(Debug, Default)]
 pub struct SchoolIndex {
     accounts: HashMap<String, Vec<u32>>,
@@ -20,19 +18,19 @@ pub fn school_key(s: &str) -> String {
 }
 
 impl SchoolIndex {
-    /// Reads `dir`'s accounts and their children through its login index.
-    pub fn build(dir: &Directory) -> Self {
+    /// From each account's school and the schools of its children who are
+    /// students (`schools`, in directory order; the directory reads them
+    /// through its login index).
+    pub fn build<'a>(schools: impl Iterator<Item = (&'a str, Vec<&'a str>)>) -> Self {
         let mut accounts: HashMap<String, Vec<u32>> = HashMap::new();
-        for (i, a) in dir.accounts().iter().enumerate() {
+        for (i, (own, children)) in schools.enumerate() {
             let i = u32::try_from(i).unwrap_or(u32::MAX);
-            let mut keys = Vec::with_capacity(1 + a.children.len());
-            keys.push(school_key(&a.school));
-            for c in &a.children {
-                if let Some(k) = dir.by_login(&c.0).filter(|k| k.role == Role::Student) {
-                    let key = school_key(&k.school);
-                    if !keys.contains(&key) {
-                        keys.push(key);
-                    }
+            let mut keys = Vec::with_capacity(1 + children.len());
+            keys.push(school_key(own));
+            for c in children {
+                let key = school_key(c);
+                if !keys.contains(&key) {
+                    keys.push(key);
                 }
             }
             for key in keys {
@@ -53,7 +51,7 @@ impl SchoolIndex {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::identity::Directory;
 
     #[test]
     fn a_school_lists_its_accounts_and_its_pupils_parents_in_directory_order() {
