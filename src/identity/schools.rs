@@ -21,24 +21,41 @@ pub fn school_key(s: &str) -> String {
 
 impl SchoolIndex {
     /// Reads `dir`'s accounts and their children through its login index.
+    /// A school's key is made once per spelling, not once per account.
     pub fn build(dir: &Directory) -> Self {
-        let mut accounts: HashMap<String, Vec<u32>> = HashMap::new();
+        // Spelling → list, key → list, and the lists.
+        let mut by_spelling: HashMap<&str, usize> = HashMap::new();
+        let mut by_key: HashMap<String, usize> = HashMap::new();
+        let mut lists: Vec<Vec<u32>> = Vec::new();
         for (i, a) in dir.accounts().iter().enumerate() {
             let i = u32::try_from(i).unwrap_or(u32::MAX);
-            let mut keys = Vec::with_capacity(1 + a.children.len());
-            keys.push(school_key(&a.school));
+            let mut of: Vec<&str> = Vec::with_capacity(1 + a.children.len());
+            of.push(&a.school);
             for c in &a.children {
                 if let Some(k) = dir.by_login(&c.0).filter(|k| k.role == Role::Student) {
-                    let key = school_key(&k.school);
-                    if !keys.contains(&key) {
-                        keys.push(key);
-                    }
+                    of.push(&k.school);
                 }
             }
-            for key in keys {
-                accounts.entry(key).or_default().push(i);
+            let mut done: Vec<usize> = Vec::with_capacity(of.len());
+            for school in of {
+                let slot = *by_spelling.entry(school).or_insert_with(|| {
+                    let next = lists.len();
+                    let slot = *by_key.entry(school_key(school)).or_insert(next);
+                    if slot == next {
+                        lists.push(Vec::new());
+                    }
+                    slot
+                });
+                if !done.contains(&slot) {
+                    lists[slot].push(i);
+                    done.push(slot);
+                }
             }
         }
+        let accounts = by_key
+            .into_iter()
+            .map(|(key, slot)| (key, std::mem::take(&mut lists[slot])))
+            .collect();
         Self { accounts }
     }
 
