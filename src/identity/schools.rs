@@ -7,8 +7,6 @@
 
 use std::collections::HashMap;
 
-use super::directory::{Directory, Role};
-
 #[derive(Debug, Default)]
 pub struct SchoolIndex {
     accounts: HashMap<String, Vec<u32>>,
@@ -20,23 +18,20 @@ pub fn school_key(s: &str) -> String {
 }
 
 impl SchoolIndex {
-    /// Reads `dir`'s accounts and their children through its login index.
-    /// A school's key is made once per spelling, not once per account.
-    pub fn build(dir: &Directory) -> Self {
+    /// `schools`: for each account in directory order, the schools it is
+    /// of (its own, then its pupils'). A school's key is made once per
+    /// spelling, not once per account.
+    pub fn build<'a, I>(schools: impl Iterator<Item = I>) -> Self
+    where
+        I: IntoIterator<Item = &'a str>,
+    {
         // Spelling → list, key → list, and the lists.
         let mut by_spelling: HashMap<&str, usize> = HashMap::new();
         let mut by_key: HashMap<String, usize> = HashMap::new();
         let mut lists: Vec<Vec<u32>> = Vec::new();
-        for (i, a) in dir.accounts().iter().enumerate() {
+        for (i, of) in schools.enumerate() {
             let i = u32::try_from(i).unwrap_or(u32::MAX);
-            let mut of: Vec<&str> = Vec::with_capacity(1 + a.children.len());
-            of.push(&a.school);
-            for c in &a.children {
-                if let Some(k) = dir.by_login(&c.0).filter(|k| k.role == Role::Student) {
-                    of.push(&k.school);
-                }
-            }
-            let mut done: Vec<usize> = Vec::with_capacity(of.len());
+            let mut done: Vec<usize> = Vec::with_capacity(3);
             for school in of {
                 let slot = *by_spelling.entry(school).or_insert_with(|| {
                     let next = lists.len();
@@ -70,7 +65,7 @@ impl SchoolIndex {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::identity::Directory;
 
     #[test]
     fn a_school_lists_its_accounts_and_its_pupils_parents_in_directory_order() {
