@@ -163,7 +163,9 @@ parsed). An account found by its login (asked on every proxied request, for its 
                 "\n## Reports\n\nEach report from a gateway of the region just started, fetched whole \
 from its admin listener, 3 rounds. Memory: the gateway's peak RSS (`VmHWM`, reset before each \
 round) against its RSS before the round; the first round's is what building the report takes \
-(the allocator keeps what it was given, so later rounds start higher and grow less).\n\n\
+(the allocator keeps what it was given, so later rounds start higher and grow less; and memory \
+the directory's load freed, such as the CSV file read whole, is used again before the RSS \
+grows).\n\n\
 | report | path | seconds (rounds) | rows | MiB sent | RSS before → peak, MiB (rounds) | first round: peak − before |\n\
 | --- | --- | --- | ---: | ---: | --- | ---: |\n",
             );

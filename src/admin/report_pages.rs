@@ -199,7 +199,12 @@ impl AdminApp {
             })));
         }
         let built = match name {
-            "adoption" => self.adoption_report(&dir, filter, &q.group, clock).await,
+            "adoption" => {
+                // The totals file needs no row of the accounts table.
+                let rows = !(matches!(format, Format::Csv) && q.table == Some("totals"));
+                self.adoption_report(&dir, filter, &q.group, clock, rows)
+                    .await
+            }
             "snils" => Ok(reports::invalid_snils(&dir, filter, &clock)),
             _ => {
                 let days = q.days.unwrap_or(self.reports.match_failure_days);

@@ -59,27 +59,33 @@ impl AdminApp {
         Ok(out)
     }
 
-    /// The adoption report with every row (a page, JSON, the totals file),
-    /// from the last logins of the covered accounts only.
+    /// The adoption report with every row (a page, JSON), or (`rows`
+    /// false: the totals file) with its totals only, from the last logins
+    /// of the covered accounts only.
     pub(super) async fn adoption_report(
         &self,
         dir: &Directory,
         filter: &Filter,
         group: &[&'static str],
         clock: Clock,
+        rows: bool,
     ) -> Result<Report, StoreError> {
         let mut b = AdoptionBuilder::new(dir, filter, group, clock);
         let covered = b.covered();
-        let mut rows = Vec::new();
+        let mut out = Vec::new();
         for part in covered.chunks(PART) {
             let last = self.last_logins_of_accounts(part).await?;
             let by_login = by_login(&last);
-            rows.extend(
-                part.iter()
-                    .filter_map(|a| b.add(a, by_login.get(a.login.0.as_str()).copied())),
-            );
+            for a in part {
+                let l = by_login.get(a.login.0.as_str()).copied();
+                if rows {
+                    out.extend(b.add(a, l));
+                } else {
+                    b.count(a, l);
+                }
+            }
         }
-        Ok(b.finish(rows))
+        Ok(b.finish(out))
     }
 
     /// Counts for the adoption gauge, the directory a part at a time.

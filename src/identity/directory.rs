@@ -165,10 +165,13 @@ impl Directory {
                 .cmp(&self.accounts[*b as usize].login.0)
         });
         self.by_login = idx;
+        // Each account's schools: its own, and its pupils' for a parent.
         let schools = self.accounts.iter().map(|a| {
-            let pupils = a.children.iter().filter_map(|c| self.by_login(&c.0));
-            let of = pupils.filter(|k| k.role == Role::Student);
-            (a.school.as_str(), of.map(|k| k.school.as_str()).collect())
+            std::iter::once(a.school.as_str()).chain(a.children.iter().filter_map(|c| {
+                self.by_login(&c.0)
+                    .filter(|k| k.role == Role::Student)
+                    .map(|k| k.school.as_str())
+            }))
         });
         self.by_school = super::schools::SchoolIndex::build(schools);
     }

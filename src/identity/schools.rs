@@ -18,25 +18,39 @@ pub fn school_key(s: &str) -> String {
 }
 
 impl SchoolIndex {
-    /// From each account's school and the schools of its children who are
-    /// students (`schools`, in directory order; the directory reads them
-    /// through its login index).
-    pub fn build<'a>(schools: impl Iterator<Item = (&'a str, Vec<&'a str>)>) -> Self {
-        let mut accounts: HashMap<String, Vec<u32>> = HashMap::new();
-        for (i, (own, children)) in schools.enumerate() {
+    /// `schools`: for each account in directory order, the schools it is
+    /// of (its own, then its pupils'). A school's key is made once per
+    /// spelling, not once per account.
+    pub fn build<'a, I>(schools: impl Iterator<Item = I>) -> Self
+    where
+        I: IntoIterator<Item = &'a str>,
+    {
+        // Spelling → list, key → list, and the lists.
+        let mut by_spelling: HashMap<&str, usize> = HashMap::new();
+        let mut by_key: HashMap<String, usize> = HashMap::new();
+        let mut lists: Vec<Vec<u32>> = Vec::new();
+        for (i, of) in schools.enumerate() {
             let i = u32::try_from(i).unwrap_or(u32::MAX);
-            let mut keys = Vec::with_capacity(1 + children.len());
-            keys.push(school_key(own));
-            for c in children {
-                let key = school_key(c);
-                if !keys.contains(&key) {
-                    keys.push(key);
+            let mut done: Vec<usize> = Vec::with_capacity(3);
+            for school in of {
+                let slot = *by_spelling.entry(school).or_insert_with(|| {
+                    let next = lists.len();
+                    let slot = *by_key.entry(school_key(school)).or_insert(next);
+                    if slot == next {
+                        lists.push(Vec::new());
+                    }
+                    slot
+                });
+                if !done.contains(&slot) {
+                    lists[slot].push(i);
+                    done.push(slot);
                 }
             }
-            for key in keys {
-                accounts.entry(key).or_default().push(i);
-            }
         }
+        let accounts = by_key
+            .into_iter()
+            .map(|(key, slot)| (key, std::mem::take(&mut lists[slot])))
+            .collect();
         Self { accounts }
     }
 

@@ -170,8 +170,8 @@ impl<'a> AdoptionBuilder<'a> {
         columns
     }
 
-    /// Count one covered account; its row when the state filter admits it.
-    pub fn add(&mut self, a: &Account, l: Option<&LastLogins>) -> Option<Vec<Value>> {
+    /// Count one covered account in the totals only.
+    pub fn count(&mut self, a: &Account, l: Option<&LastLogins>) -> Adoption {
         let state = Adoption::of(l);
         // The totals count every account of the school, class and role,
         // so that their shares keep their meaning; the state filter only
@@ -181,6 +181,12 @@ impl<'a> AdoptionBuilder<'a> {
             .or_default()
             .add(state);
         self.total.add(state);
+        state
+    }
+
+    /// Count one covered account; its row when the state filter admits it.
+    pub fn add(&mut self, a: &Account, l: Option<&LastLogins>) -> Option<Vec<Value>> {
+        let state = self.count(a, l);
         if self.filter.state.is_some_and(|s| !s.admits(state)) {
             return None;
         }
